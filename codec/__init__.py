@@ -1,0 +1,30 @@
+"""aec: a learned image codec for small grayscale images.
+
+>>> import numpy as np, codec
+>>> digit = np.zeros((28, 28), np.uint8); digit[6:22, 12:16] = 255
+>>> restored = codec.decompress(codec.compress(digit))
+>>> restored.shape, restored.dtype
+((28, 28), dtype('uint8'))
+"""
+
+from .api import FileInfo, compress, compress_many, decompress, decompress_many, inspect, levels
+from .errors import CodecError, CorruptFileError, FormatError, ImageError, ModelError, ModelMismatchError
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "CodecError",
+    "CorruptFileError",
+    "FileInfo",
+    "FormatError",
+    "ImageError",
+    "ModelError",
+    "ModelMismatchError",
+    "compress",
+    "compress_many",
+    "decompress",
+    "decompress_many",
+    "inspect",
+    "levels",
+    "__version__",
+]

@@ -1,0 +1,5 @@
+"""``python -m codec`` works like the ``aec`` command."""
+
+from .cli import main
+
+main()

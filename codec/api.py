@@ -1,0 +1,161 @@
+"""The Python API: ``compress`` an image to ``.aec`` bytes, ``decompress`` them back.
+
+>>> import numpy as np, codec
+>>> digit = np.zeros((28, 28), np.uint8); digit[6:22, 12:16] = 255
+>>> data = codec.compress(digit, quality=4)
+>>> codec.decompress(data).shape
+(28, 28)
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from . import bitstream, coder
+from .bitstream import Header
+from .errors import ModelError, ModelMismatchError
+from .images import ImageLike, Prepared, prepare
+from .models import DEFAULT_LEVEL, STRIDE, FrozenModel, available_levels, load_model
+
+#: Images analysed or synthesised at once in a batch (bounds memory).
+CHUNK = 512
+
+
+@dataclass(frozen=True)
+class FileInfo:
+    """What ``aec info`` shows about a file."""
+
+    header: Header
+    file_bytes: int
+    payload_bytes: int
+
+    @property
+    def pixels(self) -> int:
+        return self.header.width * self.header.height
+
+    @property
+    def bpp(self) -> float:
+        return 8.0 * self.file_bytes / self.pixels
+
+    @property
+    def payload_bpp(self) -> float:
+        return 8.0 * self.payload_bytes / self.pixels
+
+
+def _pad(pixels: np.ndarray) -> np.ndarray:
+    h, w = pixels.shape
+    return np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE)))
+
+
+def _encode_group(model: FrozenModel, padded: np.ndarray) -> list[bytes]:
+    """Payloads of same-size padded images (N, H, W) uint8."""
+    payloads: list[bytes] = []
+    for first in range(0, len(padded), CHUNK):
+        latents = model.analyse(padded[first : first + CHUNK] / np.float32(255.0))
+        _, c, gh, gw = latents.shape
+        freqs = model.prior.frequencies(gh, gw)
+        for symbols in model.prior.to_symbols(latents).reshape(len(latents), -1):
+            payloads.append(coder.encode(symbols, freqs))
+    return payloads
+
+
+def compress_many(images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL) -> list[bytes]:
+    """``compress`` for many images at once: the same bytes, batched for speed."""
+    return encode_prepared([prepare(image) for image in images], quality)
+
+
+def encode_prepared(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) -> list[bytes]:
+    """Code images already brought to the model's form by :func:`codec.images.prepare`."""
+    model = load_model(quality)
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, item in enumerate(prepared):
+        groups[item.pixels.shape].append(index)
+    out: list[bytes] = [b""] * len(prepared)
+    for (height, width), indices in groups.items():
+        padded = np.stack([_pad(prepared[i].pixels) for i in indices])
+        for i, payload in zip(indices, _encode_group(model, padded)):
+            header = Header(
+                level=quality, model_id=model.model_id, width=width, height=height, inverted=prepared[i].inverted
+            )
+            out[i] = bitstream.pack(header, payload)
+    return out
+
+
+def compress(image: ImageLike, quality: int = DEFAULT_LEVEL) -> bytes:
+    """Code ``image`` (a PIL image of any mode, or a 2-D uint8 array) as ``.aec`` bytes.
+
+    ``quality`` is a shipped level (see :func:`levels`); higher is better and larger.
+    """
+    return compress_many([image], quality)[0]
+
+
+def _model_for(header: Header) -> FrozenModel:
+    try:
+        model = load_model(header.level)
+    except ModelError:
+        raise ModelMismatchError(
+            f"file was coded at level {header.level}, which this installation lacks "
+            f"(levels {', '.join(map(str, available_levels())) or 'none'})"
+        ) from None
+    if model.model_id != header.model_id:
+        raise ModelMismatchError(
+            f"file was coded with model {header.model_id:04x}, installed level {header.level} "
+            f"is model {model.model_id:04x}"
+        )
+    return model
+
+
+def decode_latents(data: bytes) -> tuple[Header, np.ndarray]:
+    """Parse a file and entropy-decode its integer latents (C, H/4, W/4): the bit-exact part."""
+    header, payload = bitstream.unpack(data)
+    model = _model_for(header)
+    gh, gw = -(-header.height // STRIDE), -(-header.width // STRIDE)
+    freqs = model.prior.frequencies(gh, gw)
+    symbols = coder.decode(payload, freqs)
+    return header, model.prior.from_symbols(symbols).reshape(model.prior.channels, gh, gw)
+
+
+def _to_pixels(images: np.ndarray) -> np.ndarray:
+    return np.rint(np.clip(images, 0.0, 1.0) * 255.0).astype(np.uint8)
+
+
+def decompress_many(files: Sequence[bytes], dtype: type = np.float32) -> list[np.ndarray]:
+    """``decompress`` for many files at once: the same pixels, batched for speed."""
+    return reconstruct([decode_latents(data) for data in files], dtype=dtype)
+
+
+def reconstruct(decoded: Sequence[tuple[Header, np.ndarray]], dtype: type = np.float32) -> list[np.ndarray]:
+    """Images from headers and latents as :func:`decode_latents` gives them, batched."""
+    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    for index, (header, _) in enumerate(decoded):
+        groups[(header.level, header.height, header.width)].append(index)
+    out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(decoded)
+    for (level, height, width), indices in groups.items():
+        model = load_model(level)
+        for first in range(0, len(indices), CHUNK):
+            chunk = indices[first : first + CHUNK]
+            latents = np.stack([decoded[i][1] for i in chunk])
+            pixels = _to_pixels(model.synthesise(latents, dtype=dtype))[:, :height, :width]
+            for i, image in zip(chunk, pixels):
+                out[i] = 255 - image if decoded[i][0].inverted else np.ascontiguousarray(image)
+    return out
+
+
+def decompress(data: bytes) -> np.ndarray:
+    """Decode ``.aec`` bytes to an (H, W) uint8 array."""
+    return decompress_many([data])[0]
+
+
+def inspect(data: bytes) -> FileInfo:
+    """Check a file and describe it without decoding the image."""
+    header, payload = bitstream.unpack(data)
+    return FileInfo(header=header, file_bytes=len(data), payload_bytes=len(payload))
+
+
+def levels() -> list[int]:
+    """The installed quality levels, lowest rate first."""
+    return available_levels()

@@ -1,0 +1,152 @@
+"""The ``.aec`` container: header, payload and checksum (see ``docs/format.md``).
+
+Layout of format version 1, all integers little-endian::
+
+    magic      2 bytes   0xAE 0xC0
+    version    4 bits    high nibble of byte 2 (1)
+    flags      4 bits    low nibble: bit 0 inverted polarity, bit 1 explicit size
+    level      1 byte    quality level the file was coded with
+    model id   2 bytes   16 bits of the SHA-256 of that level's frozen model
+    [width, height]      unsigned LEB128 each, only with the explicit-size flag
+    payload    ...       entropy-coded latents (length implied by the file size)
+    crc        2 bytes   CRC-16/XMODEM of every byte before it
+
+Without the explicit-size flag the image is 28x28.
+"""
+
+from __future__ import annotations
+
+import binascii
+from dataclasses import dataclass
+
+from .errors import CorruptFileError, FormatError
+
+MAGIC = b"\xae\xc0"
+VERSION = 1
+SUPPORTED_VERSIONS = (1,)
+DEFAULT_SIZE = (28, 28)
+#: The largest image the format accepts, per side and in pixels.
+MAX_SIDE = 16384
+MAX_PIXELS = 1 << 22
+
+FLAG_INVERTED = 0x1
+FLAG_EXPLICIT_SIZE = 0x2
+_KNOWN_FLAGS = FLAG_INVERTED | FLAG_EXPLICIT_SIZE
+_FIXED = len(MAGIC) + 4  # magic, version/flags, level, model id
+CRC_BYTES = 2
+#: The smallest possible file: fixed header and checksum, empty payload.
+MIN_FILE = _FIXED + CRC_BYTES
+
+
+@dataclass(frozen=True)
+class Header:
+    """What a ``.aec`` file says about its image, before the payload."""
+
+    level: int
+    model_id: int
+    width: int = 28
+    height: int = 28
+    inverted: bool = False
+    version: int = VERSION
+
+    def __post_init__(self) -> None:
+        check_size(self.width, self.height)
+        if not 0 <= self.level <= 0xFF:
+            raise FormatError(f"level {self.level} does not fit the format")
+        if not 0 <= self.model_id <= 0xFFFF:
+            raise FormatError(f"model id {self.model_id} does not fit the format")
+
+
+def check_size(width: int, height: int) -> None:
+    """Refuse sizes the format does not carry, before anything is allocated."""
+    if width < 1 or height < 1:
+        raise FormatError(f"image size {width}x{height} is empty")
+    if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
+        raise FormatError(
+            f"image size {width}x{height} is over the limit ({MAX_SIDE} per side, {MAX_PIXELS} pixels)"
+        )
+
+
+def crc16(data: bytes) -> int:
+    """CRC-16/XMODEM (polynomial 0x1021, initial value 0)."""
+    return binascii.crc_hqx(data, 0)
+
+
+def _varint(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte = value & 0x7F
+        value >>= 7
+        if value:
+            out.append(byte | 0x80)
+        else:
+            out.append(byte)
+            return bytes(out)
+
+
+def _read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+    value = shift = 0
+    for i in range(3):  # 3 bytes carry 21 bits, more than MAX_SIDE needs
+        if pos >= end:
+            raise FormatError("header is truncated")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            if byte == 0 and i > 0:
+                raise FormatError("size field is not minimally encoded")
+            return value, pos
+    raise FormatError("size field is too long")
+
+
+def header_bytes(header: Header) -> bytes:
+    """The bytes of ``header`` (without the checksum)."""
+    explicit = (header.width, header.height) != DEFAULT_SIZE
+    flags = (FLAG_INVERTED if header.inverted else 0) | (FLAG_EXPLICIT_SIZE if explicit else 0)
+    out = MAGIC + bytes([(header.version << 4) | flags, header.level]) + header.model_id.to_bytes(2, "little")
+    if explicit:
+        out += _varint(header.width) + _varint(header.height)
+    return out
+
+
+def pack(header: Header, payload: bytes) -> bytes:
+    """A complete file: header, payload, checksum."""
+    body = header_bytes(header) + payload
+    return body + crc16(body).to_bytes(CRC_BYTES, "little")
+
+
+def unpack(data: bytes) -> tuple[Header, bytes]:
+    """Parse and check a file; returns its header and payload.
+
+    Checks, in order: magic, version, checksum, flags and sizes. Raises
+    :class:`FormatError` (or :class:`CorruptFileError` for a checksum mismatch).
+    """
+    data = bytes(data)
+    if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
+        raise FormatError("not an .aec file (bad magic)")
+    if len(data) < MIN_FILE:
+        raise CorruptFileError(f"file is truncated ({len(data)} bytes, at least {MIN_FILE} needed)")
+    version, flags = data[2] >> 4, data[2] & 0x0F
+    if version not in SUPPORTED_VERSIONS:
+        raise FormatError(
+            f"unsupported format version {version} (this aec reads version {', '.join(map(str, SUPPORTED_VERSIONS))})"
+        )
+    body_end = len(data) - CRC_BYTES
+    if crc16(data[:body_end]) != int.from_bytes(data[body_end:], "little"):
+        raise CorruptFileError("file is corrupted (checksum mismatch)")
+    if flags & ~_KNOWN_FLAGS:
+        raise FormatError(f"unknown flags 0x{flags:x} in header")
+    level = data[3]
+    model_id = int.from_bytes(data[4:6], "little")
+    pos = _FIXED
+    width, height = DEFAULT_SIZE
+    if flags & FLAG_EXPLICIT_SIZE:
+        width, pos = _read_varint(data, pos, body_end)
+        height, pos = _read_varint(data, pos, body_end)
+        if (width, height) == DEFAULT_SIZE:
+            raise FormatError("explicit size equals the default size")
+    header = Header(
+        level=level, model_id=model_id, width=width, height=height, inverted=bool(flags & FLAG_INVERTED), version=version
+    )
+    return header, data[pos:body_end]

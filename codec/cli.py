@@ -1,0 +1,455 @@
+"""The ``aec`` command line: a thin layer over :mod:`codec.api`.
+
+Exit codes: 0 everything worked, 1 some input failed, 2 usage error.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Callable, Iterator, Sequence
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+from . import batch
+from .batch import STDIO, Result
+from .errors import CodecError
+
+app = typer.Typer(
+    name="aec",
+    help="aec: a learned image codec for small grayscale images (MNIST-like digits).",
+    no_args_is_help=True,
+    add_completion=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+Quiet = Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")]
+Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also print notices about each input.")]
+Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
+Jobs = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")]
+Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]
+
+
+def _fail(message: str, code: int = 1) -> typer.Exit:
+    typer.echo(f"error: {message}", err=True)
+    return typer.Exit(code)
+
+
+def _version(value: bool) -> None:
+    if value:
+        from . import __version__
+        from .bitstream import VERSION
+        from .models import available_levels, load_model
+
+        try:
+            models = ", ".join(f"{n}:{load_model(n).model_id:04x}" for n in available_levels()) or "none"
+        except CodecError as exc:
+            models = f"unavailable ({exc})"
+        typer.echo(f"aec {__version__}, format version {VERSION}, models {models}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Show versions and exit.")
+    ] = False,
+) -> None:
+    """aec: a learned image codec for small grayscale images (MNIST-like digits)."""
+
+
+def _plan(inputs: Sequence[str], output: Optional[str], suffix: str, accepted: frozenset[str], recursive: bool):
+    """Inputs expanded, and the output path of each; usage errors exit 2."""
+    if inputs.count(STDIO) > 1:
+        raise _fail("standard input can be read only once", 2)
+    files, errors = batch.collect_inputs(inputs, accepted, recursive)
+    several = len(files) > 1 or any(Path(i).is_dir() for i in inputs if i != STDIO)
+    if several and output == STDIO:
+        raise _fail("several outputs cannot all go to standard output", 2)
+    if several and output is not None and Path(output).exists() and not Path(output).is_dir():
+        raise _fail(f"{output} is not a folder (with several inputs, -o names a folder)", 2)
+    roots = {i: i for i in inputs if i != STDIO and Path(i).is_dir()}
+    targets = []
+    for source in files:
+        root = next((r for r in roots if Path(source).is_relative_to(r)), None)
+        targets.append(batch.output_path(source, output, suffix, several, root))
+    return files, targets, errors
+
+
+def _progress(total: int, quiet: bool):
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    console = Console(stderr=True)
+    show = total > 1 and not quiet and console.is_terminal
+    return Progress(
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=console,
+        disable=not show,
+        transient=True,
+    )
+
+
+def _emit(result: Result, target: str, force: bool) -> None:
+    """Write one result to its target (atomically), or to standard output."""
+    assert result.data is not None
+    if target == STDIO:
+        sys.stdout.buffer.write(result.data)
+        sys.stdout.buffer.flush()
+        return
+    from .fileio import write_file
+
+    Path(target).parent.mkdir(parents=True, exist_ok=True)
+    write_file(Path(target), result.data, force=force)
+
+
+def _run(
+    work: Callable[..., list[Result]],
+    files: list[str],
+    targets: list[str],
+    errors: list[str],
+    args: tuple[object, ...],
+    *,
+    force: bool,
+    quiet: bool,
+    verbose: bool,
+    jobs: int,
+    describe: Callable[[Result, str], str],
+) -> None:
+    """Code every file, write every output, report each; exit 1 if any failed."""
+    for message in errors:
+        typer.echo(f"error: {message}", err=True)
+    failures = len(errors)
+    if not files:
+        raise typer.Exit(1 if failures else 0)
+    pending = {t for t in targets if t != STDIO}
+    if len(pending) < len([t for t in targets if t != STDIO]):
+        raise _fail("two inputs would write the same output file", 2)
+    if not force:
+        files_targets = [(f, t) for f, t in zip(files, targets) if t != STDIO and Path(t).exists()]
+        for source, target in files_targets:
+            typer.echo(f"error: {target} exists (use --force to overwrite)", err=True)
+        failures += len(files_targets)
+        skip = {f for f, _ in files_targets}
+        kept = [(f, t) for f, t in zip(files, targets) if f not in skip]
+        files, targets = [f for f, _ in kept], [t for _, t in kept]
+    by_source = dict(zip(files, targets))
+    totals = [0, 0, 0, 0]  # files, bytes in, bytes out, pixels
+    jobs = jobs or batch.default_jobs()
+    with _progress(len(files), quiet) as bar:
+        task = bar.add_task("coding", total=len(files))
+        results: Iterator[Result] = batch.run_chunks(work, files, jobs, *args)
+        try:
+            for result in results:
+                bar.advance(task)
+                target = by_source[result.source]
+                if result.error is None:
+                    try:
+                        _emit(result, target, force)
+                    except CodecError as exc:
+                        result = Result(result.source, error=str(exc))
+                if result.error is not None:
+                    failures += 1
+                    name = "<stdin>" if result.source == STDIO else result.source
+                    bar.console.print(f"error: {name}: {result.error}", markup=False, highlight=False)
+                    continue
+                assert result.data is not None
+                totals[0] += 1
+                totals[1] += result.input_bytes
+                totals[2] += len(result.data)
+                totals[3] += result.pixels
+                if verbose and result.notice:
+                    bar.console.print(f"note: {result.source}: {result.notice}", markup=False, highlight=False)
+                if not quiet:
+                    bar.console.print(describe(result, target), markup=False, highlight=False)
+        except KeyboardInterrupt:
+            typer.echo("interrupted: no partial file was left", err=True)
+            raise typer.Exit(130) from None
+    if not quiet and len(files) + failures > 1:
+        typer.echo(
+            f"{totals[0]} files, {totals[1]:,} bytes in, {totals[2]:,} bytes out"
+            + (f", mean {8 * totals[2 if work is batch.compress_chunk else 1] / max(totals[3], 1):.3f} bpp" if totals[3] else "")
+            + f", {failures} failed",
+            err=True,
+        )
+    if failures:
+        raise typer.Exit(1)
+
+
+def _describe_compress(result: Result, target: str) -> str:
+    assert result.data is not None
+    size = len(result.data)
+    ratio = result.input_bytes / size if size else float("inf")
+    where = "<stdout>" if target == STDIO else target
+    source = "<stdin>" if result.source == STDIO else result.source
+    return f"{source} -> {where}: {size} bytes, {8 * size / result.pixels:.3f} bpp, {ratio:.1f}x smaller than input"
+
+
+def _describe_decompress(result: Result, target: str) -> str:
+    assert result.data is not None
+    where = "<stdout>" if target == STDIO else target
+    source = "<stdin>" if result.source == STDIO else result.source
+    return f"{source} -> {where}: {result.pixels} pixels, {8 * result.input_bytes / result.pixels:.3f} bpp"
+
+
+@app.command()
+def compress(
+    inputs: Annotated[list[str], typer.Argument(help="Image files or folders ('-' reads standard input).")],
+    output: Annotated[
+        Optional[str], typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
+    ] = None,
+    quality: Annotated[Optional[int], typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = None,
+    force: Force = False,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Compress images to .aec files (IN.png -> IN.aec beside it).
+
+    Examples:
+
+      aec compress digit.png
+
+      aec compress -q 6 digit.png -o small.aec
+
+      aec compress -r scans/ -o coded/ --jobs 2
+
+      cat digit.png | aec compress - > digit.aec
+    """
+    from .models import DEFAULT_LEVEL, available_levels
+
+    level = DEFAULT_LEVEL if quality is None else quality
+    have = available_levels()
+    if level not in have:
+        raise _fail(f"unknown quality {level}; levels are {', '.join(map(str, have)) or 'none installed'}", 2)
+    files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
+    _run(
+        batch.compress_chunk,
+        files,
+        targets,
+        errors,
+        (level,),
+        force=force,
+        quiet=quiet,
+        verbose=verbose,
+        jobs=jobs,
+        describe=_describe_compress,
+    )
+
+
+@app.command()
+def decompress(
+    inputs: Annotated[list[str], typer.Argument(help=".aec files or folders ('-' reads standard input).")],
+    output: Annotated[
+        Optional[str], typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
+    ] = None,
+    force: Force = False,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Decompress .aec files to PNG images (IN.aec -> IN.png beside it).
+
+    Examples:
+
+      aec decompress digit.aec
+
+      aec decompress digit.aec -o restored.png --force
+
+      aec decompress -r coded/ -o restored/
+    """
+    files, targets, errors = _plan(inputs, output, ".png", batch.AEC_SUFFIXES, recursive)
+    _run(
+        batch.decompress_chunk,
+        files,
+        targets,
+        errors,
+        (),
+        force=force,
+        quiet=quiet,
+        verbose=verbose,
+        jobs=jobs,
+        describe=_describe_decompress,
+    )
+
+
+@app.command()
+def info(files: Annotated[list[str], typer.Argument(help=".aec files to describe.")]) -> None:
+    """Show what an .aec file holds: size, quality, model, bytes, bits per pixel.
+
+    Example:
+
+      aec info digit.aec
+    """
+    from . import api
+
+    failures = 0
+    for name in files:
+        try:
+            data = batch.read_input(name)
+            meta = api.inspect(data)
+        except CodecError as exc:
+            typer.echo(f"error: {name}: {exc}", err=True)
+            failures += 1
+            continue
+        h = meta.header
+        typer.echo(
+            f"{name}: aec format {h.version}, {h.width}x{h.height}, quality {h.level}, model {h.model_id:04x}, "
+            f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
+            f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
+        )
+    if failures:
+        raise typer.Exit(1)
+
+
+@app.command()
+def levels() -> None:
+    """List the installed quality levels with their measured rate and quality.
+
+    Example:
+
+      aec levels
+    """
+    from .models import available_levels, load_model
+
+    typer.echo(f"{'level':>5}  {'model':>5}  {'bpp':>6}  {'PSNR dB':>7}  {'SSIM':>6}")
+    for level in available_levels():
+        try:
+            model = load_model(level)
+        except CodecError as exc:
+            raise _fail(str(exc)) from None
+        test = model.metadata.get("test", {})
+        typer.echo(
+            f"{level:>5}  {model.model_id:04x}  {test.get('bpp', float('nan')):>6.3f}  "
+            f"{test.get('psnr', float('nan')):>7.2f}  {test.get('ssim', float('nan')):>6.3f}"
+        )
+
+
+@app.command()
+def train(
+    level: Annotated[Optional[list[int]], typer.Option("--level", "-l", help="Level to train (repeatable).")] = None,
+    all_levels: Annotated[bool, typer.Option("--all", help="Train every level.")] = False,
+    epochs: Annotated[int, typer.Option(help="Passes over the 60,000 training digits.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed (initialisation, noise, batch order).")] = 0,
+    loss: Annotated[str, typer.Option(help="Distortion: 'mse' or 'bce'.")] = "mse",
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    checkpoint_dir: Annotated[Path, typer.Option(help="Where checkpoints go.")] = Path("checkpoints"),
+    resume: Annotated[bool, typer.Option(help="Continue from an existing checkpoint.")] = True,
+    limit: Annotated[Optional[int], typer.Option(help="Train on the first N digits only.")] = None,
+    max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimiser steps.")] = None,
+    lmbda: Annotated[Optional[float], typer.Option("--lambda", help="Override the level's lambda.")] = None,
+    threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Train quality levels on MNIST into resumable checkpoints (needs the [train] extra).
+
+    Example:
+
+      aec train --all && aec freeze --all
+    """
+    try:
+        from .training.levels import LEVELS
+        from .training.run import train_levels
+    except ImportError as exc:
+        raise _fail(f"training needs torch: pip install 'aec[train]' ({exc})") from None
+
+    chosen = _levels_arg(level, all_levels, LEVELS)
+    if loss not in ("mse", "bce"):
+        raise _fail(f"unknown loss {loss!r}; use 'mse' or 'bce'", 2)
+    try:
+        paths = train_levels(
+            chosen,
+            epochs=epochs,
+            seed=seed,
+            loss=loss,
+            data_dir=data_dir,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            limit=limit,
+            max_steps=max_steps,
+            lmbda=lmbda,
+            threads=threads,
+            progress=not quiet,
+        )
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    for path in paths:
+        typer.echo(f"checkpoint: {path}")
+
+
+def _levels_arg(level: Optional[list[int]], all_levels: bool, known: Sequence[int]) -> list[int]:
+    chosen = sorted(known) if all_levels else sorted(set(level or []))
+    if not chosen:
+        raise _fail("name a level with --level N, or --all", 2)
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        raise _fail(f"unknown level {unknown[0]}; levels are {min(known)}..{max(known)}", 2)
+    return chosen
+
+
+@app.command()
+def freeze(
+    level: Annotated[Optional[list[int]], typer.Option("--level", "-l", help="Level to freeze (repeatable).")] = None,
+    all_levels: Annotated[bool, typer.Option("--all", help="Freeze every trained level.")] = False,
+    checkpoint_dir: Annotated[Path, typer.Option(help="Where the checkpoints are.")] = Path("checkpoints"),
+    weights_dir: Annotated[Optional[Path], typer.Option(help="Where frozen levels go (default: the shipped weights).")] = None,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    test_limit: Annotated[Optional[int], typer.Option(help="Measure on the first N test digits only.")] = None,
+) -> None:
+    """Freeze trained checkpoints into runtime weights and integer tables, and measure them.
+
+    Example:
+
+      aec freeze --all
+    """
+    try:
+        from .training.levels import LEVELS
+        from .training.run import freeze_levels
+    except ImportError as exc:
+        raise _fail(f"freezing needs torch: pip install 'aec[train]' ({exc})") from None
+
+    chosen = _levels_arg(level, all_levels, LEVELS)
+    try:
+        for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit):
+            typer.echo(
+                f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} on {test['images']} test digits"
+            )
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+
+
+@app.command()
+def data(
+    download: Annotated[bool, typer.Option("--download", help="Fetch the files from the public mirrors.")] = False,
+    data_dir: Annotated[Optional[Path], typer.Option(help="Folder to check, or to download into.")] = None,
+) -> None:
+    """Find (or download) and verify the MNIST IDX files.
+
+    Examples:
+
+      aec data
+
+      aec data --download
+    """
+    from . import data as mnist
+
+    try:
+        folder = mnist.download(data_dir) if download else mnist.find_data_dir(data_dir)
+        for split in mnist.SPLITS:
+            images, _ = mnist.load_mnist(split, folder)
+            typer.echo(f"{split}: {len(images)} digits, checksums verified ({folder})")
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,50 @@
+"""Safe output: write to a temporary file beside the target, rename when complete.
+
+Nothing is overwritten unless asked, and an interrupted or failed write leaves
+no partial file behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+from .errors import CodecError
+
+
+class OutputExistsError(CodecError):
+    """The output file exists and overwriting was not asked for."""
+
+
+def write_file(path: Path, data: bytes, force: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``."""
+    path = Path(path)
+    if not force and (path.exists() or path.is_symlink()):
+        raise OutputExistsError(f"{path} exists (use --force to overwrite)")
+    folder = path.parent if str(path.parent) else Path(".")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{path.name}.", suffix=".part")
+    except OSError as exc:
+        raise CodecError(f"cannot write to {folder} ({exc.strerror or exc})") from None
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        if force:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)  # fails if the target appeared meanwhile: never clobber
+            except FileExistsError:
+                raise OutputExistsError(f"{path} exists (use --force to overwrite)") from None
+            except OSError:
+                if path.exists():
+                    raise OutputExistsError(f"{path} exists (use --force to overwrite)") from None
+                os.replace(tmp, path)  # file systems without hard links
+    except OSError as exc:
+        raise CodecError(f"cannot write {path} ({exc.strerror or exc})") from None
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)

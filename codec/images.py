@@ -1,0 +1,101 @@
+"""Bring any image a user has to what the codec codes: an 8-bit grayscale array.
+
+The codec works on white ink on a black background, like MNIST. Images with a
+light background (dark ink on paper) are inverted before coding and back after;
+the header records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import BinaryIO, Union
+
+import numpy as np
+from PIL import Image
+
+from .bitstream import check_size
+from .errors import FormatError, ImageError
+
+ImageLike = Union[Image.Image, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """A grayscale image ready to code, and what was done to get there."""
+
+    pixels: np.ndarray  # (H, W) uint8, white ink on black
+    inverted: bool
+    notice: str | None = None  # what the conversion dropped, if anything
+
+
+def _from_pil(image: Image.Image) -> tuple[np.ndarray, str | None]:
+    mode = image.mode
+    if mode == "L":
+        return np.asarray(image, dtype=np.uint8), None
+    if mode == "1":
+        return np.asarray(image.convert("L"), dtype=np.uint8), None
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        raw = np.asarray(image.convert("F") if mode != "F" else image, dtype=np.float64)
+        top = 65535.0 if mode.startswith("I;16") else max(255.0, float(raw.max(initial=0)))
+        scaled = np.clip(np.rint(raw * (255.0 / top)), 0, 255).astype(np.uint8)
+        return scaled, f"{mode} image reduced to 8-bit grayscale"
+    notice = None
+    if "A" in mode or mode == "P" and "transparency" in image.info:
+        rgba = image.convert("RGBA")
+        alpha = np.asarray(rgba, dtype=np.uint8)[..., 3]
+        if (alpha < 255).any():
+            notice = "transparency flattened onto white"
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, rgba)
+    rgb = np.asarray(image.convert("RGB"), dtype=np.int16)
+    if (rgb[..., 0] != rgb[..., 1]).any() or (rgb[..., 1] != rgb[..., 2]).any():
+        notice = ", ".join(filter(None, [notice, "colour converted to grayscale"]))
+    return np.asarray(image.convert("L"), dtype=np.uint8), notice
+
+
+def to_grayscale(image: ImageLike) -> tuple[np.ndarray, str | None]:
+    """An (H, W) uint8 array from a PIL image of any mode or a 2-D uint8 array."""
+    if isinstance(image, Image.Image):
+        try:
+            image.load()
+            pixels, notice = _from_pil(image)
+        except (OSError, ValueError) as exc:
+            raise ImageError(f"cannot read image ({exc})") from exc
+    elif isinstance(image, np.ndarray):
+        if image.dtype != np.uint8 or image.ndim != 2:
+            raise ImageError(f"expected a 2-D uint8 array, got {image.ndim}-D {image.dtype}")
+        pixels, notice = image, None
+    else:
+        raise ImageError(f"expected a PIL image or a numpy array, got {type(image).__name__}")
+    height, width = pixels.shape
+    try:
+        check_size(width, height)
+    except FormatError as exc:
+        raise ImageError(str(exc)) from None
+    return np.ascontiguousarray(pixels), notice
+
+
+def has_light_background(pixels: np.ndarray) -> bool:
+    """True for dark ink on a light background: judged by the border, where the background is."""
+    border = np.concatenate([pixels[0], pixels[-1], pixels[:, 0], pixels[:, -1]])
+    return float(np.median(border)) > 127.5
+
+
+def prepare(image: ImageLike) -> Prepared:
+    """Grayscale, white ink on black: what the model codes."""
+    pixels, notice = to_grayscale(image)
+    inverted = has_light_background(pixels)
+    return Prepared(255 - pixels if inverted else pixels, inverted, notice)
+
+
+def open_image(source: str | BinaryIO) -> Image.Image:
+    """Open an image file (a path or a binary stream) with Pillow, any error as an :class:`ImageError`."""
+    try:
+        image = Image.open(source)
+        image.load()
+    except FileNotFoundError:
+        raise ImageError("no such file") from None
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        what = "not a readable image" if isinstance(exc, Image.UnidentifiedImageError) else f"cannot read image ({exc})"
+        raise ImageError(what) from None
+    return image

@@ -1,0 +1,156 @@
+"""The frozen models: load a quality level's weights, graph and tables (no torch).
+
+Each level ships as ``level-N.npz`` (float32 weights, integer frequency tables)
+and ``level-N.json`` (graph, architecture, training record, test metrics). The
+model's identity is the SHA-256 of its graph, tables and weights
+(:func:`model_digest`); 16 bits of it go into every file coded with it.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .errors import ModelError
+from .prior import LatentPrior
+from .transforms import Graph, run_graph
+
+#: Environment variable naming another folder of frozen levels.
+WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
+#: The level ``compress`` uses when none is given.
+DEFAULT_LEVEL = 4
+#: The downsampling factor of the analysis transform.
+STRIDE = 4
+
+
+def weights_dir() -> Path:
+    """The folder of frozen levels: ``$AEC_WEIGHTS_DIR``, the installed package data, or the checkout."""
+    if os.environ.get(WEIGHTS_ENV):
+        return Path(os.environ[WEIGHTS_ENV])
+    try:
+        from importlib.resources import files
+
+        installed = Path(str(files("codec.weights")))
+        if installed.is_dir() and any(installed.glob("level-*.npz")):
+            return installed
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "weights"
+
+
+def model_digest(graph: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
+    """SHA-256 (hex) of a frozen model: its graph description and every array, by name."""
+    h = hashlib.sha256(json.dumps(graph, sort_keys=True, separators=(",", ":")).encode())
+    for name in sorted(arrays):
+        a = np.ascontiguousarray(arrays[name])
+        h.update(f"{name}:{a.dtype.str}:{a.shape}\n".encode())
+        h.update(a.tobytes())
+    return h.hexdigest()
+
+
+def model_id_of(digest: str) -> int:
+    """The 16-bit model id stored in file headers."""
+    return int(digest[:4], 16)
+
+
+@dataclass(frozen=True)
+class FrozenModel:
+    """One quality level, ready to code: transforms, tables and identity."""
+
+    level: int
+    graph: dict[str, Any]
+    params: dict[str, np.ndarray]
+    prior: LatentPrior
+    digest: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def model_id(self) -> int:
+        return model_id_of(self.digest)
+
+    @property
+    def analysis_graph(self) -> Graph:
+        return self.graph["analysis"]  # type: ignore[no-any-return]
+
+    @property
+    def synthesis_graph(self) -> Graph:
+        return self.graph["synthesis"]  # type: ignore[no-any-return]
+
+    def analyse(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+        """Real-valued latents (N, C, H/4, W/4) of images (N, H, W) in [0, 1]."""
+        x = np.asarray(images, dtype=dtype)[:, None]
+        return run_graph(self.analysis_graph, self.params, x)
+
+    def synthesise(self, latents: np.ndarray, dtype: type = np.float32) -> np.ndarray:
+        """Images (N, 4*GH, 4*GW) in [0, 1] from integer latents (N, C, GH, GW)."""
+        return run_graph(self.synthesis_graph, self.params, np.asarray(latents, dtype=dtype))[:, 0]
+
+
+def save_frozen(folder: Path, level: int, graph: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """Write ``level-N.npz`` atomically; returns the model digest."""
+    folder.mkdir(parents=True, exist_ok=True)
+    target = folder / f"level-{level}.npz"
+    tmp = target.with_name(f".{target.name}.tmp")
+    with open(tmp, "wb") as fh:
+        np.savez_compressed(fh, graph=np.frombuffer(json.dumps(graph, sort_keys=True).encode(), np.uint8), **arrays)
+    os.replace(tmp, target)
+    return model_digest(graph, arrays)
+
+
+def available_levels(folder: Path | None = None) -> list[int]:
+    """The levels with a frozen model in ``folder`` (default: :func:`weights_dir`)."""
+    folder = folder or weights_dir()
+    levels = []
+    for path in folder.glob("level-*.npz"):
+        try:
+            levels.append(int(path.stem.split("-", 1)[1]))
+        except ValueError:
+            continue
+    return sorted(levels)
+
+
+@functools.lru_cache(maxsize=None)
+def _load(path: Path, level: int) -> FrozenModel:
+    try:
+        with np.load(path, allow_pickle=False) as npz:
+            arrays = {name: npz[name] for name in npz.files}
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"{path}: cannot read frozen model ({exc})") from exc
+    try:
+        graph = json.loads(arrays.pop("graph").tobytes())
+        prior = LatentPrior(
+            positional=arrays["prior.positional"], stationary=arrays["prior.stationary"], radius=int(graph["radius"])
+        )
+    except (KeyError, ValueError) as exc:
+        raise ModelError(f"{path}: incomplete frozen model ({exc})") from exc
+    meta_path = path.with_suffix(".json")
+    metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    digest = model_digest(graph, arrays)
+    if metadata.get("model_sha256", digest) != digest:
+        raise ModelError(f"{path}: weights do not match their metadata (damaged or replaced)")
+    return FrozenModel(level=level, graph=graph, params=arrays, prior=prior, digest=digest, metadata=metadata)
+
+
+def load_model(level: int, folder: Path | None = None) -> FrozenModel:
+    """The frozen model of ``level``; :class:`ModelError` if it is not installed."""
+    folder = folder or weights_dir()
+    path = folder / f"level-{level}.npz"
+    if not path.is_file():
+        have = available_levels(folder)
+        raise ModelError(
+            f"quality level {level} is not installed (have {', '.join(map(str, have)) or 'none'} in {folder})"
+        )
+    return _load(path.resolve(), level)
+
+
+def clear_cache() -> None:
+    """Forget loaded models (after new weights were written)."""
+    _load.cache_clear()

@@ -1,0 +1,141 @@
+"""The trainable autoencoder (torch): analysis and synthesis transforms and the prior.
+
+``forward`` is the training path: it adds uniform noise to the latents for the
+rate term and rounds them with a straight-through gradient for the synthesis.
+Coding never runs this module: :mod:`codec.training.freeze` turns it into plain
+arrays and integer probability tables that :mod:`codec.runtime` executes.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+
+@dataclass(frozen=True)
+class Architecture:
+    """Hyper-parameters fixing the shape of one quality level's network."""
+
+    latent_channels: int = 16
+    hidden: int = 48
+    grid: int = 7  # latent rows and columns for a 28x28 input
+    symbol_radius: int = 24  # latents are coded as integers in [-R, R]
+    mixture: int = 3  # logistic components per latent in the prior
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+def _analysis(arch: Architecture) -> nn.Sequential:
+    n = arch.hidden
+    return nn.Sequential(
+        nn.Conv2d(1, n, 5, stride=2, padding=2),
+        nn.ReLU(),
+        nn.Conv2d(n, n, 5, stride=2, padding=2),
+        nn.ReLU(),
+        nn.Conv2d(n, arch.latent_channels, 3, padding=1),
+    )
+
+
+def _synthesis(arch: Architecture) -> nn.Sequential:
+    n = arch.hidden
+    return nn.Sequential(
+        nn.Conv2d(arch.latent_channels, n, 3, padding=1),
+        nn.ReLU(),
+        nn.Conv2d(n, 4 * n, 3, padding=1),
+        nn.PixelShuffle(2),
+        nn.ReLU(),
+        nn.Conv2d(n, 4 * (n // 2), 3, padding=1),
+        nn.PixelShuffle(2),
+        nn.ReLU(),
+        nn.Conv2d(n // 2, 1, 3, padding=1),
+    )
+
+
+class PositionalPrior(nn.Module):
+    """A mixture of logistics for every latent channel and position.
+
+    MNIST digits are centred on a black background, so the statistics of a latent
+    depend strongly on where it sits: a prior per channel *and* position spends
+    almost nothing on the empty border.
+    """
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        shape = (arch.latent_channels, arch.grid, arch.grid, arch.mixture)
+        self.radius = arch.symbol_radius
+        spread = torch.linspace(-1.0, 1.0, arch.mixture).expand(shape).clone()
+        self.means = nn.Parameter(spread)
+        self.log_scales = nn.Parameter(torch.zeros(shape))
+        self.weight_logits = nn.Parameter(torch.zeros(shape))
+
+    def _cdf(self, t: torch.Tensor) -> torch.Tensor:
+        """Mixture CDF at points ``t`` of shape (..., C, H, W, K) -> same shape."""
+        means = self.means.unsqueeze(-2)
+        scales = self.log_scales.clamp(-7.0, 7.0).exp().unsqueeze(-2)
+        weights = torch.softmax(self.weight_logits, dim=-1).unsqueeze(-2)
+        return (torch.sigmoid((t.unsqueeze(-1) - means) / scales) * weights).sum(-1)
+
+    def _bin_mass(self, centre: torch.Tensor) -> torch.Tensor:
+        """Mass of the unit bin around ``centre``, the outermost bins taking the tails.
+
+        The tails are folded in with ``where`` on the CDF values, never with
+        infinite bounds, so no gradient meets ``0 * inf``.
+        """
+        r = self.radius
+        upper = torch.where(centre > r - 0.5, torch.ones_like(centre), self._cdf(centre + 0.5))
+        lower = torch.where(centre < -r + 0.5, torch.zeros_like(centre), self._cdf(centre - 0.5))
+        return upper - lower
+
+    def likelihood(self, y: torch.Tensor) -> torch.Tensor:
+        """Probability of the unit bin around each (noisy) latent of shape (B, C, H, W)."""
+        return self._bin_mass(y.unsqueeze(-1)).squeeze(-1).clamp_min(1e-9)
+
+    def pmf(self) -> torch.Tensor:
+        """The prior's probability of every integer symbol: shape (C, H, W, 2R+1)."""
+        r = self.radius
+        c, h, w, _ = self.means.shape
+        k = torch.arange(-r, r + 1, dtype=self.means.dtype).expand(c, h, w, -1)
+        return self._bin_mass(k)
+
+
+class Autoencoder(nn.Module):
+    """Convolutional autoencoder with a positional prior over its integer latents."""
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__()
+        self.arch = arch
+        self.analysis = _analysis(arch)
+        self.synthesis = _synthesis(arch)
+        self.prior = PositionalPrior(arch)
+        # Start the output near the mean ink level: a sigmoid that starts at 0.5 on a
+        # mostly black dataset saturates in the first steps and never recovers.
+        nn.init.constant_(self.synthesis[-1].bias, -2.0)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass on images in [0, 1] of shape (B, 1, 28, 28).
+
+        Returns the synthesis logits, the rate in bits per image, and the
+        rounded latents.
+        """
+        r = self.arch.symbol_radius
+        y = self.analysis(x).clamp(-r, r)
+        noisy = y + torch.empty_like(y).uniform_(-0.5, 0.5)
+        bits = -torch.log2(self.prior.likelihood(noisy)).sum(dim=(1, 2, 3))
+        rounded = y + (torch.round(y) - y).detach()
+        logits = self.synthesis(rounded)
+        return {"logits": logits, "bits": bits, "latents": torch.round(y)}
+
+
+def distortion(logits: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:
+    """Per-image distortion: MSE on [0, 1] pixels, or binary cross-entropy in bits."""
+    if loss == "mse":
+        return F.mse_loss(torch.sigmoid(logits), x, reduction="none").mean(dim=(1, 2, 3))
+    if loss == "bce":
+        bce = F.binary_cross_entropy_with_logits(logits, x, reduction="none")
+        return bce.mean(dim=(1, 2, 3)) / math.log(2)
+    raise ValueError(f"unknown loss {loss!r}")

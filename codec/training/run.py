@@ -1,0 +1,104 @@
+"""What ``aec train`` runs: train levels from MNIST into checkpoints."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import sys
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from ..data import dataset_digest, load_mnist
+from .levels import LEVELS
+from .train import TrainConfig, save_atomic, train
+
+
+def checkpoint_path(checkpoint_dir: Path, level: int) -> Path:
+    """Where level ``level`` is checkpointed."""
+    return checkpoint_dir / f"level-{level}.pt"
+
+
+def train_levels(
+    levels: list[int],
+    *,
+    epochs: int,
+    seed: int,
+    loss: str,
+    data_dir: Path | None,
+    checkpoint_dir: Path,
+    resume: bool,
+    limit: int | None = None,
+    max_steps: int | None = None,
+    batch_size: int = 64,
+    lmbda: float | None = None,
+    threads: int | None = None,
+    progress: bool = True,
+) -> list[Path]:
+    """Train each level in turn; returns the checkpoint paths."""
+    if threads:
+        torch.set_num_threads(threads)
+    images, _ = load_mnist("train", data_dir)
+    command = "aec " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
+    paths = []
+    for level in levels:
+        cfg = LEVELS[level]
+        config = TrainConfig(
+            level=level,
+            lmbda=cfg.lmbda if lmbda is None else lmbda,
+            arch=cfg.arch,
+            epochs=epochs,
+            batch_size=batch_size,
+            loss=loss,
+            seed=seed,
+            limit=limit,
+            max_steps=max_steps,
+        )
+        config = replace(config, extra={"data_sha256": dataset_digest()})
+        path = checkpoint_path(checkpoint_dir, level)
+        model = train(config, images, path, resume=resume, progress=progress)
+        state = torch.load(path, weights_only=False)
+        state["command"] = command
+        state["torch_version"] = torch.__version__
+        state["threads"] = torch.get_num_threads()
+        save_atomic(state, path)
+        del model
+        paths.append(path)
+    return paths
+
+
+def freeze_levels(
+    levels: list[int],
+    checkpoint_dir: Path,
+    weights_dir: Path | None,
+    data_dir: Path | None,
+    test_limit: int | None = None,
+) -> list[tuple[Path, dict[str, Any]]]:
+    """Freeze each level's checkpoint into ``weights_dir`` and measure it on the test set."""
+    from .. import models
+    from ..errors import ModelError
+    from ..evaluate import measure_level
+    from .freeze import write_json, write_level
+    from .train import load_checkpoint
+
+    if weights_dir is not None:
+        os.environ[models.WEIGHTS_ENV] = str(weights_dir)
+    target = models.weights_dir()
+    images, _ = load_mnist("test", data_dir)
+    if test_limit is not None:
+        images = images[:test_limit]
+    done = []
+    for level in levels:
+        path = checkpoint_path(checkpoint_dir, level)
+        if not path.is_file():
+            raise ModelError(f"no checkpoint for level {level} at {path}; run 'aec train --level {level}' first")
+        model, state = load_checkpoint(path)
+        meta_path, meta = write_level(model, state, target, level)
+        models.clear_cache()
+        meta["test"] = measure_level(images, level).to_dict()
+        write_json(meta_path, meta)
+        models.clear_cache()
+        done.append((meta_path, meta["test"]))
+    return done

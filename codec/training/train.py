@@ -1,0 +1,152 @@
+"""Training loop: rate + lambda * distortion, with seeds and resumable checkpoints."""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from .model import Architecture, Autoencoder, distortion
+
+
+@dataclass
+class TrainConfig:
+    """Everything that determines a training run (recorded in the metadata)."""
+
+    level: int
+    lmbda: float
+    arch: Architecture
+    epochs: int = 20
+    batch_size: int = 64
+    lr: float = 2e-3
+    loss: str = "mse"
+    seed: int = 0
+    limit: int | None = None  # train on the first N images only (smoke runs)
+    max_steps: int | None = None  # stop after N optimiser steps (smoke runs)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        d = asdict(self)
+        d["arch"] = self.arch.to_dict()
+        return d
+
+
+def save_atomic(obj: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def train(
+    config: TrainConfig,
+    images: np.ndarray,
+    checkpoint: Path,
+    resume: bool = True,
+    progress: bool = True,
+) -> Autoencoder:
+    """Train one level on ``images`` (N, 28, 28) uint8, checkpointing every epoch.
+
+    With ``resume`` and an existing checkpoint of the same config, training goes
+    on from the last finished epoch, with the same result as an unbroken run.
+    """
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    torch.manual_seed(config.seed)
+    torch.set_flush_denormal(True)  # denormals slow CPU training several-fold
+    if config.limit is not None:
+        images = images[: config.limit]
+    data = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
+    model = Autoencoder(config.arch)
+    prior_params = list(model.prior.parameters())
+    prior_ids = {id(p) for p in prior_params}
+    net_params = [p for p in model.parameters() if id(p) not in prior_ids]
+    optimizer = torch.optim.Adam([{"params": net_params}, {"params": prior_params, "lr": config.lr * 5}], lr=config.lr)
+    steps_per_epoch = math.ceil(len(data) / config.batch_size)
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[config.lr, config.lr * 5], total_steps=max(total_steps, 1), pct_start=0.05
+    )
+    start_epoch, step, history = 0, 0, []
+    if resume and checkpoint.is_file():
+        state = torch.load(checkpoint, weights_only=False)
+        if state["config"] == config.to_dict():
+            model.load_state_dict(state["model"])
+            optimizer.load_state_dict(state["optimizer"])
+            scheduler.load_state_dict(state["scheduler"])
+            start_epoch, step, history = state["epoch"], state["step"], state["history"]
+            torch.set_rng_state(state["rng"])
+
+    columns = (TextColumn("level {task.fields[level]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, TextColumn("{task.fields[status]}"), disable=not progress) as bar:
+        task = bar.add_task("train", total=total_steps, completed=step, level=config.level, status="")
+        for epoch in range(start_epoch, config.epochs):
+            if step >= total_steps:
+                break
+            started = time.perf_counter()
+            order = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+            sums = np.zeros(3)
+            model.train()
+            for first in range(0, len(data), config.batch_size):
+                if step >= total_steps:
+                    break
+                batch = data[order[first : first + config.batch_size]]
+                out = model(batch)
+                bpp = out["bits"].mean() / (batch.shape[-1] * batch.shape[-2])
+                dist = distortion(out["logits"], batch, config.loss).mean()
+                loss = bpp + config.lmbda * dist
+                optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+                optimizer.step()
+                scheduler.step()
+                step += 1
+                mse = torch.mean((torch.sigmoid(out["logits"].detach()) - batch) ** 2).item()
+                sums += (1, bpp.item(), mse)
+                psnr = 10 * math.log10(1 / max(sums[2] / sums[0], 1e-12))
+                bar.update(task, completed=step, status=f"epoch {epoch + 1} bpp {sums[1] / sums[0]:.3f} PSNR {psnr:.2f}")
+            history.append(
+                {
+                    "epoch": epoch + 1,
+                    "bpp": sums[1] / max(sums[0], 1),
+                    "mse": sums[2] / max(sums[0], 1),
+                    "seconds": time.perf_counter() - started,
+                }
+            )
+            state = {
+                "config": config.to_dict(),
+                "model": model.state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch + 1,
+                "step": step,
+                "history": history,
+                "rng": torch.get_rng_state(),
+            }
+            save_atomic(state, checkpoint)
+    model.eval()
+    model.history = history  # type: ignore[assignment]
+    return model
+
+
+def load_checkpoint(path: Path) -> tuple[Autoencoder, dict[str, Any]]:
+    """The model and the saved state (config, history) of a checkpoint."""
+    state = torch.load(path, weights_only=False)
+    model = Autoencoder(Architecture(**state["config"]["arch"]))
+    model.load_state_dict(state["model"])
+    model.eval()
+    return model, state

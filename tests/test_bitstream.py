@@ -1,0 +1,117 @@
+"""The .aec container: header fields, checks and every way a file can be wrong."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import codec
+from codec import bitstream
+from codec.bitstream import Header
+from codec.errors import CodecError, CorruptFileError, FormatError, ModelMismatchError
+
+
+def _reseal(body: bytes) -> bytes:
+    """A file with a valid checksum around ``body`` (to test the checks after it)."""
+    return body + bitstream.crc16(body).to_bytes(2, "little")
+
+
+@pytest.fixture(scope="module")
+def sample(digits: np.ndarray, shipped_levels: list[int]) -> bytes:
+    return codec.compress(digits[0], quality=shipped_levels[0])
+
+
+@pytest.mark.parametrize(
+    "header",
+    [
+        Header(level=3, model_id=0xBEEF),
+        Header(level=1, model_id=0, width=100, height=7, inverted=True),
+        Header(level=255, model_id=0xFFFF, width=bitstream.MAX_SIDE, height=1),
+    ],
+)
+def test_header_roundtrip(header: Header) -> None:
+    payload = bytes(range(13))
+    parsed, rest = bitstream.unpack(bitstream.pack(header, payload))
+    assert parsed == header and rest == payload
+
+
+def test_default_size_costs_no_bytes() -> None:
+    assert len(bitstream.pack(Header(level=1, model_id=1), b"")) == bitstream.MIN_FILE == 8
+    assert len(bitstream.pack(Header(level=1, model_id=1, width=300, height=20), b"")) == 8 + 2 + 1
+
+
+def test_bad_magic(sample: bytes) -> None:
+    with pytest.raises(FormatError, match="magic"):
+        codec.decompress(b"PNG" + sample[3:])
+    with pytest.raises(FormatError, match="magic"):
+        codec.decompress(b"")
+
+
+def test_unknown_version(sample: bytes) -> None:
+    body = bytearray(sample[:-2])
+    body[2] = (2 << 4) | (body[2] & 0x0F)
+    with pytest.raises(FormatError, match="unsupported format version 2"):
+        codec.decompress(_reseal(bytes(body)))
+
+
+def test_unknown_flags(sample: bytes) -> None:
+    body = bytearray(sample[:-2])
+    body[2] |= 0x8
+    with pytest.raises(FormatError, match="unknown flags"):
+        codec.decompress(_reseal(bytes(body)))
+
+
+def test_other_model_is_refused(sample: bytes) -> None:
+    body = bytearray(sample[:-2])
+    body[4] ^= 0xFF
+    with pytest.raises(ModelMismatchError, match="model"):
+        codec.decompress(_reseal(bytes(body)))
+
+
+def test_missing_level_is_refused(sample: bytes) -> None:
+    body = bytearray(sample[:-2])
+    body[3] = 200
+    with pytest.raises(ModelMismatchError, match="level 200"):
+        codec.decompress(_reseal(bytes(body)))
+
+
+def test_every_truncation_is_an_error(sample: bytes) -> None:
+    for cut in range(len(sample)):
+        with pytest.raises(CodecError):
+            codec.decompress(sample[:cut])
+
+
+def test_every_single_bit_flip_is_caught(sample: bytes) -> None:
+    for bit in range(8 * len(sample)):
+        damaged = bytearray(sample)
+        damaged[bit // 8] ^= 1 << (bit % 8)
+        with pytest.raises(CodecError):
+            codec.decompress(bytes(damaged))
+
+
+def test_payload_damage_is_reported_as_corruption(sample: bytes) -> None:
+    damaged = bytearray(sample)
+    damaged[-3] ^= 0x10
+    with pytest.raises(CorruptFileError, match="corrupted"):
+        codec.decompress(bytes(damaged))
+
+
+@pytest.mark.parametrize(
+    ("width", "height"),
+    [(0, 28), (28, 0), (bitstream.MAX_SIDE + 1, 1), (4096, 4096)],
+)
+def test_sizes_over_the_limit_are_refused_before_decoding(width: int, height: int) -> None:
+    body = bitstream.MAGIC + bytes([0x12, 1, 0, 0]) + bitstream._varint(width) + bitstream._varint(height)
+    with pytest.raises(FormatError, match="size"):
+        bitstream.unpack(_reseal(body))
+
+
+def test_overlong_size_field_is_refused() -> None:
+    body = bitstream.MAGIC + bytes([0x12, 1, 0, 0]) + b"\xff\xff\xff\x7f" + b"\x01"
+    with pytest.raises(FormatError, match="too long"):
+        bitstream.unpack(_reseal(body))
+
+
+def test_error_types_share_one_base() -> None:
+    for error in (FormatError, CorruptFileError, ModelMismatchError, codec.ImageError, codec.ModelError):
+        assert issubclass(error, CodecError)
