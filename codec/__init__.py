@@ -9,6 +9,9 @@
 
 from .api import FileInfo, compress, compress_many, decompress, decompress_many, inspect, levels
 from .errors import CodecError, CorruptFileError, FormatError, ImageError, ModelError, ModelMismatchError
+from .pillow_plugin import register as _register_pillow_plugin
+
+_register_pillow_plugin()
 
 __version__ = "0.1.0"
 

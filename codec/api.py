@@ -56,10 +56,10 @@ def _encode_group(model: FrozenModel, padded: np.ndarray) -> list[bytes]:
     payloads: list[bytes] = []
     for first in range(0, len(padded), CHUNK):
         latents = model.analyse(padded[first : first + CHUNK] / np.float32(255.0))
-        _, c, gh, gw = latents.shape
-        freqs = model.prior.frequencies(gh, gw)
+        gh, gw = latents.shape[-2:]
+        segments = model.prior.segments(gh, gw)
         for symbols in model.prior.to_symbols(latents).reshape(len(latents), -1):
-            payloads.append(coder.encode(symbols, freqs))
+            payloads.append(coder.encode(symbols, segments))
     return payloads
 
 
@@ -114,8 +114,7 @@ def decode_latents(data: bytes) -> tuple[Header, np.ndarray]:
     header, payload = bitstream.unpack(data)
     model = _model_for(header)
     gh, gw = -(-header.height // STRIDE), -(-header.width // STRIDE)
-    freqs = model.prior.frequencies(gh, gw)
-    symbols = coder.decode(payload, freqs)
+    symbols = coder.decode(payload, model.prior.segments(gh, gw))
     return header, model.prior.from_symbols(symbols).reshape(model.prior.channels, gh, gw)
 
 

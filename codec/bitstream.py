@@ -26,8 +26,8 @@ VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
-MAX_SIDE = 16384
-MAX_PIXELS = 1 << 22
+MAX_SIDE = 8192
+MAX_PIXELS = 1 << 20
 
 FLAG_INVERTED = 0x1
 FLAG_EXPLICIT_SIZE = 0x2

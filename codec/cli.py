@@ -126,6 +126,7 @@ def _run(
     for message in errors:
         typer.echo(f"error: {message}", err=True)
     failures = len(errors)
+    several = len(files) + len(errors) > 1
     if not files:
         raise typer.Exit(1 if failures else 0)
     pending = {t for t in targets if t != STDIO}
@@ -157,7 +158,7 @@ def _run(
                 if result.error is not None:
                     failures += 1
                     name = "<stdin>" if result.source == STDIO else result.source
-                    bar.console.print(f"error: {name}: {result.error}", markup=False, highlight=False)
+                    bar.console.print(f"error: {name}: {result.error}", markup=False, highlight=False, soft_wrap=True)
                     continue
                 assert result.data is not None
                 totals[0] += 1
@@ -165,13 +166,13 @@ def _run(
                 totals[2] += len(result.data)
                 totals[3] += result.pixels
                 if verbose and result.notice:
-                    bar.console.print(f"note: {result.source}: {result.notice}", markup=False, highlight=False)
+                    bar.console.print(f"note: {result.source}: {result.notice}", markup=False, highlight=False, soft_wrap=True)
                 if not quiet:
-                    bar.console.print(describe(result, target), markup=False, highlight=False)
+                    bar.console.print(describe(result, target), markup=False, highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
             typer.echo("interrupted: no partial file was left", err=True)
             raise typer.Exit(130) from None
-    if not quiet and len(files) + failures > 1:
+    if not quiet and several:
         typer.echo(
             f"{totals[0]} files, {totals[1]:,} bytes in, {totals[2]:,} bytes out"
             + (f", mean {8 * totals[2 if work is batch.compress_chunk else 1] / max(totals[3], 1):.3f} bpp" if totals[3] else "")
@@ -364,6 +365,12 @@ def train(
     chosen = _levels_arg(level, all_levels, LEVELS)
     if loss not in ("mse", "bce"):
         raise _fail(f"unknown loss {loss!r}; use 'mse' or 'bce'", 2)
+    command = " ".join(
+        ["aec train", *(f"--level {n}" for n in chosen), f"--epochs {epochs}", f"--seed {seed}", f"--loss {loss}"]
+        + ([f"--limit {limit}"] if limit is not None else [])
+        + ([f"--max-steps {max_steps}"] if max_steps is not None else [])
+        + ([f"--lambda {lmbda}"] if lmbda is not None else [])
+    )
     try:
         paths = train_levels(
             chosen,
@@ -378,6 +385,7 @@ def train(
             lmbda=lmbda,
             threads=threads,
             progress=not quiet,
+            command=command,
         )
     except CodecError as exc:
         raise _fail(str(exc)) from None

@@ -8,6 +8,8 @@ words in little-endian order, with the zero bytes at the top of the last word
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import constriction
 import numpy as np
 
@@ -19,19 +21,43 @@ CODER_VERSION = "constriction 0.5"
 
 _FAMILY = constriction.stream.model.Categorical(perfect=False)
 
+#: A run of consecutive symbols and their tables: ``(count, freqs)``, where ``freqs``
+#: is one row (K,) shared by the whole run, or one row per symbol (count, K).
+Segment = tuple[int, np.ndarray]
+
 
 def _probabilities(freqs: np.ndarray) -> np.ndarray:
     # Exact: small integers divided by a power of two are representable in float64.
     return np.ascontiguousarray(freqs, dtype=np.float64) / float(1 << PRECISION)
 
 
-def encode(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
-    """Code ``symbols`` (n,) where symbol i follows frequency row ``freqs[i]`` (n, K)."""
+def _model(freqs: np.ndarray) -> tuple[object, tuple[np.ndarray, ...]]:
+    """constriction's model and the per-call arguments for one segment's tables."""
+    if freqs.ndim == 1:
+        return constriction.stream.model.Categorical(_probabilities(freqs), perfect=False), ()
+    return _FAMILY, (_probabilities(freqs),)
+
+
+def _check(symbols: np.ndarray, segments: Sequence[Segment]) -> None:
+    total = sum(count for count, _ in segments)
+    if total != len(symbols):
+        raise ValueError(f"segments cover {total} symbols, not {len(symbols)}")
+    for count, freqs in segments:
+        if freqs.ndim == 2 and freqs.shape[0] != count:
+            raise ValueError("a per-symbol segment needs one row per symbol")
+
+
+def encode(symbols: np.ndarray, segments: Sequence[Segment]) -> bytes:
+    """Code ``symbols`` (n,), consecutive runs of them with the tables of ``segments``."""
     symbols = np.ascontiguousarray(symbols, dtype=np.int32)
+    _check(symbols, segments)
     if symbols.size == 0:
         return b""
     coder = constriction.stream.stack.AnsCoder()
-    coder.encode_reverse(symbols, _FAMILY, _probabilities(freqs))
+    ends = np.cumsum([count for count, _ in segments])
+    for end, (count, freqs) in zip(ends[::-1], segments[::-1]):  # a stack: last segment first
+        model, args = _model(freqs)
+        coder.encode_reverse(symbols[end - count : end], model, *args)
     data = coder.get_compressed().astype("<u4").tobytes()
     cut = 0
     while cut < 3 and len(data) > cut and data[len(data) - 1 - cut] == 0:
@@ -39,22 +65,23 @@ def encode(symbols: np.ndarray, freqs: np.ndarray) -> bytes:
     return data[: len(data) - cut]
 
 
-def decode(data: bytes, freqs: np.ndarray) -> np.ndarray:
-    """Inverse of :func:`encode`; ``freqs`` gives the number of symbols and their tables.
+def decode(data: bytes, segments: Sequence[Segment]) -> np.ndarray:
+    """Inverse of :func:`encode`; ``segments`` give the number of symbols and their tables.
 
     Raises :class:`CorruptFileError` when the stream is not exactly consumed.
     """
-    if freqs.shape[0] == 0:
+    total = sum(count for count, _ in segments)
+    if total == 0:
         if data:
             raise CorruptFileError("payload has bytes after its last symbol")
         return np.zeros(0, dtype=np.int32)
     padded = data + b"\0" * (-len(data) % 4)
     words = np.frombuffer(padded, dtype="<u4").astype(np.uint32)
     coder = constriction.stream.stack.AnsCoder(words)
-    try:
-        symbols = coder.decode(_FAMILY, _probabilities(freqs))
-    except (ValueError, KeyError, RuntimeError) as exc:  # pragma: no cover - defensive
-        raise CorruptFileError(f"payload cannot be decoded ({exc})") from exc
+    parts = []
+    for count, freqs in segments:
+        model, args = _model(freqs)
+        parts.append(np.asarray(coder.decode(model, count) if not args else coder.decode(model, *args), dtype=np.int32))
     if not coder.is_empty():
         raise CorruptFileError("payload does not end where its last symbol does")
-    return np.asarray(symbols, dtype=np.int32)
+    return np.concatenate(parts)

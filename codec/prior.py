@@ -55,13 +55,17 @@ class LatentPrior:
     def grid(self) -> tuple[int, int]:
         return int(self.positional.shape[1]), int(self.positional.shape[2])
 
-    def frequencies(self, height: int, width: int) -> np.ndarray:
-        """One frequency row per latent of a (C, height, width) grid, in C-order: (C*H*W, K)."""
+    def segments(self, height: int, width: int) -> list[tuple[int, np.ndarray]]:
+        """The tables of a (C, height, width) latent grid in C order, as coder segments.
+
+        The 7x7 grid of a 28x28 image: one positional row per latent. Any other
+        grid: one run per channel, sharing that channel's stationary row.
+        """
         k = self.positional.shape[-1]
         if (height, width) == self.grid:
-            return self.positional.reshape(-1, k)
-        rows = np.broadcast_to(self.stationary[:, None, :], (self.channels, height * width, k))
-        return rows.reshape(-1, k)
+            rows = self.positional.reshape(-1, k)
+            return [(len(rows), rows)]
+        return [(height * width, row) for row in self.stationary]
 
     def to_symbols(self, latents: np.ndarray) -> np.ndarray:
         """Round and clamp real latents to symbol indices ``0..2R`` (int32)."""

@@ -35,8 +35,8 @@ def test_roundtrip(seed: int) -> None:
     freqs = _tables(392, 31, seed)
     probs = freqs / freqs.sum(axis=1, keepdims=True)
     symbols = np.array([rng.choice(31, p=p) for p in probs], dtype=np.int32)
-    data = coder.encode(symbols, freqs)
-    assert (coder.decode(data, freqs) == symbols).all()
+    data = coder.encode(symbols, [(len(freqs), freqs)])
+    assert (coder.decode(data, [(len(freqs), freqs)]) == symbols).all()
     information = -np.log2(probs[np.arange(len(symbols)), symbols]).sum()
     assert 8 * len(data) <= information + 40  # coder overhead stays within a few bytes
 
@@ -44,7 +44,7 @@ def test_roundtrip(seed: int) -> None:
 def test_trailing_zero_bytes_are_cut() -> None:
     freqs = _tables(50, 9)
     symbols = np.zeros(50, dtype=np.int32)
-    data = coder.encode(symbols, freqs)
+    data = coder.encode(symbols, [(len(freqs), freqs)])
     assert not data or data[-1] != 0 or len(data) % 4 == 1
 
 
@@ -53,18 +53,33 @@ def test_damaged_stream_is_detected() -> None:
     rng = np.random.default_rng(3)
     probs = freqs / freqs.sum(axis=1, keepdims=True)
     symbols = np.array([rng.choice(17, p=p) for p in probs], dtype=np.int32)
-    data = coder.encode(symbols, freqs)
+    data = coder.encode(symbols, [(len(freqs), freqs)])
     with pytest.raises(CorruptFileError):
-        coder.decode(data[: len(data) // 2], freqs)
+        coder.decode(data[: len(data) // 2], [(len(freqs), freqs)])
+
+
+def test_shared_and_per_symbol_segments_mix() -> None:
+    rng = np.random.default_rng(4)
+    rows = _tables(30, 11, 4)
+    shared = _tables(1, 11, 5)[0]
+    segments = [(30, rows), (100, shared), (7, shared)]
+    probs = np.vstack([rows, np.tile(shared, (107, 1))]).astype(float)
+    probs /= probs.sum(axis=1, keepdims=True)
+    symbols = np.array([rng.choice(11, p=p) for p in probs], dtype=np.int32)
+    data = coder.encode(symbols, segments)
+    assert (coder.decode(data, segments) == symbols).all()
+    with pytest.raises(ValueError):
+        coder.encode(symbols[:-1], segments)
 
 
 def test_prior_selects_positional_or_stationary_tables() -> None:
     positional = _tables(2 * 7 * 7, 5).reshape(2, 7, 7, 5)
     stationary = _tables(2, 5, 1)
     prior = LatentPrior(positional, stationary, radius=2)
-    assert (prior.frequencies(7, 7) == positional.reshape(-1, 5)).all()
-    rows = prior.frequencies(3, 4)
-    assert rows.shape == (2 * 12, 5)
-    assert (rows[:12] == stationary[0]).all() and (rows[12:] == stationary[1]).all()
+    ((count, rows),) = prior.segments(7, 7)
+    assert count == 98 and (rows == positional.reshape(-1, 5)).all()
+    runs = prior.segments(3, 4)
+    assert [n for n, _ in runs] == [12, 12]
+    assert (runs[0][1] == stationary[0]).all() and (runs[1][1] == stationary[1]).all()
     latents = np.array([-3.2, -0.4, 0.6, 9.0])
     assert prior.from_symbols(prior.to_symbols(latents)).tolist() == [-2, 0, 1, 2]

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import os
-import shlex
-import sys
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -36,12 +34,12 @@ def train_levels(
     lmbda: float | None = None,
     threads: int | None = None,
     progress: bool = True,
+    command: str = "",
 ) -> list[Path]:
     """Train each level in turn; returns the checkpoint paths."""
     if threads:
         torch.set_num_threads(threads)
     images, _ = load_mnist("train", data_dir)
-    command = "aec " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv else ""
     paths = []
     for level in levels:
         cfg = LEVELS[level]

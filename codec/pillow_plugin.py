@@ -1,0 +1,86 @@
+"""Pillow plugin: ``Image.open("x.aec")`` and ``img.save("x.aec", quality=...)``.
+
+Registered when :mod:`codec` is imported.
+
+>>> import io, numpy as np, codec
+>>> from PIL import Image
+>>> buffer = io.BytesIO()
+>>> Image.new("L", (28, 28)).save(buffer, format="AEC", quality=2)
+>>> Image.open(buffer).size
+(28, 28)
+"""
+
+from __future__ import annotations
+
+from typing import IO
+
+from PIL import Image, ImageFile
+
+from .bitstream import MAGIC
+
+FORMAT = "AEC"
+MIME = "image/x-aec"
+EXTENSION = ".aec"
+
+
+def _accept(prefix: bytes) -> bool:
+    return prefix[: len(MAGIC)] == MAGIC
+
+
+class AecImageFile(ImageFile.ImageFile):
+    """An ``.aec`` file opened through Pillow: 8-bit grayscale ("L")."""
+
+    format = FORMAT
+    format_description = "aec learned image codec"
+
+    def _open(self) -> None:
+        from . import api
+        from .errors import CodecError
+
+        assert self.fp is not None
+        data = self.fp.read()
+        try:
+            info = api.inspect(data)
+        except CodecError as exc:
+            raise SyntaxError(str(exc)) from None
+        self._aec_data = data
+        self._mode = "L"
+        self._size = (info.header.width, info.header.height)
+        self.info["quality"] = info.header.level
+        self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0, None)]
+
+
+class AecDecoder(ImageFile.PyDecoder):
+    """Decodes a whole ``.aec`` file at once."""
+
+    _pulls_fd = True
+
+    def decode(self, buffer: bytes | Image.SupportsArrayInterface) -> tuple[int, int]:
+        from . import api
+        from .errors import CodecError
+
+        assert self.fd is not None
+        self.fd.seek(0)
+        try:
+            pixels = api.decompress(self.fd.read())
+        except CodecError as exc:
+            raise OSError(str(exc)) from None
+        self.set_as_raw(pixels.tobytes())
+        return -1, 0
+
+
+def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
+    from . import api
+    from .models import DEFAULT_LEVEL
+
+    quality = int(image.encoderinfo.get("quality", DEFAULT_LEVEL))
+    fp.write(api.compress(image, quality=quality))
+
+
+def register() -> None:
+    """Make Pillow open and save ``.aec`` files."""
+    Image.register_open(FORMAT, AecImageFile, _accept)
+    Image.register_decoder(FORMAT, AecDecoder)
+    Image.register_save(FORMAT, _save)
+    Image.register_extension(FORMAT, EXTENSION)
+    Image.register_mime(FORMAT, MIME)

@@ -1,0 +1,178 @@
+"""The command line: defaults, -o, --force, stdin/stdout, batches, errors and exit codes."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+import codec
+from codec.cli import app
+
+runner = CliRunner()
+
+
+@pytest.fixture()
+def pngs(tmp_path: Path, digits: np.ndarray) -> list[Path]:
+    paths = []
+    for i in range(3):
+        path = tmp_path / f"d{i}.png"
+        Image.fromarray(digits[i]).save(path)
+        paths.append(path)
+    return paths
+
+
+def _files(folder: Path) -> set[str]:
+    return {p.name for p in folder.iterdir()}
+
+
+def test_compress_writes_beside_the_input(pngs: list[Path]) -> None:
+    result = runner.invoke(app, ["compress", str(pngs[0])])
+    assert result.exit_code == 0, result.output
+    out = pngs[0].with_suffix(".aec")
+    assert out.is_file()
+    assert "bpp" in result.stderr and "smaller than input" in result.stderr
+    assert np.array_equal(codec.decompress(out.read_bytes()), codec.decompress(codec.compress(Image.open(pngs[0]))))
+
+
+def test_decompress_writes_png_beside_the_input(pngs: list[Path]) -> None:
+    runner.invoke(app, ["compress", str(pngs[0]), "-o", str(pngs[0].with_name("x.aec"))])
+    result = runner.invoke(app, ["decompress", str(pngs[0].with_name("x.aec"))])
+    assert result.exit_code == 0, result.output
+    image = Image.open(pngs[0].with_name("x.png"))
+    assert image.mode == "L" and image.size == (28, 28)
+
+
+def test_existing_output_needs_force(pngs: list[Path]) -> None:
+    target = pngs[0].with_suffix(".aec")
+    target.write_bytes(b"keep me")
+    result = runner.invoke(app, ["compress", str(pngs[0])])
+    assert result.exit_code == 1
+    assert result.stderr.strip().splitlines()[0] == f"error: {target} exists (use --force to overwrite)"
+    assert target.read_bytes() == b"keep me"
+    assert runner.invoke(app, ["compress", str(pngs[0]), "--force"]).exit_code == 0
+    assert target.read_bytes()[:2] == b"\xae\xc0"
+
+
+def test_several_inputs_go_to_a_folder(pngs: list[Path], tmp_path: Path) -> None:
+    result = runner.invoke(app, ["compress", *map(str, pngs), "-o", str(tmp_path / "out"), "-q", "2"])
+    assert result.exit_code == 0, result.output
+    assert _files(tmp_path / "out") == {"d0.aec", "d1.aec", "d2.aec"}
+    assert "3 files" in result.stderr
+    assert codec.inspect((tmp_path / "out" / "d1.aec").read_bytes()).header.level == 2
+
+
+def test_several_inputs_refuse_a_file_as_output(pngs: list[Path]) -> None:
+    result = runner.invoke(app, ["compress", *map(str, pngs), "-o", str(pngs[0])])
+    assert result.exit_code == 2
+    assert "not a folder" in result.stderr
+
+
+def test_folder_input_recursive(pngs: list[Path], tmp_path: Path) -> None:
+    sub = tmp_path / "sub"
+    sub.mkdir()
+    Image.open(pngs[0]).save(sub / "deep.png")
+    flat = runner.invoke(app, ["compress", str(tmp_path), "-o", str(tmp_path / "flat")])
+    assert flat.exit_code == 0 and _files(tmp_path / "flat") == {"d0.aec", "d1.aec", "d2.aec"}
+    deep = runner.invoke(app, ["compress", "-r", str(tmp_path), "-o", str(tmp_path / "deep")])
+    assert deep.exit_code == 0, deep.output
+    assert (tmp_path / "deep" / "sub" / "deep.aec").is_file()
+
+
+def test_stdin_to_stdout(pngs: list[Path]) -> None:
+    result = runner.invoke(app, ["compress", "-", "--quiet"], input=pngs[0].read_bytes())
+    assert result.exit_code == 0
+    data = result.stdout_bytes
+    assert data == codec.compress(Image.open(pngs[0]))
+    back = runner.invoke(app, ["decompress", "-", "--quiet"], input=data)
+    assert back.exit_code == 0
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(back.stdout_bytes))), codec.decompress(data))
+
+
+def test_bad_inputs_fail_with_one_line_each(pngs: list[Path], tmp_path: Path) -> None:
+    bad = tmp_path / "bad.png"
+    bad.write_bytes(b"not an image at all")
+    result = runner.invoke(app, ["compress", str(bad), str(pngs[1]), str(tmp_path / "missing.png")])
+    assert result.exit_code == 1
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 2 and "Traceback" not in result.output
+    assert "bad.png: not a readable image" in errors[0] and "missing.png: no such file" in errors[1]
+    assert not (tmp_path / "bad.aec").exists() and pngs[1].with_suffix(".aec").is_file()
+    assert bad.read_bytes() == b"not an image at all"
+
+
+def test_corrupted_file_writes_no_image(pngs: list[Path]) -> None:
+    data = bytearray(codec.compress(Image.open(pngs[0])))
+    data[-4] ^= 1
+    damaged = pngs[0].with_name("damaged.aec")
+    damaged.write_bytes(bytes(data))
+    result = runner.invoke(app, ["decompress", str(damaged)])
+    assert result.exit_code == 1
+    assert "corrupted" in result.stderr
+    assert not damaged.with_suffix(".png").exists()
+    assert not [p for p in damaged.parent.iterdir() if p.name.endswith(".part")]
+
+
+def test_info(pngs: list[Path]) -> None:
+    target = pngs[0].with_suffix(".aec")
+    runner.invoke(app, ["compress", str(pngs[0]), "-q", "3"])
+    result = runner.invoke(app, ["info", str(target)])
+    assert result.exit_code == 0
+    assert "28x28, quality 3" in result.stdout and f"{target.stat().st_size} bytes" in result.stdout
+    assert runner.invoke(app, ["info", str(pngs[0])]).exit_code == 1
+
+
+def test_usage_errors_exit_2(pngs: list[Path]) -> None:
+    assert runner.invoke(app, ["compress", str(pngs[0]), "-q", "99"]).exit_code == 2
+    assert runner.invoke(app, ["compress"]).exit_code == 2
+    assert runner.invoke(app, ["frobnicate"]).exit_code == 2
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.exit_code == 0 and "format version 1" in result.stdout
+
+
+def test_jobs_give_identical_files(digits: np.ndarray, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i, digit in enumerate(digits[:150]):
+        Image.fromarray(digit).save(src / f"{i:03d}.png")
+    one = runner.invoke(app, ["compress", str(src), "-o", str(tmp_path / "one"), "--quiet"])
+    two = runner.invoke(app, ["compress", str(src), "-o", str(tmp_path / "two"), "--quiet", "--jobs", "2"])
+    assert one.exit_code == two.exit_code == 0
+    names = sorted(_files(tmp_path / "one"))
+    assert len(names) == 150 and names == sorted(_files(tmp_path / "two"))
+    for name in names:
+        assert (tmp_path / "one" / name).read_bytes() == (tmp_path / "two" / name).read_bytes()
+
+
+def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from codec import fileio
+
+    def interrupt(fd: int) -> None:
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(fileio.os, "fsync", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        fileio.write_file(tmp_path / "out.aec", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_python_m_codec_starts_without_torch(tmp_path: Path) -> None:
+    code = "import sys, runpy; sys.argv = ['aec', '--version']; import codec.cli, codec.api; assert 'torch' not in sys.modules, 'torch imported'"
+    subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
+    out = subprocess.run(
+        [sys.executable, "-m", "codec", "--help"], capture_output=True, text=True, cwd=Path(__file__).parent.parent
+    )
+    assert out.returncode == 0 and "compress" in out.stdout
+    env = dict(os.environ)
+    bad = subprocess.run([sys.executable, "-m", "codec", "decompress", str(tmp_path / "none.aec")], capture_output=True, text=True, env=env)
+    assert bad.returncode == 1 and bad.stderr.strip() == f"error: {tmp_path / 'none.aec'}: no such file"

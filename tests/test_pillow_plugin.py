@@ -1,0 +1,55 @@
+"""The Pillow plugin, through Pillow's own API only."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image, UnidentifiedImageError
+
+import codec  # noqa: F401  (registers the plugin)
+
+
+def test_save_and_open(tmp_path: Path, digits: np.ndarray, shipped_levels: list[int]) -> None:
+    path = tmp_path / "digit.aec"
+    Image.fromarray(digits[4]).save(path, quality=shipped_levels[-1])
+    with Image.open(path) as image:
+        assert image.format == "AEC" and image.mode == "L" and image.size == (28, 28)
+        assert image.info["quality"] == shipped_levels[-1]
+        pixels = np.asarray(image)
+    assert pixels.dtype == np.uint8 and np.mean((pixels.astype(float) - digits[4]) ** 2) < 255**2 / 10**2
+
+
+def test_quality_changes_the_size(digits: np.ndarray, shipped_levels: list[int]) -> None:
+    sizes = []
+    for level in (shipped_levels[0], shipped_levels[-1]):
+        buffer = io.BytesIO()
+        Image.fromarray(digits[5]).save(buffer, format="AEC", quality=level)
+        sizes.append(len(buffer.getvalue()))
+    assert sizes[0] < sizes[1]
+
+
+def test_registered_extension_and_mime() -> None:
+    assert Image.registered_extensions()[".aec"] == "AEC"
+    assert Image.MIME["AEC"] == "image/x-aec"
+
+
+def test_rgb_and_odd_sizes_through_pillow(tmp_path: Path) -> None:
+    image = Image.new("RGB", (40, 17), (255, 255, 255))
+    image.paste((0, 0, 0), (10, 3, 20, 14))
+    image.save(tmp_path / "x.aec")
+    with Image.open(tmp_path / "x.aec") as back:
+        assert back.size == (40, 17)
+        assert np.asarray(back)[8, 15] < 128 < np.asarray(back)[1, 35]
+
+
+def test_damaged_file_is_refused_by_pillow(tmp_path: Path, digits: np.ndarray) -> None:
+    path = tmp_path / "bad.aec"
+    Image.fromarray(digits[0]).save(path)
+    data = bytearray(path.read_bytes())
+    data[-1] ^= 0xFF
+    path.write_bytes(bytes(data))
+    with pytest.raises((UnidentifiedImageError, OSError)):
+        Image.open(path).load()

@@ -1,0 +1,61 @@
+"""A tiny training run, frozen and used for coding: the whole pipeline in seconds."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("torch")
+
+
+def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_test: tuple) -> None:
+    from typer.testing import CliRunner
+
+    import codec
+    from codec import models
+    from codec.cli import app
+
+    runner = CliRunner()
+    checkpoints, weights = tmp_path / "ck", tmp_path / "w"
+    args = ["train", "--level", "2", "--epochs", "2", "--limit", "256", "--max-steps", "6", "--quiet"]
+    result = runner.invoke(app, [*args, "--checkpoint-dir", str(checkpoints)])
+    assert result.exit_code == 0, result.output
+    state_file = checkpoints / "level-2.pt"
+    assert state_file.is_file()
+    import torch
+
+    # Resuming a finished run trains no further.
+    before = torch.load(state_file, weights_only=False)
+    assert runner.invoke(app, [*args, "--checkpoint-dir", str(checkpoints)]).exit_code == 0
+    after = torch.load(state_file, weights_only=False)
+    assert before["step"] == after["step"] == 6
+    assert all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
+
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(weights))
+    frozen = runner.invoke(
+        app, ["freeze", "--level", "2", "--checkpoint-dir", str(checkpoints), "--weights-dir", str(weights), "--test-limit", "20"]
+    )
+    assert frozen.exit_code == 0, frozen.output
+    meta = json.loads((weights / "level-2.json").read_text())
+    assert meta["seed"] == 0 and meta["steps"] == 6 and meta["train_images"] == 256
+    assert meta["data_sha256"] and meta["command"].startswith("aec train")
+    assert set(meta["test"]) >= {"bpp", "psnr", "ssim", "images"} and meta["test"]["images"] == 20
+    models.clear_cache()
+    digit = mnist_test[0][0]
+    data = codec.compress(digit, quality=2)
+    assert codec.decompress(data).shape == (28, 28)
+    assert codec.inspect(data).header.model_id == int(meta["model_id"], 16)
+    models.clear_cache()
+
+
+def test_train_refuses_unknown_level() -> None:
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--level", "42"])
+    assert result.exit_code == 2 and "unknown level 42" in result.stderr
+    assert np is not None

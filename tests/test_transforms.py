@@ -1,0 +1,48 @@
+"""The numpy runtime against torch: the frozen graph computes what the trained network does."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from codec.transforms import conv2d, pixel_shuffle, run_graph
+
+torch = pytest.importorskip("torch")
+F = torch.nn.functional
+
+
+@pytest.mark.parametrize(("stride", "padding", "kernel"), [(1, 0, 3), (1, 1, 3), (2, 2, 5), (2, 1, 3)])
+def test_conv2d_matches_torch(stride: int, padding: int, kernel: int) -> None:
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((3, 4, 13, 11)).astype(np.float32)
+    w = rng.standard_normal((5, 4, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(5).astype(np.float32)
+    expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=stride, padding=padding)
+    np.testing.assert_allclose(conv2d(x, w, b, stride, padding), expected.numpy(), rtol=1e-5, atol=1e-5)
+
+
+def test_pixel_shuffle_matches_torch() -> None:
+    x = np.arange(2 * 8 * 3 * 5, dtype=np.float32).reshape(2, 8, 3, 5)
+    expected = F.pixel_shuffle(torch.from_numpy(x), 2).numpy()
+    assert np.array_equal(pixel_shuffle(x, 2), expected)
+
+
+def test_frozen_model_matches_torch(digits: np.ndarray) -> None:
+    from codec.training.freeze import freeze_model
+    from codec.training.model import Architecture, Autoencoder
+
+    torch.manual_seed(0)
+    model = Autoencoder(Architecture(latent_channels=6, hidden=16)).eval()
+    graph, arrays = freeze_model(model)
+    x = digits[:16].astype(np.float32) / 255
+    with torch.no_grad():
+        y = model.analysis(torch.from_numpy(x)[:, None])
+        images = torch.sigmoid(model.synthesis(torch.round(y)))
+    latents = run_graph(graph["analysis"], arrays, x[:, None])
+    np.testing.assert_allclose(latents, y.numpy(), rtol=1e-4, atol=1e-5)
+    restored = run_graph(graph["synthesis"], arrays, np.rint(latents).astype(np.float32))
+    np.testing.assert_allclose(restored, images.numpy(), atol=1e-5)
+    # The frozen tables code the latents at the rate the trained prior predicts.
+    pmf = model.prior.pmf().detach().double().numpy()
+    freqs = arrays["prior.positional"].astype(np.float64)
+    np.testing.assert_allclose(freqs / freqs.sum(-1, keepdims=True), pmf / pmf.sum(-1, keepdims=True), atol=1e-3)
