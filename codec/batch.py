@@ -19,8 +19,8 @@ import numpy as np
 from PIL import Image
 
 from . import api
-from .errors import CodecError
 from .bitstream import Header
+from .errors import CodecError
 from .images import Prepared, open_image, prepare
 
 STDIO = "-"
@@ -54,7 +54,10 @@ def collect_inputs(names: Sequence[str], suffixes: frozenset[str], recursive: bo
         pattern = path.rglob("*") if recursive else path.glob("*")
         found = sorted(str(p) for p in pattern if p.is_file() and p.suffix.lower() in suffixes)
         if not found:
-            errors.append(f"{name}: folder holds no {'/'.join(sorted(suffixes))} files" + ("" if recursive else " (use -r to recurse)"))
+            errors.append(
+                f"{name}: folder holds no {'/'.join(sorted(suffixes))} files"
+                + ("" if recursive else " (use -r to recurse)")
+            )
         files.extend(found)
     return files, errors
 
@@ -134,9 +137,7 @@ def encode_image(pixels: np.ndarray, image_format: str) -> bytes:
     return buffer.getvalue()
 
 
-def run_chunks(
-    work: Callable[..., list[Result]], sources: Sequence[str], jobs: int, *args: object
-) -> Iterator[Result]:
+def run_chunks(work: Callable[..., list[Result]], sources: Sequence[str], jobs: int, *args: object) -> Iterator[Result]:
     """Apply ``work(chunk, *args)`` to chunks of ``sources``, in order, with ``jobs`` processes."""
     chunks = [list(sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
     if jobs <= 1 or len(chunks) <= 1:

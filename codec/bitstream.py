@@ -62,9 +62,7 @@ def check_size(width: int, height: int) -> None:
     if width < 1 or height < 1:
         raise FormatError(f"image size {width}x{height} is empty")
     if width > MAX_SIDE or height > MAX_SIDE or width * height > MAX_PIXELS:
-        raise FormatError(
-            f"image size {width}x{height} is over the limit ({MAX_SIDE} per side, {MAX_PIXELS} pixels)"
-        )
+        raise FormatError(f"image size {width}x{height} is over the limit ({MAX_SIDE} per side, {MAX_PIXELS} pixels)")
 
 
 def crc16(data: bytes) -> int:
@@ -147,6 +145,11 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         if (width, height) == DEFAULT_SIZE:
             raise FormatError("explicit size equals the default size")
     header = Header(
-        level=level, model_id=model_id, width=width, height=height, inverted=bool(flags & FLAG_INVERTED), version=version
+        level=level,
+        model_id=model_id,
+        width=width,
+        height=height,
+        inverted=bool(flags & FLAG_INVERTED),
+        version=version,
     )
     return header, data[pos:body_end]

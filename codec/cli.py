@@ -6,9 +6,9 @@ Exit codes: 0 everything worked, 1 some input failed, 2 usage error.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import Annotated, Any
 
 import typer
 
@@ -61,7 +61,7 @@ def _main(
     """aec: a learned image codec for small grayscale images (MNIST-like digits)."""
 
 
-def _plan(inputs: Sequence[str], output: Optional[str], suffix: str, accepted: frozenset[str], recursive: bool):
+def _plan(inputs: Sequence[str], output: str | None, suffix: str, accepted: frozenset[str], recursive: bool):
     """Inputs expanded, and the output path of each; usage errors exit 2."""
     if inputs.count(STDIO) > 1:
         raise _fail("standard input can be read only once", 2)
@@ -134,7 +134,7 @@ def _run(
         raise _fail("two inputs would write the same output file", 2)
     if not force:
         files_targets = [(f, t) for f, t in zip(files, targets) if t != STDIO and Path(t).exists()]
-        for source, target in files_targets:
+        for _, target in files_targets:
             typer.echo(f"error: {target} exists (use --force to overwrite)", err=True)
         failures += len(files_targets)
         skip = {f for f, _ in files_targets}
@@ -166,7 +166,9 @@ def _run(
                 totals[2] += len(result.data)
                 totals[3] += result.pixels
                 if verbose and result.notice:
-                    bar.console.print(f"note: {result.source}: {result.notice}", markup=False, highlight=False, soft_wrap=True)
+                    bar.console.print(
+                        f"note: {result.source}: {result.notice}", markup=False, highlight=False, soft_wrap=True
+                    )
                 if not quiet:
                     bar.console.print(describe(result, target), markup=False, highlight=False, soft_wrap=True)
         except KeyboardInterrupt:
@@ -175,7 +177,11 @@ def _run(
     if not quiet and several:
         typer.echo(
             f"{totals[0]} files, {totals[1]:,} bytes in, {totals[2]:,} bytes out"
-            + (f", mean {8 * totals[2 if work is batch.compress_chunk else 1] / max(totals[3], 1):.3f} bpp" if totals[3] else "")
+            + (
+                f", mean {8 * totals[2 if work is batch.compress_chunk else 1] / max(totals[3], 1):.3f} bpp"
+                if totals[3]
+                else ""
+            )
             + f", {failures} failed",
             err=True,
         )
@@ -203,9 +209,9 @@ def _describe_decompress(result: Result, target: str) -> str:
 def compress(
     inputs: Annotated[list[str], typer.Argument(help="Image files or folders ('-' reads standard input).")],
     output: Annotated[
-        Optional[str], typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
+        str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
     ] = None,
-    quality: Annotated[Optional[int], typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = None,
     force: Force = False,
     recursive: Recursive = False,
     jobs: Jobs = 1,
@@ -249,7 +255,7 @@ def compress(
 def decompress(
     inputs: Annotated[list[str], typer.Argument(help=".aec files or folders ('-' reads standard input).")],
     output: Annotated[
-        Optional[str], typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
+        str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
     ] = None,
     force: Force = False,
     recursive: Recursive = False,
@@ -336,18 +342,18 @@ def levels() -> None:
 
 @app.command()
 def train(
-    level: Annotated[Optional[list[int]], typer.Option("--level", "-l", help="Level to train (repeatable).")] = None,
+    level: Annotated[list[int] | None, typer.Option("--level", "-l", help="Level to train (repeatable).")] = None,
     all_levels: Annotated[bool, typer.Option("--all", help="Train every level.")] = False,
     epochs: Annotated[int, typer.Option(help="Passes over the 60,000 training digits.")] = 8,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, noise, batch order).")] = 0,
     loss: Annotated[str, typer.Option(help="Distortion: 'mse' or 'bce'.")] = "mse",
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
     checkpoint_dir: Annotated[Path, typer.Option(help="Where checkpoints go.")] = Path("checkpoints"),
     resume: Annotated[bool, typer.Option(help="Continue from an existing checkpoint.")] = True,
-    limit: Annotated[Optional[int], typer.Option(help="Train on the first N digits only.")] = None,
-    max_steps: Annotated[Optional[int], typer.Option(help="Stop after N optimiser steps.")] = None,
-    lmbda: Annotated[Optional[float], typer.Option("--lambda", help="Override the level's lambda.")] = None,
-    threads: Annotated[Optional[int], typer.Option(help="Torch CPU threads.")] = None,
+    limit: Annotated[int | None, typer.Option(help="Train on the first N digits only.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimiser steps.")] = None,
+    lmbda: Annotated[float | None, typer.Option("--lambda", help="Override the level's lambda.")] = None,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     quiet: Quiet = False,
 ) -> None:
     """Train quality levels on MNIST into resumable checkpoints (needs the [train] extra).
@@ -393,7 +399,7 @@ def train(
         typer.echo(f"checkpoint: {path}")
 
 
-def _levels_arg(level: Optional[list[int]], all_levels: bool, known: Sequence[int]) -> list[int]:
+def _levels_arg(level: list[int] | None, all_levels: bool, known: Collection[int]) -> list[int]:
     chosen = sorted(known) if all_levels else sorted(set(level or []))
     if not chosen:
         raise _fail("name a level with --level N, or --all", 2)
@@ -405,12 +411,14 @@ def _levels_arg(level: Optional[list[int]], all_levels: bool, known: Sequence[in
 
 @app.command()
 def freeze(
-    level: Annotated[Optional[list[int]], typer.Option("--level", "-l", help="Level to freeze (repeatable).")] = None,
+    level: Annotated[list[int] | None, typer.Option("--level", "-l", help="Level to freeze (repeatable).")] = None,
     all_levels: Annotated[bool, typer.Option("--all", help="Freeze every trained level.")] = False,
     checkpoint_dir: Annotated[Path, typer.Option(help="Where the checkpoints are.")] = Path("checkpoints"),
-    weights_dir: Annotated[Optional[Path], typer.Option(help="Where frozen levels go (default: the shipped weights).")] = None,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
-    test_limit: Annotated[Optional[int], typer.Option(help="Measure on the first N test digits only.")] = None,
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where frozen levels go (default: the shipped weights).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    test_limit: Annotated[int | None, typer.Option(help="Measure on the first N test digits only.")] = None,
 ) -> None:
     """Freeze trained checkpoints into runtime weights and integer tables, and measure them.
 
@@ -428,7 +436,8 @@ def freeze(
     try:
         for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit):
             typer.echo(
-                f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} on {test['images']} test digits"
+                f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
+                f"on {test['images']} test digits"
             )
     except CodecError as exc:
         raise _fail(str(exc)) from None
@@ -437,7 +446,7 @@ def freeze(
 @app.command()
 def data(
     download: Annotated[bool, typer.Option("--download", help="Fetch the files from the public mirrors.")] = False,
-    data_dir: Annotated[Optional[Path], typer.Option(help="Folder to check, or to download into.")] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder to check, or to download into.")] = None,
 ) -> None:
     """Find (or download) and verify the MNIST IDX files.
 
@@ -456,6 +465,96 @@ def data(
             typer.echo(f"{split}: {len(images)} digits, checksums verified ({folder})")
     except CodecError as exc:
         raise _fail(str(exc)) from None
+
+
+def _benchmarks_report() -> Any:
+    """The benchmark suite: installed as codec.benchmarks, or benchmarks/ in a source checkout."""
+    import importlib
+
+    try:
+        return importlib.import_module("codec.benchmarks.report")
+    except ModuleNotFoundError:
+        root = str(Path(__file__).resolve().parent.parent)
+        if root not in sys.path:
+            sys.path.append(root)
+        try:
+            return importlib.import_module("benchmarks.report")
+        except ModuleNotFoundError as exc:
+            raise _fail(f"the benchmark suite needs its extras: pip install 'aec[bench]' ({exc})") from None
+
+
+@app.command()
+def bench(
+    limit: Annotated[int | None, typer.Option(help="Measure the first N images only (a quick run).")] = None,
+    images: Annotated[Path | None, typer.Option(help="A folder of your own images instead of MNIST.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for results, tables and plots.")] = Path("benchmarks/results"),
+    codec_names: Annotated[
+        list[str] | None, typer.Option("--codec", help="Only these classic codecs (repeatable; aec always runs).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    quiet: Quiet = False,
+) -> None:
+    """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
+
+    Writes results.json, results.csv, results.md, rd_psnr.png, rd_ssim.png and
+    gallery.png to --out.
+
+    Examples:
+
+      aec bench --limit 500
+
+      aec bench --images my_scans/ --out my_results/
+    """
+    report = _benchmarks_report()
+    from . import data as mnist
+
+    try:
+        if images is not None:
+            if not images.is_dir():
+                raise _fail(f"{images} is not a folder", 2)
+            test = report.load_folder(images, limit)
+            if not test:
+                raise _fail(f"{images} holds no images")
+            train, source = None, f"{len(test):,} images from {images}"
+        else:
+            test = list(mnist.load_mnist("test", data_dir)[0][:limit])
+            train, source = mnist.load_mnist("train", data_dir)[0], f"MNIST test set, {len(test):,} digits"
+        if images is not None and len({t.shape for t in test}) == 1 and test[0].shape == (28, 28):
+            train = mnist.load_mnist("train", data_dir)[0]
+        rows, paths = report.bench(test, train, out, source, codec_names, progress=not quiet)
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    if not quiet:
+        typer.echo(paths["md"].read_text().split("## Every setting")[0].rstrip())
+        typer.echo("")
+        for name, path in paths.items():
+            typer.echo(f"{name}: {path}")
+
+
+@app.command()
+def latent(
+    level: Annotated[int, typer.Option("--level", "-l", help="Quality level whose latents to show.")] = 4,
+    limit: Annotated[int, typer.Option(help="Test digits to embed.")] = 3000,
+    out: Annotated[Path, typer.Option(help="Folder for the plots.")] = Path("benchmarks/results"),
+    tsne: Annotated[bool, typer.Option(help="Also embed with t-SNE (slower).")] = True,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+) -> None:
+    """Show what the encoder learned: 2-D embeddings of the latents and the rate per latent.
+
+    Example:
+
+      aec latent --level 4 --limit 2000
+    """
+    report = _benchmarks_report()
+    from . import data as mnist
+
+    try:
+        images, labels = mnist.load_mnist("test", data_dir)
+        paths = report.latent_view(images[:limit], labels[:limit], level, out, tsne=tsne)
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")
 
 
 def main() -> None:

@@ -77,11 +77,15 @@ def decode(data: bytes, segments: Sequence[Segment]) -> np.ndarray:
         return np.zeros(0, dtype=np.int32)
     padded = data + b"\0" * (-len(data) % 4)
     words = np.frombuffer(padded, dtype="<u4").astype(np.uint32)
-    coder = constriction.stream.stack.AnsCoder(words)
-    parts = []
-    for count, freqs in segments:
-        model, args = _model(freqs)
-        parts.append(np.asarray(coder.decode(model, count) if not args else coder.decode(model, *args), dtype=np.int32))
+    try:
+        coder = constriction.stream.stack.AnsCoder(words)
+        parts = []
+        for count, freqs in segments:
+            model, args = _model(freqs)
+            decoded = coder.decode(model, *args) if args else coder.decode(model, count)
+            parts.append(np.asarray(decoded, dtype=np.int32))
+    except (ValueError, KeyError, RuntimeError) as exc:
+        raise CorruptFileError(f"payload cannot be decoded ({exc})") from None
     if not coder.is_empty():
         raise CorruptFileError("payload does not end where its last symbol does")
     return np.concatenate(parts)

@@ -18,10 +18,14 @@ import tempfile
 import urllib.error
 import urllib.request
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from .errors import DataError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 #: SHA-256 of the decompressed IDX files.
 SHA256 = {
@@ -108,9 +112,7 @@ def _read_verified(path: Path, name: str) -> bytes:
     return raw
 
 
-def load_mnist(
-    split: str = "train", data_dir: str | os.PathLike[str] | None = None
-) -> tuple[np.ndarray, np.ndarray]:
+def load_mnist(split: str = "train", data_dir: str | os.PathLike[str] | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Images (N, 28, 28) uint8 and labels (N,) uint8 of ``split`` ('train' or 'test')."""
     if split not in SPLITS:
         raise DataError(f"unknown split {split!r}; use 'train' or 'test'")
@@ -160,7 +162,7 @@ def download(dest: str | os.PathLike[str] | None = None, progress: bool = True) 
     return folder
 
 
-def _fetch(url: str, target: Path, name: str, bar) -> None:  # type: ignore[no-untyped-def]
+def _fetch(url: str, target: Path, name: str, bar: Progress) -> None:
     task = bar.add_task(target.name, total=None)
     fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
     try:

@@ -26,7 +26,9 @@ class Measurement:
         return {k: round(v, 5) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
-def measure_pairs(originals: np.ndarray, decoded: np.ndarray, file_bits: np.ndarray, payload_bits: np.ndarray) -> Measurement:
+def measure_pairs(
+    originals: np.ndarray, decoded: np.ndarray, file_bits: np.ndarray, payload_bits: np.ndarray
+) -> Measurement:
     """Summarise same-size originals and reconstructions (N, H, W) with their sizes in bits."""
     pixels = originals.shape[-1] * originals.shape[-2]
     errors = mse(originals, decoded)

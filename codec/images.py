@@ -16,7 +16,7 @@ from PIL import Image
 from .bitstream import check_size
 from .errors import FormatError, ImageError
 
-ImageLike = Union[Image.Image, np.ndarray]
+ImageLike = Union[Image.Image, np.ndarray]  # noqa: UP007 (a runtime alias on Python 3.10)
 
 
 @dataclass(frozen=True)

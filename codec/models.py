@@ -15,7 +15,7 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -78,15 +78,15 @@ class FrozenModel:
 
     @property
     def analysis_graph(self) -> Graph:
-        return self.graph["analysis"]  # type: ignore[no-any-return]
+        return cast(Graph, self.graph["analysis"])
 
     @property
     def synthesis_graph(self) -> Graph:
-        return self.graph["synthesis"]  # type: ignore[no-any-return]
+        return cast(Graph, self.graph["synthesis"])
 
     def analyse(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Real-valued latents (N, C, H/4, W/4) of images (N, H, W) in [0, 1]."""
-        x = np.asarray(images, dtype=dtype)[:, None]
+        x: np.ndarray = np.asarray(images, dtype=dtype)[:, None]
         return run_graph(self.analysis_graph, self.params, x)
 
     def synthesise(self, latents: np.ndarray, dtype: type = np.float32) -> np.ndarray:
@@ -99,8 +99,9 @@ def save_frozen(folder: Path, level: int, graph: dict[str, Any], arrays: dict[st
     folder.mkdir(parents=True, exist_ok=True)
     target = folder / f"level-{level}.npz"
     tmp = target.with_name(f".{target.name}.tmp")
+    stored = {"graph": np.frombuffer(json.dumps(graph, sort_keys=True).encode(), np.uint8), **arrays}
     with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, graph=np.frombuffer(json.dumps(graph, sort_keys=True).encode(), np.uint8), **arrays)
+        np.savez_compressed(fh, **stored)  # type: ignore[arg-type]
     os.replace(tmp, target)
     return model_digest(graph, arrays)
 
@@ -117,7 +118,7 @@ def available_levels(folder: Path | None = None) -> list[int]:
     return sorted(levels)
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _load(path: Path, level: int) -> FrozenModel:
     try:
         with np.load(path, allow_pickle=False) as npz:

@@ -167,12 +167,17 @@ def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.Mo
 
 
 def test_python_m_codec_starts_without_torch(tmp_path: Path) -> None:
-    code = "import sys, runpy; sys.argv = ['aec', '--version']; import codec.cli, codec.api; assert 'torch' not in sys.modules, 'torch imported'"
+    code = "import sys, codec.cli, codec.api, codec.batch; assert 'torch' not in sys.modules, 'torch imported'"
     subprocess.run([sys.executable, "-c", code], check=True, cwd=Path(__file__).parent.parent)
     out = subprocess.run(
         [sys.executable, "-m", "codec", "--help"], capture_output=True, text=True, cwd=Path(__file__).parent.parent
     )
     assert out.returncode == 0 and "compress" in out.stdout
     env = dict(os.environ)
-    bad = subprocess.run([sys.executable, "-m", "codec", "decompress", str(tmp_path / "none.aec")], capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, "-m", "codec", "decompress", str(tmp_path / "none.aec")],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert bad.returncode == 1 and bad.stderr.strip() == f"error: {tmp_path / 'none.aec'}: no such file"

@@ -79,10 +79,7 @@ def test_dark_ink_on_paper_is_coded_as_well(digits: np.ndarray, shipped_levels: 
 @pytest.mark.parametrize("mode", ["1", "L", "LA", "P", "RGB", "RGBA", "I;16", "I", "F", "CMYK"])
 def test_any_pillow_mode(digits: np.ndarray, mode: str) -> None:
     gray = Image.fromarray(digits[2])
-    if mode == "I;16":
-        image = Image.fromarray(digits[2].astype(np.uint16) * 257)
-    else:
-        image = gray.convert(mode)
+    image = Image.fromarray(digits[2].astype(np.uint16) * 257) if mode == "I;16" else gray.convert(mode)
     restored = codec.decompress(codec.compress(image))
     assert restored.shape == (28, 28)
     reference = np.asarray(gray.convert("1").convert("L")) if mode == "1" else digits[2]

@@ -15,19 +15,35 @@ ROOT = Path(__file__).resolve().parent.parent
 @pytest.mark.slow
 def test_installed_package_finds_its_weights(tmp_path: Path) -> None:
     source = tmp_path / "src"
-    shutil.copytree(ROOT, source, ignore=shutil.ignore_patterns(".venv", ".git", "checkpoints", "build", "*.egg-info", "__pycache__", "results"))
+    shutil.copytree(
+        ROOT,
+        source,
+        ignore=shutil.ignore_patterns(".venv", ".git", "checkpoints", "build", "*.egg-info", "__pycache__", "results"),
+    )
     target = tmp_path / "site"
     subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", "--no-deps", "--no-build-isolation", "--no-index", "--target", str(target), str(source)],
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "--no-index",
+            "--target",
+            str(target),
+            str(source),
+        ],
         check=True,
         cwd=tmp_path,
     )
     assert sorted(p.name for p in (target / "codec" / "weights").glob("level-*.npz"))
     code = (
         "import numpy as np, codec, codec.models as m;"
-        "assert m.weights_dir().is_relative_to(%r), m.weights_dir();"
+        f"assert m.weights_dir().is_relative_to({str(target)!r}), m.weights_dir();"
         "d = np.zeros((28, 28), np.uint8); d[5:20, 10:14] = 255;"
         "assert codec.decompress(codec.compress(d)).shape == (28, 28)"
-    ) % str(target)
+    )
     env = {"PYTHONPATH": str(target), "PATH": "/usr/bin:/bin"}
     subprocess.run([sys.executable, "-c", code], check=True, cwd=tmp_path, env=env)

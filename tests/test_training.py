@@ -36,7 +36,18 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
 
     monkeypatch.setenv(models.WEIGHTS_ENV, str(weights))
     frozen = runner.invoke(
-        app, ["freeze", "--level", "2", "--checkpoint-dir", str(checkpoints), "--weights-dir", str(weights), "--test-limit", "20"]
+        app,
+        [
+            "freeze",
+            "--level",
+            "2",
+            "--checkpoint-dir",
+            str(checkpoints),
+            "--weights-dir",
+            str(weights),
+            "--test-limit",
+            "20",
+        ],
     )
     assert frozen.exit_code == 0, frozen.output
     meta = json.loads((weights / "level-2.json").read_text())

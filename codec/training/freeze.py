@@ -36,6 +36,8 @@ def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any
                 raise ValueError(f"{name}: only symmetric padding can be frozen")
             ops.append({"op": "conv", "name": name, "stride": layer.stride[0], "padding": layer.padding[0]})
             arrays[f"{name}.weight"] = layer.weight.detach().numpy().astype(np.float32)
+            if layer.bias is None:
+                raise ValueError(f"{name}: a convolution without bias cannot be frozen")
             arrays[f"{name}.bias"] = layer.bias.detach().numpy().astype(np.float32)
         elif isinstance(layer, nn.ReLU):
             ops.append({"op": "relu"})

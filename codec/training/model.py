@@ -114,7 +114,9 @@ class Autoencoder(nn.Module):
         self.prior = PositionalPrior(arch)
         # Start the output near the mean ink level: a sigmoid that starts at 0.5 on a
         # mostly black dataset saturates in the first steps and never recovers.
-        nn.init.constant_(self.synthesis[-1].bias, -2.0)
+        last = self.synthesis[-1]
+        assert isinstance(last, nn.Conv2d) and last.bias is not None
+        nn.init.constant_(last.bias, -2.0)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         """Training pass on images in [0, 1] of shape (B, 1, 28, 28).

@@ -73,7 +73,8 @@ def train(
     prior_params = list(model.prior.parameters())
     prior_ids = {id(p) for p in prior_params}
     net_params = [p for p in model.parameters() if id(p) not in prior_ids]
-    optimizer = torch.optim.Adam([{"params": net_params}, {"params": prior_params, "lr": config.lr * 5}], lr=config.lr)
+    groups: list[dict[str, Any]] = [{"params": net_params}, {"params": prior_params, "lr": config.lr * 5}]
+    optimizer = torch.optim.Adam(groups, lr=config.lr)
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
@@ -118,7 +119,9 @@ def train(
                 mse = torch.mean((torch.sigmoid(out["logits"].detach()) - batch) ** 2).item()
                 sums += (1, bpp.item(), mse)
                 psnr = 10 * math.log10(1 / max(sums[2] / sums[0], 1e-12))
-                bar.update(task, completed=step, status=f"epoch {epoch + 1} bpp {sums[1] / sums[0]:.3f} PSNR {psnr:.2f}")
+                bar.update(
+                    task, completed=step, status=f"epoch {epoch + 1} bpp {sums[1] / sums[0]:.3f} PSNR {psnr:.2f}"
+                )
             history.append(
                 {
                     "epoch": epoch + 1,

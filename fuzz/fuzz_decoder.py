@@ -1,0 +1,44 @@
+"""Coverage-guided fuzzing of the decoder with atheris (libFuzzer for Python).
+
+Every input must decode or end in a :class:`codec.CodecError`; anything else
+(another exception, a hang, runaway memory) is a bug. The first input byte picks
+the mode: even, the bytes are a file as they are (the checksum guards the
+decoder); odd, the rest is a file body that gets a valid checksum appended, so
+the fuzzer reaches the header, model and payload checks behind the checksum.
+
+Short run (as the tests do):   python fuzz/fuzz_decoder.py fuzz/corpus -runs=2000
+Long run:  python fuzz/fuzz_decoder.py fuzz/corpus -max_total_time=3600 -timeout=5 -rss_limit_mb=2048
+New interesting inputs are added to fuzz/corpus; crashes are written as crash-*.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import atheris
+
+with atheris.instrument_imports():
+    import codec
+    from codec import bitstream
+
+
+def one_input(data: bytes) -> None:
+    if not data:
+        return
+    mode, body = data[0], data[1:]
+    if mode & 1:
+        body = body + bitstream.crc16(body).to_bytes(2, "little")
+    try:
+        pixels = codec.decompress(body)
+    except codec.CodecError:
+        return
+    assert pixels.ndim == 2 and pixels.dtype.name == "uint8"
+
+
+def main() -> None:
+    atheris.Setup(sys.argv, one_input)
+    atheris.Fuzz()
+
+
+if __name__ == "__main__":
+    main()

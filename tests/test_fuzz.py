@@ -1,0 +1,121 @@
+"""Hostile and damaged input: every file decodes or fails with the codec's own error.
+
+Property-based (hypothesis, derandomized so runs repeat) and a short run of the
+coverage-guided atheris harness in ``fuzz/``.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import codec
+from codec import bitstream
+
+ROOT = Path(__file__).resolve().parent.parent
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
+
+
+@pytest.fixture(scope="module")
+def files(digits: np.ndarray, shipped_levels: list[int]) -> list[bytes]:
+    wide = np.zeros((20, 45), np.uint8)
+    wide[4:16, 10:30] = 200
+    return [codec.compress(digits[0], quality=level) for level in shipped_levels] + [codec.compress(255 - wide)]
+
+
+def _decodes_or_refuses(data: bytes) -> None:
+    try:
+        pixels = codec.decompress(data)
+    except codec.CodecError as exc:
+        assert str(exc)
+        return
+    assert pixels.ndim == 2 and pixels.dtype == np.uint8
+
+
+def _reseal(body: bytes) -> bytes:
+    return body + bitstream.crc16(body).to_bytes(2, "little")
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_random_bytes(data: bytes) -> None:
+    _decodes_or_refuses(data)
+    _decodes_or_refuses(bitstream.MAGIC + data)
+
+
+@FUZZ
+@given(st.data())
+def test_truncated_and_bit_flipped(files: list[bytes], data: st.DataObject) -> None:
+    original = data.draw(st.sampled_from(files))
+    cut = data.draw(st.integers(0, len(original)))
+    damaged = bytearray(original[:cut])
+    for _ in range(data.draw(st.integers(0, 4))):
+        if damaged:
+            bit = data.draw(st.integers(0, 8 * len(damaged) - 1))
+            damaged[bit // 8] ^= 1 << (bit % 8)
+    if bytes(damaged) != original:
+        with pytest.raises(codec.CodecError):
+            codec.decompress(bytes(damaged))
+
+
+@FUZZ
+@given(st.data())
+def test_resealed_mutations_reach_the_checks_behind_the_checksum(files: list[bytes], data: st.DataObject) -> None:
+    """Damage that a valid checksum hides: header fields at their limits, payloads too long or short."""
+    body = bytearray(data.draw(st.sampled_from(files))[:-2])
+    field = data.draw(st.sampled_from(["version", "flags", "level", "model", "size", "payload", "extend", "shorten"]))
+    if field == "version":
+        body[2] = (data.draw(st.integers(0, 15)) << 4) | (body[2] & 0xF)
+    elif field == "flags":
+        body[2] = (body[2] & 0xF0) | data.draw(st.integers(0, 15))
+    elif field == "level":
+        body[3] = data.draw(st.integers(0, 255))
+    elif field == "model":
+        body[4:6] = data.draw(st.binary(min_size=2, max_size=2))
+    elif field == "size":
+        width = data.draw(st.sampled_from([0, 1, 27, 28, 29, bitstream.MAX_SIDE, bitstream.MAX_SIDE + 1, 2**21 - 1]))
+        height = data.draw(st.sampled_from([0, 1, 28, 1024, bitstream.MAX_SIDE + 1, 2**21 - 1]))
+        body[2] |= bitstream.FLAG_EXPLICIT_SIZE
+        body = body[:6] + bitstream._varint(width) + bitstream._varint(height) + body[6:]
+    elif field == "payload":
+        where = data.draw(st.integers(6, max(6, len(body) - 1)))
+        if where < len(body):
+            body[where] ^= data.draw(st.integers(1, 255))
+    elif field == "extend":
+        body += data.draw(st.binary(min_size=1, max_size=64))
+    else:
+        body = body[: data.draw(st.integers(0, len(body)))]
+    _decodes_or_refuses(_reseal(bytes(body)))
+
+
+def test_atheris_harness_short_run(tmp_path: Path) -> None:
+    pytest.importorskip("atheris")
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    for seed in (ROOT / "fuzz" / "corpus").iterdir():
+        (corpus / seed.name).write_bytes(seed.read_bytes())
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "fuzz" / "fuzz_decoder.py"),
+            str(corpus),
+            "-runs=3000",
+            "-seed=1",
+            "-timeout=10",
+            "-rss_limit_mb=2048",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert "Done 3000 runs" in run.stderr
