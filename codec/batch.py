@@ -93,8 +93,10 @@ def read_input(source: str) -> bytes:
         raise CodecError(exc.strerror or str(exc)) from None
 
 
-def compress_chunk(sources: Sequence[str], quality: int) -> list[Result]:
-    """Compress a chunk of image files; failures are reported per file."""
+def compress_chunk(
+    sources: Sequence[str], quality: int, psnr: float | None = None, max_bytes: int | None = None
+) -> list[Result]:
+    """Compress a chunk of image files at ``quality``, or per image for a PSNR or size target."""
     results: list[Result] = []
     ready: list[tuple[int, Prepared]] = []
     for source in sources:
@@ -106,10 +108,18 @@ def compress_chunk(sources: Sequence[str], quality: int) -> list[Result]:
             continue
         ready.append((len(results), prepared))
         results.append(Result(source, notice=prepared.notice, input_bytes=len(raw), pixels=prepared.pixels.size))
-    if ready:
+    if ready and psnr is None and max_bytes is None:
         files = api.encode_prepared([p for _, p in ready], quality)
         for (index, _), data in zip(ready, files):
             results[index] = replace(results[index], data=data)
+    elif ready:
+        from .targets import encode_for_target
+
+        for (index, _), choice in zip(ready, encode_for_target([p for _, p in ready], psnr, max_bytes)):
+            notice = ", ".join(filter(None, [results[index].notice, choice.notice])) or None
+            if choice.level is not None:
+                notice = ", ".join(filter(None, [f"level {choice.level}", notice]))
+            results[index] = replace(results[index], data=choice.data, error=choice.error, notice=notice)
     return results
 
 

@@ -212,6 +212,12 @@ def compress(
         str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
     ] = None,
     quality: Annotated[int | None, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = None,
+    psnr: Annotated[
+        float | None, typer.Option("--psnr", help="Per image, the smallest level reaching this PSNR (dB).")
+    ] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option("--max-bytes", min=1, help="Per image, the best level whose file fits.")
+    ] = None,
     force: Force = False,
     recursive: Recursive = False,
     jobs: Jobs = 1,
@@ -228,11 +234,17 @@ def compress(
 
       aec compress -r scans/ -o coded/ --jobs 2
 
+      aec compress --psnr 30 digit.png
+
+      aec compress --max-bytes 20 digit.png
+
       cat digit.png | aec compress - > digit.aec
     """
     from .models import DEFAULT_LEVEL, available_levels
 
     level = DEFAULT_LEVEL if quality is None else quality
+    if quality is not None and (psnr is not None or max_bytes is not None):
+        raise _fail("give --quality or a target (--psnr, --max-bytes), not both", 2)
     have = available_levels()
     if level not in have:
         raise _fail(f"unknown quality {level}; levels are {', '.join(map(str, have)) or 'none installed'}", 2)
@@ -242,10 +254,10 @@ def compress(
         files,
         targets,
         errors,
-        (level,),
+        (level, psnr, max_bytes),
         force=force,
         quiet=quiet,
-        verbose=verbose,
+        verbose=verbose or psnr is not None or max_bytes is not None,
         jobs=jobs,
         describe=_describe_compress,
     )

@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 import codec
 from codec.cli import app
+from codec.metrics import psnr
 
 runner = CliRunner()
 
@@ -181,3 +182,37 @@ def test_python_m_codec_starts_without_torch(tmp_path: Path) -> None:
         env=env,
     )
     assert bad.returncode == 1 and bad.stderr.strip() == f"error: {tmp_path / 'none.aec'}: no such file"
+
+
+def test_psnr_target_picks_the_smallest_level_that_reaches_it(pngs: list[Path], shipped_levels: list[int]) -> None:
+    image = np.asarray(Image.open(pngs[0]))
+    quality = {q: float(psnr(image, codec.decompress(codec.compress(image, quality=q)))) for q in shipped_levels}
+    target = (quality[shipped_levels[2]] + quality[shipped_levels[3]]) / 2
+    expected = min(q for q in shipped_levels if quality[q] >= target)
+    result = runner.invoke(
+        app, ["compress", str(pngs[0]), "--psnr", f"{target}", "-o", str(pngs[0].with_name("t.aec"))]
+    )
+    assert result.exit_code == 0, result.output
+    data = pngs[0].with_name("t.aec").read_bytes()
+    assert codec.inspect(data).header.level == expected
+    assert psnr(image, codec.decompress(data)) >= target
+
+
+def test_max_bytes_picks_the_best_level_that_fits(pngs: list[Path], shipped_levels: list[int]) -> None:
+    image = np.asarray(Image.open(pngs[1]))
+    sizes = {q: len(codec.compress(image, quality=q)) for q in shipped_levels}
+    limit = sizes[shipped_levels[4]]
+    result = runner.invoke(
+        app, ["compress", str(pngs[1]), "--max-bytes", str(limit), "-o", str(pngs[1].with_name("m.aec"))]
+    )
+    assert result.exit_code == 0, result.output
+    data = pngs[1].with_name("m.aec").read_bytes()
+    assert len(data) <= limit
+    assert codec.inspect(data).header.level == max(q for q in shipped_levels if sizes[q] <= limit)
+    too_small = runner.invoke(
+        app, ["compress", str(pngs[1]), "--max-bytes", "3", "-o", str(pngs[1].with_name("n.aec"))]
+    )
+    assert too_small.exit_code == 1 and "cannot fit in 3 bytes" in too_small.stderr
+    assert not pngs[1].with_name("n.aec").exists()
+    both = runner.invoke(app, ["compress", str(pngs[1]), "-q", "2", "--psnr", "30"])
+    assert both.exit_code == 2

@@ -1,0 +1,82 @@
+"""The benchmark suite: BD-rate on curves with a known answer, the PCA codec, a small end-to-end run."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+pytest.importorskip("matplotlib")
+pytest.importorskip("sklearn")
+
+from benchmarks import rd  # noqa: E402
+from benchmarks.pca import PcaCodec  # noqa: E402
+
+
+def _curve(scale: float) -> tuple[list[float], list[float]]:
+    psnr = [20.0, 24.0, 28.0, 32.0, 36.0]
+    return [scale * 0.1 * 2 ** ((p - 20) / 6) for p in psnr], psnr
+
+
+def test_bd_rate_known_answers() -> None:
+    anchor = _curve(1.0)
+    assert rd.bd_rate(anchor, _curve(0.5)) == pytest.approx(-50.0, abs=1e-6)
+    assert rd.bd_rate(anchor, _curve(2.0)) == pytest.approx(100.0, abs=1e-6)
+    assert rd.bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
+
+
+def test_bd_rate_needs_a_shared_range() -> None:
+    low = ([0.1, 0.2], [10.0, 15.0])
+    high = ([0.5, 1.0], [20.0, 30.0])
+    assert rd.bd_rate(low, high) is None
+
+
+def test_rate_at_interpolates_in_log_rate() -> None:
+    rates, psnrs = [0.1, 0.4], [20.0, 30.0]
+    assert rd.rate_at(rates, psnrs, 25.0) == pytest.approx(0.2)
+    assert rd.rate_at(rates, psnrs, 35.0) is None
+    # a dominated point (more bits, less quality) is ignored
+    assert rd.rate_at([0.1, 0.3, 0.4], [20.0, 19.0, 30.0], 25.0) == pytest.approx(0.2)
+
+
+def test_pca_codec_roundtrip(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    images = mnist_test[0]
+    pca = PcaCodec(images[1000:4000], ks=(8, 40))
+    test = images[:30]
+    previous = None
+    for k in pca.settings:
+        files = pca.encode_many(test, k)
+        decoded = pca.decode_many(files, k)
+        assert decoded.shape == test.shape and decoded.dtype == np.uint8
+        assert np.array_equal(pca.decode(files[0], k), decoded[0])
+        error = np.mean((decoded.astype(float) - test) ** 2)
+        size = sum(map(len, files))
+        if previous is not None:
+            assert error < previous[0] and size > previous[1]
+        previous = (error, size)
+
+
+def test_suite_end_to_end(mnist_test: tuple[np.ndarray, np.ndarray], tmp_path: Path) -> None:
+    from benchmarks import report
+
+    images = list(mnist_test[0][:24])
+    rows, paths = report.bench(images, mnist_test[0][5000:7000], tmp_path, "test run", ["WebP", "PNG"], progress=False)
+    assert {r.codec for r in rows} == {"aec", "PCA", "WebP", "PNG"}
+    for name in ("json", "csv", "md", "rd_psnr", "rd_ssim", "gallery"):
+        assert paths[name].is_file() and paths[name].stat().st_size > 0
+    stored = json.loads(paths["json"].read_text())
+    assert len(stored["rows"]) == len(rows)
+    aec = [r for r in rows if r.codec == "aec"]
+    assert all(r.images == 24 and r.bpp > r.payload_bpp > 0 and r.psnr is not None for r in aec)
+    png = next(r for r in rows if r.codec == "PNG")
+    assert png.psnr is None and png.ssim == pytest.approx(1.0)
+    assert "| aec |" in paths["md"].read_text()
+
+
+def test_latent_view(mnist_test: tuple[np.ndarray, np.ndarray], tmp_path: Path, shipped_levels: list[int]) -> None:
+    from benchmarks import report
+
+    paths = report.latent_view(mnist_test[0][:60], mnist_test[1][:60], shipped_levels[0], tmp_path, tsne=False)
+    assert all(p.is_file() for p in paths.values())

@@ -1,0 +1,70 @@
+"""Write the reference .aec files, their decoded PNGs and a manifest of SHA-256s.
+
+Run only when the format or the shipped weights change (on purpose):
+
+    python tests/vectors/generate.py --force
+
+The test ``test_vectors.py`` then checks that today's decoder decodes every file
+to the same latents and pixels.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent.parent))
+
+import codec  # noqa: E402
+from codec import api, data  # noqa: E402
+
+
+def sha256(payload: bytes) -> str:
+    return hashlib.sha256(payload).hexdigest()
+
+
+def cases() -> dict[str, tuple[np.ndarray, int]]:
+    """Name -> (image, level): every level on one digit, plus paper polarity and odd sizes."""
+    images, _ = data.load_mnist("test")
+    out = {f"digit7-q{level}": (images[0], level) for level in codec.levels()}
+    out["paper-digit2"] = (255 - images[1], codec.levels()[len(codec.levels()) // 2])
+    wide = np.zeros((20, 45), np.uint8)
+    wide[:, :28] = images[2][4:24]
+    out["wide-20x45"] = (wide, codec.levels()[-1])
+    return out
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--force", action="store_true", help="replace existing vectors")
+    args = parser.parse_args()
+    manifest_path = HERE / "manifest.json"
+    if manifest_path.exists() and not args.force:
+        sys.exit("error: vectors exist; pass --force to replace them")
+    manifest = {}
+    for name, (image, level) in cases().items():
+        coded = codec.compress(image, quality=level)
+        _, latents = api.decode_latents(coded)
+        pixels = codec.decompress(coded)
+        (HERE / f"{name}.aec").write_bytes(coded)
+        Image.fromarray(pixels).save(HERE / f"{name}.png")
+        manifest[name] = {
+            "aec_sha256": sha256(coded),
+            "latents_sha256": sha256(latents.astype("<i4").tobytes()),
+            "pixels_sha256": sha256(pixels.tobytes()),
+            "shape": list(pixels.shape),
+            "level": level,
+        }
+    manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
+    print(f"wrote {len(manifest)} vectors to {HERE}")
+
+
+if __name__ == "__main__":
+    main()
