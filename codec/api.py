@@ -64,7 +64,13 @@ def _encode_group(model: FrozenModel, padded: np.ndarray) -> list[bytes]:
 
 
 def compress_many(images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL) -> list[bytes]:
-    """``compress`` for many images at once: the same bytes, batched for speed."""
+    """``compress`` for many images at once: the same bytes, batched for speed.
+
+    >>> import numpy as np
+    >>> blank = np.zeros((28, 28), np.uint8)
+    >>> compress_many([blank, blank]) == [compress(blank)] * 2
+    True
+    """
     return encode_prepared([prepare(image) for image in images], quality)
 
 
@@ -89,6 +95,11 @@ def compress(image: ImageLike, quality: int = DEFAULT_LEVEL) -> bytes:
     """Code ``image`` (a PIL image of any mode, or a 2-D uint8 array) as ``.aec`` bytes.
 
     ``quality`` is a shipped level (see :func:`levels`); higher is better and larger.
+
+    >>> import numpy as np
+    >>> data = compress(np.zeros((28, 28), np.uint8), quality=1)
+    >>> data[:2] == b"\xae\x10", len(data) < 20
+    (True, True)
     """
     return compress_many([image], quality)[0]
 
@@ -103,8 +114,8 @@ def _model_for(header: Header) -> FrozenModel:
         ) from None
     if model.model_id != header.model_id:
         raise ModelMismatchError(
-            f"file was coded with model {header.model_id:04x}, installed level {header.level} "
-            f"is model {model.model_id:04x}"
+            f"file was coded with model {header.model_id:03x}, installed level {header.level} "
+            f"is model {model.model_id:03x}"
         )
     return model
 
@@ -112,10 +123,15 @@ def _model_for(header: Header) -> FrozenModel:
 def decode_latents(data: bytes) -> tuple[Header, np.ndarray]:
     """Parse a file and entropy-decode its integer latents (C, H/4, W/4): the bit-exact part."""
     header, payload = bitstream.unpack(data)
+    return header, decode_payload(header, payload)
+
+
+def decode_payload(header: Header, payload: bytes) -> np.ndarray:
+    """Entropy-decode the integer latents of a payload described by ``header``."""
     model = _model_for(header)
     gh, gw = -(-header.height // STRIDE), -(-header.width // STRIDE)
     symbols = coder.decode(payload, model.prior.segments(gh, gw))
-    return header, model.prior.from_symbols(symbols).reshape(model.prior.channels, gh, gw)
+    return model.prior.from_symbols(symbols).reshape(model.prior.channels, gh, gw)
 
 
 def _to_pixels(images: np.ndarray) -> np.ndarray:
@@ -123,7 +139,13 @@ def _to_pixels(images: np.ndarray) -> np.ndarray:
 
 
 def decompress_many(files: Sequence[bytes], dtype: type = np.float32) -> list[np.ndarray]:
-    """``decompress`` for many files at once: the same pixels, batched for speed."""
+    """``decompress`` for many files at once: the same pixels, batched for speed.
+
+    >>> import numpy as np
+    >>> files = compress_many([np.zeros((28, 28), np.uint8), np.zeros((5, 9), np.uint8)])
+    >>> [image.shape for image in decompress_many(files)]
+    [(28, 28), (5, 9)]
+    """
     return reconstruct([decode_latents(data) for data in files], dtype=dtype)
 
 
@@ -145,16 +167,32 @@ def reconstruct(decoded: Sequence[tuple[Header, np.ndarray]], dtype: type = np.f
 
 
 def decompress(data: bytes) -> np.ndarray:
-    """Decode ``.aec`` bytes to an (H, W) uint8 array."""
+    """Decode ``.aec`` bytes to an (H, W) uint8 array.
+
+    >>> import numpy as np
+    >>> image = decompress(compress(np.full((30, 40), 255, np.uint8)))
+    >>> image.shape, image.dtype
+    ((30, 40), dtype('uint8'))
+    """
     return decompress_many([data])[0]
 
 
 def inspect(data: bytes) -> FileInfo:
-    """Check a file and describe it without decoding the image."""
+    """Check a file and describe it without decoding the image.
+
+    >>> import numpy as np
+    >>> info = inspect(compress(np.zeros((28, 28), np.uint8), quality=2))
+    >>> info.header.level, info.header.width, info.file_bytes - info.payload_bytes
+    (2, 28, 6)
+    """
     header, payload = bitstream.unpack(data)
     return FileInfo(header=header, file_bytes=len(data), payload_bytes=len(payload))
 
 
 def levels() -> list[int]:
-    """The installed quality levels, lowest rate first."""
+    """The installed quality levels, lowest rate first.
+
+    >>> levels()[0]
+    1
+    """
     return available_levels()

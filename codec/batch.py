@@ -163,3 +163,34 @@ def run_chunks(work: Callable[..., list[Result]], sources: Sequence[str], jobs: 
 def default_jobs() -> int:
     """Worker processes when ``--jobs 0`` asks for all cores."""
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def load_images_for_archive(names: Sequence[str], recursive: bool) -> tuple[list[np.ndarray], int]:
+    """Images from files, folders and IDX files (.gz or raw), in order; returns them and the input bytes."""
+    import gzip
+
+    from .data import read_idx
+    from .images import to_grayscale
+
+    files, errors = collect_inputs(names, IMAGE_SUFFIXES, recursive)
+    if errors:
+        raise CodecError(errors[0])
+    images: list[np.ndarray] = []
+    total = 0
+    for name in files:
+        raw = read_input(name)
+        total += len(raw)
+        if "idx" in Path(name).name or name.endswith("-ubyte") or name.endswith("-ubyte.gz"):
+            try:
+                array = read_idx(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
+            except (OSError, EOFError) as exc:
+                raise CodecError(f"{name}: cannot read ({exc})") from None
+            if array.ndim != 3 or array.dtype != np.uint8:
+                raise CodecError(f"{name}: expected an IDX file of uint8 images, got shape {array.shape}")
+            images.extend(array)
+            continue
+        try:
+            images.append(to_grayscale(open_image(io.BytesIO(raw)))[0])
+        except CodecError as exc:
+            raise CodecError(f"{name}: {exc}") from None
+    return images, total

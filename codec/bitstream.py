@@ -1,15 +1,15 @@
 """The ``.aec`` container: header, payload and checksum (see ``docs/format.md``).
 
-Layout of format version 1, all integers little-endian::
+Layout of format version 1 (6 bytes of container on a 28x28 digit)::
 
-    magic      2 bytes   0xAE 0xC0
-    version    4 bits    high nibble of byte 2 (1)
+    magic      1 byte    0xAE
+    version    4 bits    high nibble of byte 1 (1)
     flags      4 bits    low nibble: bit 0 inverted polarity, bit 1 explicit size
-    level      1 byte    quality level the file was coded with
-    model id   2 bytes   16 bits of the SHA-256 of that level's frozen model
+    level      4 bits    bits 0-3 of the little-endian 16-bit word at byte 2
+    model id   12 bits   bits 4-15 of that word: the first 12 bits of the model's SHA-256
     [width, height]      unsigned LEB128 each, only with the explicit-size flag
     payload    ...       entropy-coded latents (length implied by the file size)
-    crc        2 bytes   CRC-16/XMODEM of every byte before it
+    crc        2 bytes   CRC-16/XMODEM of every byte before it, little-endian
 
 Without the explicit-size flag the image is 28x28.
 """
@@ -21,7 +21,9 @@ from dataclasses import dataclass
 
 from .errors import CorruptFileError, FormatError
 
-MAGIC = b"\xae\xc0"
+MAGIC = b"\xae"
+#: An .aecs archive starts with the same byte; see :mod:`codec.archive`.
+ARCHIVE_MAGIC = b"\xae\xc0AS"
 VERSION = 1
 SUPPORTED_VERSIONS = (1,)
 DEFAULT_SIZE = (28, 28)
@@ -32,7 +34,9 @@ MAX_PIXELS = 1 << 20
 FLAG_INVERTED = 0x1
 FLAG_EXPLICIT_SIZE = 0x2
 _KNOWN_FLAGS = FLAG_INVERTED | FLAG_EXPLICIT_SIZE
-_FIXED = len(MAGIC) + 4  # magic, version/flags, level, model id
+_FIXED = len(MAGIC) + 3  # magic, version/flags, level/model id
+MAX_LEVEL = 0xF
+MODEL_ID_BITS = 12
 CRC_BYTES = 2
 #: The smallest possible file: fixed header and checksum, empty payload.
 MIN_FILE = _FIXED + CRC_BYTES
@@ -51,9 +55,9 @@ class Header:
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
-        if not 0 <= self.level <= 0xFF:
+        if not 0 <= self.level <= MAX_LEVEL:
             raise FormatError(f"level {self.level} does not fit the format")
-        if not 0 <= self.model_id <= 0xFFFF:
+        if not 0 <= self.model_id < 1 << MODEL_ID_BITS:
             raise FormatError(f"model id {self.model_id} does not fit the format")
 
 
@@ -98,11 +102,22 @@ def _read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
     raise FormatError("size field is too long")
 
 
+def pack_model(level: int, model_id: int) -> bytes:
+    """Level (4 bits) and model id (12 bits) as one little-endian 16-bit word."""
+    return (level | model_id << 4).to_bytes(2, "little")
+
+
+def unpack_model(data: bytes) -> tuple[int, int]:
+    """Inverse of :func:`pack_model`: (level, model id)."""
+    word = int.from_bytes(data[:2], "little")
+    return word & 0xF, word >> 4
+
+
 def header_bytes(header: Header) -> bytes:
     """The bytes of ``header`` (without the checksum)."""
     explicit = (header.width, header.height) != DEFAULT_SIZE
     flags = (FLAG_INVERTED if header.inverted else 0) | (FLAG_EXPLICIT_SIZE if explicit else 0)
-    out = MAGIC + bytes([(header.version << 4) | flags, header.level]) + header.model_id.to_bytes(2, "little")
+    out = MAGIC + bytes([(header.version << 4) | flags]) + pack_model(header.level, header.model_id)
     if explicit:
         out += _varint(header.width) + _varint(header.height)
     return out
@@ -121,11 +136,13 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
     :class:`FormatError` (or :class:`CorruptFileError` for a checksum mismatch).
     """
     data = bytes(data)
+    if data[: len(ARCHIVE_MAGIC)] == ARCHIVE_MAGIC:
+        raise FormatError("an .aecs archive, not a single image (use 'aec unpack')")
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .aec file (bad magic)")
     if len(data) < MIN_FILE:
         raise CorruptFileError(f"file is truncated ({len(data)} bytes, at least {MIN_FILE} needed)")
-    version, flags = data[2] >> 4, data[2] & 0x0F
+    version, flags = data[1] >> 4, data[1] & 0x0F
     if version not in SUPPORTED_VERSIONS:
         raise FormatError(
             f"unsupported format version {version} (this aec reads version {', '.join(map(str, SUPPORTED_VERSIONS))})"
@@ -135,8 +152,7 @@ def unpack(data: bytes) -> tuple[Header, bytes]:
         raise CorruptFileError("file is corrupted (checksum mismatch)")
     if flags & ~_KNOWN_FLAGS:
         raise FormatError(f"unknown flags 0x{flags:x} in header")
-    level = data[3]
-    model_id = int.from_bytes(data[4:6], "little")
+    level, model_id = unpack_model(data[2:4])
     pos = _FIXED
     width, height = DEFAULT_SIZE
     if flags & FLAG_EXPLICIT_SIZE:

@@ -45,7 +45,7 @@ def _version(value: bool) -> None:
         from .models import available_levels, load_model
 
         try:
-            models = ", ".join(f"{n}:{load_model(n).model_id:04x}" for n in available_levels()) or "none"
+            models = ", ".join(f"{n}:{load_model(n).model_id:03x}" for n in available_levels()) or "none"
         except CodecError as exc:
             models = f"unavailable ({exc})"
         typer.echo(f"aec {__version__}, format version {VERSION}, models {models}")
@@ -301,19 +301,30 @@ def decompress(
 
 
 @app.command()
-def info(files: Annotated[list[str], typer.Argument(help=".aec files to describe.")]) -> None:
-    """Show what an .aec file holds: size, quality, model, bytes, bits per pixel.
+def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs archives to describe.")]) -> None:
+    """Show what an .aec file holds: size, quality, model, bytes, bits per pixel (or list an archive).
 
-    Example:
+    Examples:
 
       aec info digit.aec
+
+      aec info digits.aecs
     """
-    from . import api
+    from . import api, archive
 
     failures = 0
     for name in files:
         try:
             data = batch.read_input(name)
+            if archive.is_archive(data):
+                arc = archive.open_archive(data)
+                pixels = len(arc) * arc.width * arc.height
+                typer.echo(
+                    f"{name}: aec archive, {len(arc)} images of {arc.width}x{arc.height}, quality {arc.level}, "
+                    f"model {arc.model_id:03x}, {len(data)} bytes ({arc.payload_bytes} payload), "
+                    f"{8 * len(data) / pixels:.3f} bpp, {int(arc.inverted.sum())} dark on light"
+                )
+                continue
             meta = api.inspect(data)
         except CodecError as exc:
             typer.echo(f"error: {name}: {exc}", err=True)
@@ -321,12 +332,94 @@ def info(files: Annotated[list[str], typer.Argument(help=".aec files to describe
             continue
         h = meta.header
         typer.echo(
-            f"{name}: aec format {h.version}, {h.width}x{h.height}, quality {h.level}, model {h.model_id:04x}, "
+            f"{name}: aec format {h.version}, {h.width}x{h.height}, quality {h.level}, model {h.model_id:03x}, "
             f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
             f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
         )
     if failures:
         raise typer.Exit(1)
+
+
+@app.command()
+def pack(
+    inputs: Annotated[list[str], typer.Argument(help="Image files, folders, or an IDX file (.gz) such as MNIST's.")],
+    output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs).")],
+    quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = 4,
+    force: Force = False,
+    recursive: Recursive = False,
+    quiet: Quiet = False,
+) -> None:
+    """Pack many same-size images into one .aecs archive: one header, one byte per image.
+
+    Examples:
+
+      aec pack digits/ -o digits.aecs -q 6
+
+      aec pack t10k-images-idx3-ubyte.gz -o mnist-test.aecs
+    """
+    from . import archive
+    from .fileio import write_file
+    from .models import available_levels
+
+    if quality not in available_levels():
+        raise _fail(f"unknown quality {quality}; levels are {', '.join(map(str, available_levels()))}", 2)
+    try:
+        images, input_bytes = batch.load_images_for_archive(inputs, recursive)
+        data = archive.pack(images, quality)
+        write_file(Path(output), data, force=force)
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    if not quiet:
+        pixels = sum(int(i.size) for i in images)
+        typer.echo(
+            f"{len(images)} images -> {output}: {len(data):,} bytes, {8 * len(data) / pixels:.3f} bpp, "
+            f"{input_bytes / len(data):.1f}x smaller than input",
+            err=True,
+        )
+
+
+@app.command()
+def unpack(
+    archive_file: Annotated[str, typer.Argument(help="The .aecs archive.")],
+    output: Annotated[
+        str, typer.Option("--output", "-o", help="A folder for PNGs, or an IDX file (name ending -ubyte or -ubyte.gz).")
+    ],
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """Restore the images of an archive as PNG files, or as one IDX file.
+
+    Examples:
+
+      aec unpack digits.aecs -o digits/
+
+      aec unpack mnist-test.aecs -o t10k-images-idx3-ubyte.gz
+    """
+    import gzip
+
+    import numpy as np
+
+    from . import archive
+    from .data import write_idx
+    from .fileio import write_file
+
+    try:
+        images = archive.unpack(batch.read_input(archive_file))
+        if output.endswith(("-ubyte", "-ubyte.gz")):
+            raw = write_idx(np.stack(images))
+            write_file(Path(output), gzip.compress(raw, mtime=0) if output.endswith(".gz") else raw, force=force)
+            written = output
+        else:
+            folder = Path(output)
+            folder.mkdir(parents=True, exist_ok=True)
+            digits = max(5, len(str(len(images) - 1)))
+            for index, image in enumerate(images):
+                write_file(folder / f"{index:0{digits}d}.png", batch.encode_image(image, "PNG"), force=force)
+            written = f"{folder}/ ({len(images)} PNG files)"
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    if not quiet:
+        typer.echo(f"{archive_file} -> {written}: {len(images)} images", err=True)
 
 
 @app.command()
@@ -347,7 +440,7 @@ def levels() -> None:
             raise _fail(str(exc)) from None
         test = model.metadata.get("test", {})
         typer.echo(
-            f"{level:>5}  {model.model_id:04x}  {test.get('bpp', float('nan')):>6.3f}  "
+            f"{level:>5}  {model.model_id:03x}  {test.get('bpp', float('nan')):>6.3f}  "
             f"{test.get('psnr', float('nan')):>7.2f}  {test.get('ssim', float('nan')):>6.3f}"
         )
 

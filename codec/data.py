@@ -177,3 +177,11 @@ def _fetch(url: str, target: Path, name: str, bar: Progress) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def write_idx(array: np.ndarray) -> bytes:
+    """An IDX file (uncompressed) of a uint8 array, as MNIST's own files are laid out."""
+    if array.dtype != np.uint8:
+        raise DataError("only uint8 arrays can be written as IDX here")
+    header = struct.pack(">BBBB", 0, 0, 0x08, array.ndim) + struct.pack(f">{array.ndim}I", *array.shape)
+    return header + np.ascontiguousarray(array).tobytes()

@@ -57,8 +57,8 @@ def model_digest(graph: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> 
 
 
 def model_id_of(digest: str) -> int:
-    """The 16-bit model id stored in file headers."""
-    return int(digest[:4], 16)
+    """The 12-bit model id stored in file headers: the first three hex digits of the digest."""
+    return int(digest[:3], 16)
 
 
 @dataclass(frozen=True)

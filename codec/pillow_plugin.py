@@ -16,7 +16,7 @@ from typing import IO
 
 from PIL import Image, ImageFile
 
-from .bitstream import MAGIC
+from .bitstream import MAGIC, SUPPORTED_VERSIONS
 
 FORMAT = "AEC"
 MIME = "image/x-aec"
@@ -24,7 +24,7 @@ EXTENSION = ".aec"
 
 
 def _accept(prefix: bytes) -> bool:
-    return prefix[: len(MAGIC)] == MAGIC
+    return len(prefix) > len(MAGIC) and prefix[: len(MAGIC)] == MAGIC and prefix[len(MAGIC)] >> 4 in SUPPORTED_VERSIONS
 
 
 class AecImageFile(ImageFile.ImageFile):

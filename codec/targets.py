@@ -35,6 +35,13 @@ def encode_for_target(
 
     When no level reaches the PSNR, the best one that fits is taken, with a notice;
     when none fits in ``max_bytes``, the image gets an error.
+
+    >>> import numpy as np
+    >>> from codec.images import prepare
+    >>> digit = np.zeros((28, 28), np.uint8); digit[6:22, 12:16] = 255
+    >>> (choice,) = encode_for_target([prepare(digit)], psnr=20.0)
+    >>> choice.psnr >= 20.0
+    True
     """
     if psnr is None and max_bytes is None:
         raise ValueError("give a PSNR target, a size limit, or both")

@@ -24,9 +24,9 @@ def sample(digits: np.ndarray, shipped_levels: list[int]) -> bytes:
 @pytest.mark.parametrize(
     "header",
     [
-        Header(level=3, model_id=0xBEEF),
+        Header(level=3, model_id=0xBEE),
         Header(level=1, model_id=0, width=100, height=7, inverted=True),
-        Header(level=255, model_id=0xFFFF, width=bitstream.MAX_SIDE, height=1),
+        Header(level=15, model_id=0xFFF, width=bitstream.MAX_SIDE, height=1),
     ],
 )
 def test_header_roundtrip(header: Header) -> None:
@@ -36,42 +36,42 @@ def test_header_roundtrip(header: Header) -> None:
 
 
 def test_default_size_costs_no_bytes() -> None:
-    assert len(bitstream.pack(Header(level=1, model_id=1), b"")) == bitstream.MIN_FILE == 8
-    assert len(bitstream.pack(Header(level=1, model_id=1, width=300, height=20), b"")) == 8 + 2 + 1
+    assert len(bitstream.pack(Header(level=1, model_id=1), b"")) == bitstream.MIN_FILE == 6
+    assert len(bitstream.pack(Header(level=1, model_id=1, width=300, height=20), b"")) == 6 + 2 + 1
 
 
 def test_bad_magic(sample: bytes) -> None:
     with pytest.raises(FormatError, match="magic"):
-        codec.decompress(b"PNG" + sample[3:])
+        codec.decompress(b"PNG" + sample[1:])
     with pytest.raises(FormatError, match="magic"):
         codec.decompress(b"")
 
 
 def test_unknown_version(sample: bytes) -> None:
     body = bytearray(sample[:-2])
-    body[2] = (2 << 4) | (body[2] & 0x0F)
+    body[1] = (2 << 4) | (body[1] & 0x0F)
     with pytest.raises(FormatError, match="unsupported format version 2"):
         codec.decompress(_reseal(bytes(body)))
 
 
 def test_unknown_flags(sample: bytes) -> None:
     body = bytearray(sample[:-2])
-    body[2] |= 0x8
+    body[1] |= 0x8
     with pytest.raises(FormatError, match="unknown flags"):
         codec.decompress(_reseal(bytes(body)))
 
 
 def test_other_model_is_refused(sample: bytes) -> None:
     body = bytearray(sample[:-2])
-    body[4] ^= 0xFF
+    body[3] ^= 0xFF
     with pytest.raises(ModelMismatchError, match="model"):
         codec.decompress(_reseal(bytes(body)))
 
 
 def test_missing_level_is_refused(sample: bytes) -> None:
     body = bytearray(sample[:-2])
-    body[3] = 200
-    with pytest.raises(ModelMismatchError, match="level 200"):
+    body[2] = (body[2] & 0xF0) | 14
+    with pytest.raises(ModelMismatchError, match="level 14"):
         codec.decompress(_reseal(bytes(body)))
 
 
@@ -101,15 +101,20 @@ def test_payload_damage_is_reported_as_corruption(sample: bytes) -> None:
     [(0, 28), (28, 0), (bitstream.MAX_SIDE + 1, 1), (2048, 2048)],
 )
 def test_sizes_over_the_limit_are_refused_before_decoding(width: int, height: int) -> None:
-    body = bitstream.MAGIC + bytes([0x12, 1, 0, 0]) + bitstream._varint(width) + bitstream._varint(height)
+    body = bitstream.MAGIC + bytes([0x12, 1, 0]) + bitstream._varint(width) + bitstream._varint(height)
     with pytest.raises(FormatError, match="size"):
         bitstream.unpack(_reseal(body))
 
 
 def test_overlong_size_field_is_refused() -> None:
-    body = bitstream.MAGIC + bytes([0x12, 1, 0, 0]) + b"\xff\xff\xff\x7f" + b"\x01"
+    body = bitstream.MAGIC + bytes([0x12, 1, 0]) + b"\xff\xff\xff\x7f" + b"\x01"
     with pytest.raises(FormatError, match="too long"):
         bitstream.unpack(_reseal(body))
+
+
+def test_archive_is_named_as_such() -> None:
+    with pytest.raises(FormatError, match="archive"):
+        codec.decompress(bitstream.ARCHIVE_MAGIC + bytes(20))
 
 
 def test_error_types_share_one_base() -> None:

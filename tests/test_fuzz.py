@@ -72,20 +72,20 @@ def test_resealed_mutations_reach_the_checks_behind_the_checksum(files: list[byt
     body = bytearray(data.draw(st.sampled_from(files))[:-2])
     field = data.draw(st.sampled_from(["version", "flags", "level", "model", "size", "payload", "extend", "shorten"]))
     if field == "version":
-        body[2] = (data.draw(st.integers(0, 15)) << 4) | (body[2] & 0xF)
+        body[1] = (data.draw(st.integers(0, 15)) << 4) | (body[1] & 0xF)
     elif field == "flags":
-        body[2] = (body[2] & 0xF0) | data.draw(st.integers(0, 15))
+        body[1] = (body[1] & 0xF0) | data.draw(st.integers(0, 15))
     elif field == "level":
-        body[3] = data.draw(st.integers(0, 255))
+        body[2] = (body[2] & 0xF0) | data.draw(st.integers(0, 15))
     elif field == "model":
-        body[4:6] = data.draw(st.binary(min_size=2, max_size=2))
+        body[2:4] = data.draw(st.binary(min_size=2, max_size=2))
     elif field == "size":
         width = data.draw(st.sampled_from([0, 1, 27, 28, 29, bitstream.MAX_SIDE, bitstream.MAX_SIDE + 1, 2**21 - 1]))
         height = data.draw(st.sampled_from([0, 1, 28, 1024, bitstream.MAX_SIDE + 1, 2**21 - 1]))
-        body[2] |= bitstream.FLAG_EXPLICIT_SIZE
-        body = body[:6] + bitstream._varint(width) + bitstream._varint(height) + body[6:]
+        body[1] |= bitstream.FLAG_EXPLICIT_SIZE
+        body = body[:4] + bitstream._varint(width) + bitstream._varint(height) + body[4:]
     elif field == "payload":
-        where = data.draw(st.integers(6, max(6, len(body) - 1)))
+        where = data.draw(st.integers(4, max(4, len(body) - 1)))
         if where < len(body):
             body[where] ^= data.draw(st.integers(1, 255))
     elif field == "extend":

@@ -78,7 +78,7 @@ def write_level(
     meta: dict[str, Any] = {
         "level": level,
         "model_sha256": digest,
-        "model_id": digest[:4],
+        "model_id": digest[:3],
         "architecture": config["arch"],
         "lambda": config["lmbda"],
         "loss": config["loss"],
