@@ -423,26 +423,51 @@ def unpack(
 
 
 @app.command()
-def levels() -> None:
-    """List the installed quality levels with their measured rate and quality.
+def levels(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
+) -> None:
+    """List the installed quality levels with their rate and quality measured on the MNIST test set.
 
-    Example:
+    Examples:
 
       aec levels
+
+      aec levels --markdown
     """
     from .models import available_levels, load_model
 
-    typer.echo(f"{'level':>5}  {'model':>5}  {'bpp':>6}  {'PSNR dB':>7}  {'SSIM':>6}")
+    columns = ["level", "model", "lambda", "bpp", "payload bpp", "PSNR dB", "PSNR of mean MSE", "SSIM", "train s"]
+    rows = []
     for level in available_levels():
         try:
             model = load_model(level)
         except CodecError as exc:
             raise _fail(str(exc)) from None
-        test = model.metadata.get("test", {})
-        typer.echo(
-            f"{level:>5}  {model.model_id:03x}  {test.get('bpp', float('nan')):>6.3f}  "
-            f"{test.get('psnr', float('nan')):>7.2f}  {test.get('ssim', float('nan')):>6.3f}"
+        meta, test = model.metadata, model.metadata.get("test", {})
+        nan = float("nan")
+        rows.append(
+            [
+                str(level),
+                f"{model.model_id:03x}",
+                f"{meta.get('lambda', nan):g}",
+                f"{test.get('bpp', nan):.3f}",
+                f"{test.get('payload_bpp', nan):.3f}",
+                f"{test.get('psnr', nan):.2f}",
+                f"{test.get('psnr_of_mean_mse', nan):.2f}",
+                f"{test.get('ssim', nan):.3f}",
+                f"{meta.get('train_seconds', nan):.0f}",
+            ]
         )
+    if markdown:
+        typer.echo("| " + " | ".join(columns) + " |")
+        typer.echo("|" + "---|" * len(columns))
+        for row in rows:
+            typer.echo("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    for row in rows:
+        typer.echo("  ".join(v.rjust(w) for v, w in zip(row, widths)))
 
 
 @app.command()

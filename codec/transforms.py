@@ -7,9 +7,11 @@ A frozen graph is a list of operations, each a small dict::
     {"op": "pixel_shuffle", "factor": 2}
     {"op": "sigmoid"}
 
-with the convolution weights held in a name -> array mapping. Convolutions are
-computed as a sum over kernel offsets of small matrix products, so memory stays
-proportional to the output, never to an im2col copy of the input.
+with the convolution weights held in a name -> array mapping (torch's layout,
+(O, C, kh, kw)). The graph runs channels-last internally: a convolution is one
+matrix product over sliding windows (im2col) whose rows are contiguous runs of
+channels, done in blocks of output rows so that the window copy stays under
+:data:`BLOCK_BYTES` for any image size.
 """
 
 from __future__ import annotations
@@ -18,35 +20,52 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
 
 Graph = Sequence[Mapping[str, Any]]
 
+#: The most memory one block of convolution windows may take.
+BLOCK_BYTES = 64 << 20
 
-def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
-    """2-D cross-correlation of ``x`` (N, C, H, W) with ``weight`` (O, C, kh, kw), as torch's Conv2d."""
-    n, c, h, w = x.shape
+
+def conv2d_nhwc(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """Cross-correlation of channels-last ``x`` (N, H, W, C) with ``weight`` (O, C, kh, kw): (N, Ho, Wo, O)."""
+    n, _, _, c = x.shape
     out_c, in_c, kh, kw = weight.shape
     if in_c != c:
         raise ValueError(f"conv expects {in_c} input channels, got {c}")
     if padding:
-        x = np.pad(x, ((0, 0), (0, 0), (padding, padding), (padding, padding)))
-    ho = (h + 2 * padding - kh) // stride + 1
-    wo = (w + 2 * padding - kw) // stride + 1
-    out = np.zeros((out_c, n, ho, wo), dtype=x.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            patch = x[:, :, i : i + stride * (ho - 1) + 1 : stride, j : j + stride * (wo - 1) + 1 : stride]
-            out += np.tensordot(weight[:, :, i, j], patch, axes=([1], [1]))
-    out += bias.reshape(-1, 1, 1, 1)
-    return out.transpose(1, 0, 2, 3)
+        x = np.pad(x, ((0, 0), (padding, padding), (padding, padding), (0, 0)))
+    windows = sliding_window_view(x, (kh, kw), axis=(1, 2))[:, ::stride, ::stride]  # (N, Ho, Wo, C, kh, kw)
+    ho, wo = windows.shape[1], windows.shape[2]
+    matrix = weight.transpose(2, 3, 1, 0).reshape(-1, out_c)  # rows in (kh, kw, C) order
+    out = np.empty((n, ho, wo, out_c), dtype=x.dtype)
+    row_bytes = max(1, n * wo * c * kh * kw * x.dtype.itemsize)
+    step = max(1, BLOCK_BYTES // row_bytes)
+    for first in range(0, ho, step):
+        block = windows[:, first : first + step].transpose(0, 1, 2, 4, 5, 3)
+        rows = block.shape[1]
+        out[:, first : first + rows] = (block.reshape(n * rows * wo, -1) @ matrix).reshape(n, rows, wo, out_c)
+    out += bias
+    return out
+
+
+def pixel_shuffle_nhwc(x: np.ndarray, factor: int) -> np.ndarray:
+    """Channels-last PixelShuffle: (N, H, W, C*r*r) -> (N, H*r, W*r, C), channel order as in torch."""
+    n, h, w, c = x.shape
+    r = factor
+    x = x.reshape(n, h, w, c // (r * r), r, r).transpose(0, 1, 4, 2, 5, 3)
+    return x.reshape(n, h * r, w * r, c // (r * r))
+
+
+def conv2d(x: np.ndarray, weight: np.ndarray, bias: np.ndarray, stride: int = 1, padding: int = 0) -> np.ndarray:
+    """2-D cross-correlation of ``x`` (N, C, H, W), as torch's Conv2d."""
+    return conv2d_nhwc(x.transpose(0, 2, 3, 1), weight, bias, stride, padding).transpose(0, 3, 1, 2)
 
 
 def pixel_shuffle(x: np.ndarray, factor: int) -> np.ndarray:
     """Rearrange (N, C*r*r, H, W) into (N, C, H*r, W*r), as torch's PixelShuffle."""
-    n, c, h, w = x.shape
-    r = factor
-    x = x.reshape(n, c // (r * r), r, r, h, w).transpose(0, 1, 4, 2, 5, 3)
-    return x.reshape(n, c // (r * r), h * r, w * r)
+    return pixel_shuffle_nhwc(x.transpose(0, 2, 3, 1), factor).transpose(0, 3, 1, 2)
 
 
 def sigmoid(x: np.ndarray) -> np.ndarray:
@@ -57,11 +76,12 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
 def run_graph(graph: Graph, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     """Apply ``graph`` to ``x`` (N, C, H, W); the computation runs in ``x``'s float dtype."""
     dtype = x.dtype
+    x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     for layer in graph:
         op = layer["op"]
         if op == "conv":
             name = layer["name"]
-            x = conv2d(
+            x = conv2d_nhwc(
                 x,
                 params[f"{name}.weight"].astype(dtype, copy=False),
                 params[f"{name}.bias"].astype(dtype, copy=False),
@@ -71,9 +91,9 @@ def run_graph(graph: Graph, params: Mapping[str, np.ndarray], x: np.ndarray) -> 
         elif op == "relu":
             x = np.maximum(x, 0, out=x)
         elif op == "pixel_shuffle":
-            x = pixel_shuffle(x, int(layer["factor"]))
+            x = pixel_shuffle_nhwc(x, int(layer["factor"]))
         elif op == "sigmoid":
             x = sigmoid(x)
         else:
             raise ValueError(f"unknown operation {op!r} in frozen graph")
-    return x
+    return x.transpose(0, 3, 1, 2)
