@@ -129,8 +129,8 @@ def is_archive(data: bytes) -> bool:
     return data[: len(MAGIC)] == MAGIC
 
 
-def open_archive(data: bytes, verify_payloads: bool = True) -> Archive:
-    """Parse and check an archive; ``verify_payloads=False`` skips the payload checksum (random access)."""
+def open_archive(data: bytes) -> Archive:
+    """Parse and check an archive (both checksums: reading bytes is cheap, decoding is what random access saves)."""
     data = bytes(data)
     if not is_archive(data):
         raise FormatError("not an .aecs archive (bad magic)")
@@ -170,7 +170,7 @@ def open_archive(data: bytes, verify_payloads: bool = True) -> Archive:
     body = data[index_end + 4 : -4]
     if offsets[-1] != len(body):
         raise CorruptFileError(f"archive payloads hold {len(body)} bytes, the index says {offsets[-1]}")
-    if verify_payloads and _crc(body) != data[-4:]:
+    if _crc(body) != data[-4:]:
         raise CorruptFileError("archive is corrupted (payload checksum mismatch)")
     return Archive(level, model_id, width, height, inverted, offsets, body)
 

@@ -1,9 +1,11 @@
-"""Entropy coding of symbol streams with constriction's ANS coder.
+"""Entropy coding of symbol streams with constriction's range coder.
 
-The coder knows nothing about images: it turns symbols and one integer frequency
-row per symbol into bytes and back. The byte stream is constriction's 32-bit
-words in little-endian order, with the zero bytes at the top of the last word
-(the ANS head) cut off; the decoder pads them back.
+The coder knows nothing about images: it turns symbols and their integer
+frequency tables into bytes and back. The byte stream is constriction's 32-bit
+words in little-endian order, with up to three zero bytes at the end of the last
+word cut off; the decoder pads them back. (The range coder ends its streams
+about 7 bits shorter than constriction's ANS coder on a digit's latents, and it
+is a queue: symbols go in and come out in the same order.)
 """
 
 from __future__ import annotations
@@ -53,11 +55,12 @@ def encode(symbols: np.ndarray, segments: Sequence[Segment]) -> bytes:
     _check(symbols, segments)
     if symbols.size == 0:
         return b""
-    coder = constriction.stream.stack.AnsCoder()
-    ends = np.cumsum([count for count, _ in segments])
-    for end, (count, freqs) in zip(ends[::-1], segments[::-1]):  # a stack: last segment first
+    coder = constriction.stream.queue.RangeEncoder()
+    start = 0
+    for count, freqs in segments:
         model, args = _model(freqs)
-        coder.encode_reverse(symbols[end - count : end], model, *args)
+        coder.encode(symbols[start : start + count], model, *args)
+        start += count
     data = coder.get_compressed().astype("<u4").tobytes()
     cut = 0
     while cut < 3 and len(data) > cut and data[len(data) - 1 - cut] == 0:
@@ -78,14 +81,16 @@ def decode(data: bytes, segments: Sequence[Segment]) -> np.ndarray:
     padded = data + b"\0" * (-len(data) % 4)
     words = np.frombuffer(padded, dtype="<u4").astype(np.uint32)
     try:
-        coder = constriction.stream.stack.AnsCoder(words)
+        coder = constriction.stream.queue.RangeDecoder(words)
         parts = []
         for count, freqs in segments:
             model, args = _model(freqs)
             decoded = coder.decode(model, *args) if args else coder.decode(model, count)
             parts.append(np.asarray(decoded, dtype=np.int32))
-    except (ValueError, KeyError, RuntimeError) as exc:
+    except (ValueError, KeyError, RuntimeError, OverflowError, AssertionError) as exc:
+        # constriction reports invalid data for a model as an AssertionError, a
+        # stream ending in a zero word as a ValueError.
         raise CorruptFileError(f"payload cannot be decoded ({exc})") from None
-    if not coder.is_empty():
+    if not coder.maybe_exhausted():
         raise CorruptFileError("payload does not end where its last symbol does")
     return np.concatenate(parts)
