@@ -40,6 +40,7 @@ class Result:
     notice: str | None = None
     input_bytes: int = 0
     pixels: int = 0
+    coded_bytes: int = 0  # the .aec side: the output when compressing, the input when decompressing
 
 
 def collect_inputs(names: Sequence[str], suffixes: frozenset[str], recursive: bool) -> tuple[list[str], list[str]]:
@@ -111,7 +112,7 @@ def compress_chunk(
     if ready and psnr is None and max_bytes is None:
         files = api.encode_prepared([p for _, p in ready], quality)
         for (index, _), data in zip(ready, files):
-            results[index] = replace(results[index], data=data)
+            results[index] = replace(results[index], data=data, coded_bytes=len(data))
     elif ready:
         from .targets import encode_for_target
 
@@ -119,7 +120,10 @@ def compress_chunk(
             notice = ", ".join(filter(None, [results[index].notice, choice.notice])) or None
             if choice.level is not None:
                 notice = ", ".join(filter(None, [f"level {choice.level}", notice]))
-            results[index] = replace(results[index], data=choice.data, error=choice.error, notice=notice)
+            size = len(choice.data or b"")
+            results[index] = replace(
+                results[index], data=choice.data, error=choice.error, notice=notice, coded_bytes=size
+            )
     return results
 
 
@@ -131,7 +135,7 @@ def decompress_chunk(sources: Sequence[str], image_format: str = "PNG") -> list[
         try:
             raw = read_input(source)
             ready.append((len(results), api.decode_latents(raw)))
-            results.append(Result(source, input_bytes=len(raw)))
+            results.append(Result(source, input_bytes=len(raw), coded_bytes=len(raw)))
         except CodecError as exc:
             results.append(Result(source, error=str(exc)))
     images = api.reconstruct([d for _, d in ready])

@@ -141,7 +141,7 @@ def _run(
         kept = [(f, t) for f, t in zip(files, targets) if f not in skip]
         files, targets = [f for f, _ in kept], [t for _, t in kept]
     by_source = dict(zip(files, targets))
-    totals = [0, 0, 0, 0]  # files, bytes in, bytes out, pixels
+    done = bytes_in = bytes_out = coded = pixels = 0
     jobs = jobs or batch.default_jobs()
     with _progress(len(files), quiet) as bar:
         task = bar.add_task("coding", total=len(files))
@@ -161,10 +161,11 @@ def _run(
                     bar.console.print(f"error: {name}: {result.error}", markup=False, highlight=False, soft_wrap=True)
                     continue
                 assert result.data is not None
-                totals[0] += 1
-                totals[1] += result.input_bytes
-                totals[2] += len(result.data)
-                totals[3] += result.pixels
+                done += 1
+                bytes_in += result.input_bytes
+                bytes_out += len(result.data)
+                coded += result.coded_bytes
+                pixels += result.pixels
                 if verbose and result.notice:
                     bar.console.print(
                         f"note: {result.source}: {result.notice}", markup=False, highlight=False, soft_wrap=True
@@ -175,16 +176,8 @@ def _run(
             typer.echo("interrupted: no partial file was left", err=True)
             raise typer.Exit(130) from None
     if not quiet and several:
-        typer.echo(
-            f"{totals[0]} files, {totals[1]:,} bytes in, {totals[2]:,} bytes out"
-            + (
-                f", mean {8 * totals[2 if work is batch.compress_chunk else 1] / max(totals[3], 1):.3f} bpp"
-                if totals[3]
-                else ""
-            )
-            + f", {failures} failed",
-            err=True,
-        )
+        rate = f", mean {8 * coded / pixels:.3f} bpp" if pixels else ""
+        typer.echo(f"{done} files, {bytes_in:,} bytes in, {bytes_out:,} bytes out{rate}, {failures} failed", err=True)
     if failures:
         raise typer.Exit(1)
 
