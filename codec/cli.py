@@ -24,6 +24,7 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     rich_markup_mode=None,
     context_settings={"help_option_names": ["-h", "--help"]},
+    epilog="Exit codes: 0 everything worked, 1 some input failed, 2 usage error.",
 )
 
 Quiet = Annotated[bool, typer.Option("--quiet", help="Print nothing but errors.")]
@@ -31,6 +32,9 @@ Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also print notic
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]
+Output = Annotated[
+    str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
+]
 
 
 def _fail(message: str, code: int = 1) -> typer.Exit:
@@ -201,9 +205,7 @@ def _describe_decompress(result: Result, target: str) -> str:
 @app.command()
 def compress(
     inputs: Annotated[list[str], typer.Argument(help="Image files or folders ('-' reads standard input).")],
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
-    ] = None,
+    output: Output = None,
     quality: Annotated[int | None, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = None,
     psnr: Annotated[
         float | None, typer.Option("--psnr", help="Per image, the smallest level reaching this PSNR (dB).")
@@ -259,9 +261,7 @@ def compress(
 @app.command()
 def decompress(
     inputs: Annotated[list[str], typer.Argument(help=".aec files or folders ('-' reads standard input).")],
-    output: Annotated[
-        str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
-    ] = None,
+    output: Output = None,
     force: Force = False,
     recursive: Recursive = False,
     jobs: Jobs = 1,
