@@ -23,9 +23,13 @@ def rd_plot(rows: Sequence[Row], key: str, label: str, path: Path) -> Path:
     """bpp (log axis) against ``key`` (psnr or ssim), one line per codec; lossless codecs as vertical lines."""
     plt = _pyplot()
     fig, ax = plt.subplots(figsize=(8, 5.5), dpi=120)
+    names = list(dict.fromkeys(r.codec for r in rows if r.codec != AEC))
+    palette = plt.get_cmap("tab10")
     for name, (rates, values) in curves(rows, key).items():
         order = np.argsort(rates)
-        style = {"linewidth": 2.5, "color": "black", "zorder": 5} if name == AEC else {"linewidth": 1.2}
+        style: dict[str, object] = {"linewidth": 2.5, "color": "black", "zorder": 5}
+        if name != AEC:  # the same colour for a codec in every plot
+            style = {"linewidth": 1.2, "color": palette(names.index(name) % 10)}
         ax.plot(np.asarray(rates)[order], np.asarray(values)[order], marker="o", markersize=3.5, label=name, **style)
     for row in rows:
         if row.psnr is None:  # lossless

@@ -147,11 +147,11 @@ def measure_pca(images: np.ndarray, train: np.ndarray) -> list[Row]:
 
 
 def curves(rows: Sequence[Row], key: str = "psnr") -> dict[str, tuple[list[float], list[float]]]:
-    """Per codec: (bpp, metric) of its lossy settings."""
+    """Per codec: (bpp, metric) of its lossy settings (lossless ones have no curve)."""
     out: dict[str, tuple[list[float], list[float]]] = {}
     for row in rows:
         value = getattr(row, key)
-        if value is None:
+        if value is None or row.psnr is None:
             continue
         rates, values = out.setdefault(row.codec, ([], []))
         rates.append(row.bpp)
