@@ -8,6 +8,7 @@ chunks go to worker processes; the output is byte-identical to one job.
 from __future__ import annotations
 
 import io
+import multiprocessing
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -25,7 +26,8 @@ from .images import Prepared, open_image, prepare
 
 STDIO = "-"
 #: Files handed to a worker at once.
-CHUNK = 64
+CHUNK = 256
+
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".gif", ".jpg", ".jpeg", ".pgm", ".pbm", ".ppm", ".tif", ".tiff", ".webp"})
 AEC_SUFFIXES = frozenset({".aec"})
 
@@ -158,7 +160,9 @@ def run_chunks(work: Callable[..., list[Result]], sources: Sequence[str], jobs: 
         for chunk in chunks:
             yield from work(chunk, *args)
         return
-    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks))) as pool:
+    # Spawned, not forked: a fork of a process with BLAS threads running is not safe everywhere.
+    context = multiprocessing.get_context("spawn")
+    with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context) as pool:
         futures = [pool.submit(work, chunk, *args) for chunk in chunks]
         for future in futures:
             yield from future.result()

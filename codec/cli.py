@@ -100,8 +100,8 @@ def _progress(total: int, quiet: bool):
     )
 
 
-def _emit(result: Result, target: str, force: bool) -> None:
-    """Write one result to its target (atomically), or to standard output."""
+def _emit(result: Result, target: str, force: bool, folders: set[Path]) -> None:
+    """Write one result to its target (atomically), or to standard output; ``folders`` exist already."""
     assert result.data is not None
     if target == STDIO:
         sys.stdout.buffer.write(result.data)
@@ -109,8 +109,11 @@ def _emit(result: Result, target: str, force: bool) -> None:
         return
     from .fileio import write_file
 
-    Path(target).parent.mkdir(parents=True, exist_ok=True)
-    write_file(Path(target), result.data, force=force)
+    path = Path(target)
+    if path.parent not in folders:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        folders.add(path.parent)
+    write_file(path, result.data, force=force)
 
 
 def _run(
@@ -146,6 +149,7 @@ def _run(
         files, targets = [f for f, _ in kept], [t for _, t in kept]
     by_source = dict(zip(files, targets))
     done = bytes_in = bytes_out = coded = pixels = 0
+    folders: set[Path] = set()
     jobs = jobs or batch.default_jobs()
     with _progress(len(files), quiet) as bar:
         task = bar.add_task("coding", total=len(files))
@@ -156,7 +160,7 @@ def _run(
                 target = by_source[result.source]
                 if result.error is None:
                     try:
-                        _emit(result, target, force)
+                        _emit(result, target, force, folders)
                     except CodecError as exc:
                         result = Result(result.source, error=str(exc))
                 if result.error is not None:

@@ -12,15 +12,22 @@ with the convolution weights held in a name -> array mapping (torch's layout,
 matrix product over sliding windows (im2col) whose rows are contiguous runs of
 channels, done in blocks of output rows so that the window copy stays under
 :data:`BLOCK_BYTES` for any image size.
+
+The matrix products run on one BLAS thread: OpenBLAS splits a product
+differently for another thread count and rounds differently, which would make
+the encoder's latents (and the decoded pixels) depend on the machine's load and
+on ``--jobs``. Parallelism comes from worker processes instead.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
+from threadpoolctl import ThreadpoolController
 
 Graph = Sequence[Mapping[str, Any]]
 
@@ -73,8 +80,18 @@ def sigmoid(x: np.ndarray) -> np.ndarray:
     return 0.5 * (1.0 + np.tanh(0.5 * x))
 
 
+@functools.cache
+def _blas() -> ThreadpoolController:
+    return ThreadpoolController()
+
+
 def run_graph(graph: Graph, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
-    """Apply ``graph`` to ``x`` (N, C, H, W); the computation runs in ``x``'s float dtype."""
+    """Apply ``graph`` to ``x`` (N, C, H, W) in ``x``'s float dtype, on one BLAS thread."""
+    with _blas().limit(limits=1, user_api="blas"):
+        return _run(graph, params, x)
+
+
+def _run(graph: Graph, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.ndarray:
     dtype = x.dtype
     x = np.ascontiguousarray(x.transpose(0, 2, 3, 1))
     for layer in graph:

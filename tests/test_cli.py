@@ -158,10 +158,10 @@ def test_jobs_give_identical_files(digits: np.ndarray, tmp_path: Path) -> None:
 def test_interrupted_write_leaves_nothing(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     from codec import fileio
 
-    def interrupt(fd: int) -> None:
+    def interrupt(*args: object) -> None:
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(fileio.os, "fsync", interrupt)
+    monkeypatch.setattr(fileio.os, "link", interrupt)  # interrupted between writing and renaming
     with pytest.raises(KeyboardInterrupt):
         fileio.write_file(tmp_path / "out.aec", b"data")
     assert list(tmp_path.iterdir()) == []
