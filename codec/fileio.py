@@ -9,8 +9,12 @@ speed of a batch of 10,000 digits).
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import tempfile
+import threading
+from collections.abc import Iterator
 from pathlib import Path
 
 from .errors import CodecError
@@ -20,9 +24,39 @@ class OutputExistsError(CodecError):
     """The output file exists and overwriting was not asked for."""
 
 
+@contextlib.contextmanager
+def _interrupts_deferred() -> Iterator[None]:
+    """Hold Ctrl-C (SIGINT) back until the block is done.
+
+    A KeyboardInterrupt between creating the temporary file and removing or
+    renaming it would leave a ``.part`` file behind; held back, it is raised right
+    after, with every file either complete or gone. (Python handles signals in the
+    main thread only, so this is done there; a signal mask would not do, as the
+    kernel hands a blocked signal to another thread, such as a BLAS worker.)
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    held: list[int] = []
+    previous = signal.signal(signal.SIGINT, lambda signum, frame: held.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        if held:
+            if callable(previous):
+                previous(signal.SIGINT, None)
+            else:
+                raise KeyboardInterrupt
+
+
 def write_file(path: Path, data: bytes, force: bool = False) -> None:
     """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``."""
-    path = Path(path)
+    with _interrupts_deferred():
+        _write(Path(path), data, force)
+
+
+def _write(path: Path, data: bytes, force: bool) -> None:
     if not force and (path.exists() or path.is_symlink()):
         raise OutputExistsError(f"{path} exists (use --force to overwrite)")
     folder = path.parent if str(path.parent) else Path(".")

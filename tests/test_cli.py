@@ -216,3 +216,31 @@ def test_max_bytes_picks_the_best_level_that_fits(pngs: list[Path], shipped_leve
     assert not pngs[1].with_name("n.aec").exists()
     both = runner.invoke(app, ["compress", str(pngs[1]), "-q", "2", "--psnr", "30"])
     assert both.exit_code == 2
+
+
+def test_ctrl_c_leaves_no_partial_file(digits: np.ndarray, tmp_path: Path) -> None:
+    import signal
+    import time
+
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(1500):
+        Image.fromarray(digits[i % len(digits)]).save(src / f"{i:04d}.png")
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "codec", "compress", str(src), "-o", str(out), "--quiet"],
+        cwd=Path(__file__).parent.parent,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (out.is_dir() and any(out.iterdir())):
+        time.sleep(0.01)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    written = list(out.iterdir())
+    assert process.returncode != 0 or len(written) == 1500
+    assert "Traceback" not in stderr
+    assert not [p for p in written if p.suffix != ".aec"], "a temporary file was left behind"
+    for path in written:  # every file that exists is complete
+        assert codec.decompress(path.read_bytes()).shape == (28, 28)
