@@ -22,7 +22,7 @@ from .images import ImageLike, Prepared, prepare
 from .models import DEFAULT_LEVEL, STRIDE, FrozenModel, available_levels, load_model
 
 #: Images analysed or synthesised at once in a batch (bounds memory).
-CHUNK = 512
+CHUNK = 256
 
 
 @dataclass(frozen=True)

@@ -74,7 +74,7 @@ class LatentPrior:
 
     def from_symbols(self, symbols: np.ndarray) -> np.ndarray:
         """Symbol indices back to integer latent values."""
-        return symbols.astype(np.int64) - self.radius
+        return symbols.astype(np.int32) - self.radius
 
 
 def stationary_from_positional(positional_pmf: np.ndarray) -> np.ndarray:
