@@ -16,14 +16,12 @@ import numpy as np
 
 import codec
 from codec import api
-from codec.metrics import mse, psnr_from_mse, ssim
+from codec.evaluate import PSNR_CAP, measure_pairs
 
 from . import rd
 from .baselines import Codec, classic_codecs
 
 TARGETS = (25.0, 30.0, 35.0)
-#: A perfectly reconstructed image counts as this PSNR in a mean of per-image PSNRs.
-PSNR_CAP = 100.0
 AEC = "aec"
 PCA = "PCA"
 
@@ -45,17 +43,6 @@ class Row:
     decode_ips: float
 
 
-def _quality(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
-    """Per-image MSE and SSIM (vectorised when all images share one size)."""
-    if len({o.shape for o in originals} | {d.shape for d in decoded}) == 1:
-        a, b = np.stack(originals), np.stack(decoded)
-        return mse(a, b), ssim(a, b)
-    return (
-        np.array([float(mse(o, d)) for o, d in zip(originals, decoded)]),
-        np.array([float(ssim(o, d)) for o, d in zip(originals, decoded)]),
-    )
-
-
 def _summarise(
     name: str,
     library: str,
@@ -67,20 +54,12 @@ def _summarise(
     encode_s: float,
     decode_s: float,
 ) -> Row:
-    pixels = np.array([o.size for o in originals], dtype=np.float64)
-    errors, similarity = _quality(originals, decoded)
-    per_image = np.minimum(psnr_from_mse(errors), PSNR_CAP)
-    lossless = not errors.any()
+    measured = measure_pairs(originals, decoded, sizes, payloads)
     return Row(
         codec=name,
         library=library,
         setting=setting,
-        images=len(originals),
-        bpp=float(np.mean(8 * np.asarray(sizes) / pixels)),
-        payload_bpp=float(np.mean(8 * np.asarray(payloads) / pixels)),
-        psnr=None if lossless else float(np.mean(per_image)),
-        psnr_of_mean_mse=None if lossless else float(psnr_from_mse(np.mean(errors))),
-        ssim=float(np.mean(similarity)),
+        **asdict(measured),
         encode_ips=len(originals) / max(encode_s, 1e-9),
         decode_ips=len(originals) / max(decode_s, 1e-9),
     )

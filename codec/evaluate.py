@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -10,6 +11,9 @@ import numpy as np
 from . import api
 from .metrics import mse, psnr_from_mse, ssim
 
+#: A perfectly reconstructed image counts as this PSNR in a mean of per-image PSNRs.
+PSNR_CAP = 100.0
+
 
 @dataclass(frozen=True)
 class Measurement:
@@ -17,36 +21,49 @@ class Measurement:
 
     images: int
     bpp: float  # whole files, header and checksum included
-    payload_bpp: float  # entropy-coded latents alone
-    psnr: float  # mean of per-image PSNR (dB)
-    psnr_of_mean_mse: float  # PSNR of the mean squared error (dB)
+    payload_bpp: float  # entropy-coded content alone (aec: the latents)
+    psnr: float | None  # mean of per-image PSNR in dB, each capped at PSNR_CAP; None when all are lossless
+    psnr_of_mean_mse: float | None  # PSNR of the mean squared error (dB); None when all are lossless
     ssim: float
 
     def to_dict(self) -> dict[str, Any]:
         return {k: round(v, 5) if isinstance(v, float) else v for k, v in asdict(self).items()}
 
 
+def _quality(originals: Sequence[np.ndarray], decoded: Sequence[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """Per-image MSE and SSIM (vectorised when all images share one size)."""
+    if len({o.shape for o in originals} | {d.shape for d in decoded}) == 1:
+        a, b = np.stack(originals), np.stack(decoded)
+        return mse(a, b), ssim(a, b)
+    return (
+        np.array([float(mse(o, d)) for o, d in zip(originals, decoded)]),
+        np.array([float(ssim(o, d)) for o, d in zip(originals, decoded)]),
+    )
+
+
 def measure_pairs(
-    originals: np.ndarray, decoded: np.ndarray, file_bits: np.ndarray, payload_bits: np.ndarray
+    originals: Sequence[np.ndarray],
+    decoded: Sequence[np.ndarray],
+    file_bytes: Sequence[int],
+    payload_bytes: Sequence[int],
 ) -> Measurement:
-    """Summarise same-size originals and reconstructions (N, H, W) with their sizes in bits."""
-    pixels = originals.shape[-1] * originals.shape[-2]
-    errors = mse(originals, decoded)
-    per_image = psnr_from_mse(np.maximum(errors, 1e-10))
+    """Summarise originals and their reconstructions (any sizes) with the bytes each took."""
+    pixels = np.array([o.size for o in originals], dtype=np.float64)
+    errors, similarity = _quality(originals, decoded)
+    lossless = not errors.any()
     return Measurement(
         images=len(originals),
-        bpp=float(np.mean(file_bits) / pixels),
-        payload_bpp=float(np.mean(payload_bits) / pixels),
-        psnr=float(np.mean(per_image)),
-        psnr_of_mean_mse=float(psnr_from_mse(np.mean(errors))),
-        ssim=float(np.mean(ssim(originals, decoded))),
+        bpp=float(np.mean(8 * np.asarray(file_bytes) / pixels)),
+        payload_bpp=float(np.mean(8 * np.asarray(payload_bytes) / pixels)),
+        psnr=None if lossless else float(np.mean(np.minimum(psnr_from_mse(errors), PSNR_CAP))),
+        psnr_of_mean_mse=None if lossless else float(psnr_from_mse(np.mean(errors))),
+        ssim=float(np.mean(similarity)),
     )
 
 
 def measure_level(images: np.ndarray, level: int) -> Measurement:
     """Code every image (N, H, W) uint8 at ``level`` and measure the result."""
     files = api.compress_many(list(images), level)
-    decoded = np.stack(api.decompress_many(files))
-    sizes = np.array([8 * len(f) for f in files])
-    payloads = np.array([8 * api.inspect(f).payload_bytes for f in files])
-    return measure_pairs(images, decoded, sizes, payloads)
+    decoded = api.decompress_many(files)
+    payloads = [api.inspect(f).payload_bytes for f in files]
+    return measure_pairs(list(images), decoded, [len(f) for f in files], payloads)
