@@ -183,6 +183,8 @@ def _run(
         except KeyboardInterrupt:
             typer.echo("interrupted: no partial file was left", err=True)
             raise typer.Exit(130) from None
+        except CodecError as exc:  # not about one input: the model itself (missing, damaged weights)
+            raise _fail(str(exc)) from None
     if not quiet and several:
         rate = f", mean {8 * coded / pixels:.3f} bpp" if pixels else ""
         typer.echo(f"{done} files, {bytes_in:,} bytes in, {bytes_out:,} bytes out{rate}, {failures} failed", err=True)

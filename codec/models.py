@@ -12,6 +12,8 @@ import functools
 import hashlib
 import json
 import os
+import zipfile
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -123,8 +125,8 @@ def _load(path: Path, level: int) -> FrozenModel:
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot read frozen model ({exc})") from exc
+    except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
+        raise ModelError(f"{path}: cannot read frozen model ({exc})") from None
     try:
         graph = json.loads(arrays.pop("graph").tobytes())
         prior = LatentPrior(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -115,3 +116,25 @@ def test_png_bytes_survive_pillow(digits: np.ndarray) -> None:
     Image.fromarray(digits[3]).save(buffer, format="PNG")
     image = Image.open(io.BytesIO(buffer.getvalue()))
     assert codec.compress(image) == codec.compress(digits[3])
+
+
+def test_damaged_weights_are_a_clear_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, shipped_levels: list[int]
+) -> None:
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    level = shipped_levels[0]
+    source = models.weights_dir()
+    damaged = bytearray((source / f"level-{level}.npz").read_bytes())
+    damaged[len(damaged) // 2] ^= 0xFF
+    (tmp_path / f"level-{level}.npz").write_bytes(bytes(damaged))
+    (tmp_path / f"level-{level}.json").write_bytes((source / f"level-{level}.json").read_bytes())
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(tmp_path))
+    with pytest.raises(codec.ModelError):
+        models.load_model(level)
+    image = tmp_path / "d.png"
+    Image.new("L", (28, 28)).save(image)
+    result = CliRunner().invoke(app, ["compress", str(image), "-q", str(level)])
+    assert result.exit_code == 1 and result.stderr.startswith("error: ") and "cannot read frozen model" in result.stderr
