@@ -186,7 +186,10 @@ def load_images_for_archive(names: Sequence[str], recursive: bool) -> tuple[list
     images: list[np.ndarray] = []
     total = 0
     for name in files:
-        raw = read_input(name)
+        try:
+            raw = read_input(name)
+        except CodecError as exc:
+            raise CodecError(f"{name}: {exc}") from None
         total += len(raw)
         if "idx" in Path(name).name or name.endswith("-ubyte") or name.endswith("-ubyte.gz"):
             try:

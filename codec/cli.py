@@ -403,7 +403,10 @@ def unpack(
     from .fileio import write_file
 
     try:
-        images = archive.unpack(batch.read_input(archive_file))
+        try:
+            images = archive.unpack(batch.read_input(archive_file))
+        except CodecError as exc:
+            raise CodecError(f"{archive_file}: {exc}") from None
         if output.endswith(("-ubyte", "-ubyte.gz")):
             raw = write_idx(np.stack(images))
             write_file(Path(output), gzip.compress(raw, mtime=0) if output.endswith(".gz") else raw, force=force)
