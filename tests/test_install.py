@@ -39,6 +39,8 @@ def test_installed_package_finds_its_weights(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert sorted(p.name for p in (target / "codec" / "weights").glob("level-*.npz"))
+    assert (target / "codec" / "benchmarks" / "report.py").is_file()  # `aec bench` works installed too
+    assert (target / "codec" / "py.typed").is_file()
     code = (
         "import numpy as np, codec, codec.models as m;"
         f"assert m.weights_dir().is_relative_to({str(target)!r}), m.weights_dir();"
