@@ -485,6 +485,8 @@ def train(
     limit: Annotated[int | None, typer.Option(help="Train on the first N digits only.")] = None,
     max_steps: Annotated[int | None, typer.Option(help="Stop after N optimiser steps.")] = None,
     lmbda: Annotated[float | None, typer.Option("--lambda", help="Override the level's lambda.")] = None,
+    hidden: Annotated[int | None, typer.Option(help="Override the transforms' width (experiments).")] = None,
+    latent_channels: Annotated[int | None, typer.Option(help="Override the latent channels (experiments).")] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -508,7 +510,10 @@ def train(
         + ([f"--limit {limit}"] if limit is not None else [])
         + ([f"--max-steps {max_steps}"] if max_steps is not None else [])
         + ([f"--lambda {lmbda}"] if lmbda is not None else [])
+        + ([f"--hidden {hidden}"] if hidden is not None else [])
+        + ([f"--latent-channels {latent_channels}"] if latent_channels is not None else [])
     )
+    overrides = {"hidden": hidden, "latent_channels": latent_channels}
     try:
         paths = train_levels(
             chosen,
@@ -521,6 +526,7 @@ def train(
             limit=limit,
             max_steps=max_steps,
             lmbda=lmbda,
+            arch_overrides={k: v for k, v in overrides.items() if v is not None},
             threads=threads,
             progress=not quiet,
             command=command,

@@ -32,6 +32,7 @@ def train_levels(
     max_steps: int | None = None,
     batch_size: int = 64,
     lmbda: float | None = None,
+    arch_overrides: dict[str, int] | None = None,
     threads: int | None = None,
     progress: bool = True,
     command: str = "",
@@ -46,7 +47,7 @@ def train_levels(
         config = TrainConfig(
             level=level,
             lmbda=cfg.lmbda if lmbda is None else lmbda,
-            arch=cfg.arch,
+            arch=replace(cfg.arch, **(arch_overrides or {})),
             epochs=epochs,
             batch_size=batch_size,
             loss=loss,
