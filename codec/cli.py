@@ -8,13 +8,16 @@ from __future__ import annotations
 import sys
 from collections.abc import Callable, Collection, Iterator, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from . import batch
 from .batch import STDIO, Result
 from .errors import CodecError
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 app = typer.Typer(
     name="aec",
@@ -65,8 +68,10 @@ def _main(
     """aec: a learned image codec for small grayscale images (MNIST-like digits)."""
 
 
-def _plan(inputs: Sequence[str], output: str | None, suffix: str, accepted: frozenset[str], recursive: bool):
-    """Inputs expanded, and the output path of each; usage errors exit 2."""
+def _plan(
+    inputs: Sequence[str], output: str | None, suffix: str, accepted: frozenset[str], recursive: bool
+) -> tuple[list[str], list[str], list[str]]:
+    """Inputs expanded (files, their output paths, errors about the inputs); usage errors exit 2."""
     if inputs.count(STDIO) > 1:
         raise _fail("standard input can be read only once", 2)
     files, errors = batch.collect_inputs(inputs, accepted, recursive)
@@ -75,7 +80,7 @@ def _plan(inputs: Sequence[str], output: str | None, suffix: str, accepted: froz
         raise _fail("several outputs cannot all go to standard output", 2)
     if several and output is not None and Path(output).exists() and not Path(output).is_dir():
         raise _fail(f"{output} is not a folder (with several inputs, -o names a folder)", 2)
-    roots = {i: i for i in inputs if i != STDIO and Path(i).is_dir()}
+    roots = [i for i in inputs if i != STDIO and Path(i).is_dir()]
     targets = []
     for source in files:
         root = next((r for r in roots if Path(source).is_relative_to(r)), None)
@@ -83,7 +88,8 @@ def _plan(inputs: Sequence[str], output: str | None, suffix: str, accepted: froz
     return files, targets, errors
 
 
-def _progress(total: int, quiet: bool):
+def _progress(total: int, quiet: bool) -> Progress:
+    """A progress bar on stderr, shown for several files on a terminal."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
