@@ -3,7 +3,7 @@
 Each level ships as ``level-N.npz`` (float32 weights, integer frequency tables)
 and ``level-N.json`` (graph, architecture, training record, test metrics). The
 model's identity is the SHA-256 of its graph, tables and weights
-(:func:`model_digest`); 16 bits of it go into every file coded with it.
+(:func:`model_digest`); its first 12 bits go into every file coded with it.
 """
 
 from __future__ import annotations
