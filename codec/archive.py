@@ -66,7 +66,10 @@ def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL) -> bytes:
     payloads = [payload for _, payload in parsed]
     first = parsed[0][0]
     inverted = [p.inverted for p in prepared]
-    flags = FLAG_WIDE_LENGTHS if max(map(len, payloads)) > 0xFF else 0
+    longest = max(map(len, payloads))
+    if longest > 0xFFFF:
+        raise ImageError(f"an image codes to {longest} bytes, over the archive's 65,535; store it as an .aec file")
+    flags = FLAG_WIDE_LENGTHS if longest > 0xFF else 0
     if any(inverted):
         flags |= FLAG_POLARITY
     head = MAGIC + bytes([VERSION, flags]) + pack_model(first.level, first.model_id)

@@ -52,6 +52,18 @@ def test_refuses_mixed_sizes(digits: np.ndarray) -> None:
         archive.pack([digits[0], np.zeros((10, 10), np.uint8)])
 
 
+def test_wide_lengths_and_their_limit(shipped_levels: list[int]) -> None:
+    rng = np.random.default_rng(0)
+    noisy = [rng.integers(0, 256, (64, 64), dtype=np.uint8) for _ in range(3)]
+    packed = archive.pack(noisy, shipped_levels[-1])
+    assert packed[5] & archive.FLAG_WIDE_LENGTHS  # payloads over 255 bytes
+    arc = archive.open_archive(packed)
+    assert np.array_equal(arc[2], codec.decompress(codec.compress(noisy[2], quality=shipped_levels[-1])))
+    huge = [rng.integers(0, 256, (1024, 1024), dtype=np.uint8)]
+    with pytest.raises(codec.ImageError, match="65,535"):
+        archive.pack(huge, shipped_levels[-1])
+
+
 def test_cli_idx_in_and_out(tmp_path: Path, mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
     runner = CliRunner()
     images = mnist_test[0][:40]
