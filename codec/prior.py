@@ -58,8 +58,9 @@ class LatentPrior:
     def segments(self, height: int, width: int) -> list[tuple[int, np.ndarray]]:
         """The tables of a (C, height, width) latent grid in C order, as coder segments.
 
-        The 7x7 grid of a 28x28 image: one positional row per latent. Any other
-        grid: one run per channel, sharing that channel's stationary row.
+        The 7x7 grid (images of 25 to 28 pixels per side, padded): one positional
+        row per latent. Any other grid: one run per channel, sharing that
+        channel's stationary row.
         """
         k = self.positional.shape[-1]
         if (height, width) == self.grid:
