@@ -48,27 +48,29 @@ def encode_for_target(
     levels = available_levels()
     originals = [255 - p.pixels if p.inverted else p.pixels for p in prepared]
     files = {level: encode_prepared(prepared, level) for level in levels}
-    quality = {
-        level: [float(psnr_of(o, d)) for o, d in zip(originals, decompress_many(files[level]))] for level in levels
-    }
+    images = range(len(prepared))
+    fitting = [[q for q in levels if max_bytes is None or len(files[q][i]) <= max_bytes] for i in images]
+    # Decode what the choice needs: every fitting level for a PSNR target, the best fit for a size alone.
+    wanted = {q: [i for i in images if q in (fitting[i] if psnr is not None else fitting[i][-1:])] for q in levels}
+    quality: dict[tuple[int, int], float] = {}
+    for level, indices in wanted.items():
+        decoded = decompress_many([files[level][i] for i in indices])
+        quality.update(((level, i), float(psnr_of(originals[i], d))) for i, d in zip(indices, decoded))
     choices = []
-    for i in range(len(prepared)):
-        fitting = [q for q in levels if max_bytes is None or len(files[q][i]) <= max_bytes]
-        if not fitting:
+    for i in images:
+        if not fitting[i]:
             smallest = min(len(files[q][i]) for q in levels)
             choices.append(
                 Choice(None, error=f"cannot fit in {max_bytes} bytes (the smallest file is {smallest} bytes)")
             )
             continue
         if psnr is None:
-            level, notice = fitting[-1], None
+            level, notice = fitting[i][-1], None
+        elif reaching := [q for q in fitting[i] if quality[q, i] >= psnr]:
+            level, notice = reaching[0], None
         else:
-            reaching = [q for q in fitting if quality[q][i] >= psnr]
-            if reaching:
-                level, notice = reaching[0], None
-            else:
-                level = max(fitting, key=lambda q: quality[q][i])
-                notice = f"{psnr:g} dB not reached: best {quality[level][i]:.2f} dB at level {level}"
-        value = quality[level][i]
+            level = max(fitting[i], key=lambda q: quality[q, i])
+            notice = f"{psnr:g} dB not reached: best {quality[level, i]:.2f} dB at level {level}"
+        value = quality[level, i]
         choices.append(Choice(files[level][i], level, value if np.isfinite(value) else None, notice))
     return choices
