@@ -74,20 +74,28 @@ def compress_many(images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL) -> 
     return encode_prepared([prepare(image) for image in images], quality)
 
 
-def encode_prepared(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) -> list[bytes]:
-    """Code images already brought to the model's form by :func:`codec.images.prepare`."""
+def encode_payloads(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) -> tuple[FrozenModel, list[bytes]]:
+    """The level's model and the entropy-coded payload of each prepared image (no container)."""
     model = load_model(quality)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, item in enumerate(prepared):
         groups[item.pixels.shape].append(index)
     out: list[bytes] = [b""] * len(prepared)
-    for (height, width), indices in groups.items():
+    for indices in groups.values():
         padded = np.stack([_pad(prepared[i].pixels) for i in indices])
         for i, payload in zip(indices, _encode_group(model, padded)):
-            header = Header(
-                level=quality, model_id=model.model_id, width=width, height=height, inverted=prepared[i].inverted
-            )
-            out[i] = bitstream.pack(header, payload)
+            out[i] = payload
+    return model, out
+
+
+def encode_prepared(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) -> list[bytes]:
+    """Code images already brought to the model's form by :func:`codec.images.prepare`."""
+    model, payloads = encode_payloads(prepared, quality)
+    out = []
+    for item, payload in zip(prepared, payloads):
+        height, width = item.pixels.shape
+        header = Header(level=quality, model_id=model.model_id, width=width, height=height, inverted=item.inverted)
+        out.append(bitstream.pack(header, payload))
     return out
 
 

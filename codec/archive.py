@@ -25,7 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import api, bitstream
+from . import api
 from .bitstream import ARCHIVE_MAGIC, Header, _read_varint, _varint, check_size, pack_model, unpack_model
 from .errors import CorruptFileError, FormatError, ImageError
 from .images import ImageLike, prepare
@@ -61,10 +61,7 @@ def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL) -> bytes:
     if len(shapes) > 1:
         raise ImageError(f"an archive holds images of one size; got {len(shapes)} sizes")
     height, width = prepared[0].pixels.shape
-    files = api.encode_prepared(prepared, quality)
-    parsed = [bitstream.unpack(f) for f in files]
-    payloads = [payload for _, payload in parsed]
-    first = parsed[0][0]
+    model, payloads = api.encode_payloads(prepared, quality)
     inverted = [p.inverted for p in prepared]
     longest = max(map(len, payloads))
     if longest > 0xFFFF:
@@ -72,7 +69,7 @@ def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL) -> bytes:
     flags = FLAG_WIDE_LENGTHS if longest > 0xFF else 0
     if any(inverted):
         flags |= FLAG_POLARITY
-    head = MAGIC + bytes([VERSION, flags]) + pack_model(first.level, first.model_id)
+    head = MAGIC + bytes([VERSION, flags]) + pack_model(quality, model.model_id)
     head += _varint(width) + _varint(height) + _varint(len(images))
     if flags & FLAG_POLARITY:
         head += np.packbits(np.array(inverted, dtype=np.uint8), bitorder="little").tobytes()
