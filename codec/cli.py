@@ -15,6 +15,7 @@ import typer
 from . import batch
 from .batch import STDIO, Result
 from .errors import CodecError
+from .models import DEFAULT_LEVEL
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -66,6 +67,15 @@ def _main(
     ] = False,
 ) -> None:
     """aec: a learned image codec for small grayscale images (MNIST-like digits)."""
+
+
+def _check_quality(level: int) -> None:
+    """A usage error (exit 2) for a level that is not installed."""
+    from .models import available_levels
+
+    have = available_levels()
+    if level not in have:
+        raise _fail(f"unknown quality {level}; levels are {', '.join(map(str, have)) or 'none installed'}", 2)
 
 
 def _plan(
@@ -247,14 +257,11 @@ def compress(
 
       cat digit.png | aec compress - > digit.aec
     """
-    from .models import DEFAULT_LEVEL, available_levels
 
     level = DEFAULT_LEVEL if quality is None else quality
     if quality is not None and (psnr is not None or max_bytes is not None):
         raise _fail("give --quality or a target (--psnr, --max-bytes), not both", 2)
-    have = available_levels()
-    if level not in have:
-        raise _fail(f"unknown quality {level}; levels are {', '.join(map(str, have)) or 'none installed'}", 2)
+    _check_quality(level)
     files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
     _run(
         batch.compress_chunk,
@@ -349,7 +356,7 @@ def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs ar
 def pack(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders, or an IDX file (.gz) such as MNIST's.")],
     output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs).")],
-    quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = 4,
+    quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = DEFAULT_LEVEL,
     force: Force = False,
     recursive: Recursive = False,
     quiet: Quiet = False,
@@ -364,10 +371,8 @@ def pack(
     """
     from . import archive
     from .fileio import write_file
-    from .models import available_levels
 
-    if quality not in available_levels():
-        raise _fail(f"unknown quality {quality}; levels are {', '.join(map(str, available_levels()))}", 2)
+    _check_quality(quality)
     try:
         images, input_bytes = batch.load_images_for_archive(inputs, recursive)
         data = archive.pack(images, quality)
