@@ -7,18 +7,17 @@ from pathlib import Path
 import numpy as np
 
 from codec import api, models
+from codec.batch import IMAGE_SUFFIXES, collect_inputs
 from codec.images import open_image, to_grayscale
 
 from . import plots, suite
 from .baselines import classic_codecs
 
-IMAGE_SUFFIXES = (".png", ".bmp", ".gif", ".jpg", ".jpeg", ".pgm", ".tif", ".tiff", ".webp")
-
 
 def load_folder(folder: Path, limit: int | None) -> list[np.ndarray]:
     """Every image in ``folder`` (sorted, recursive) as 8-bit grayscale."""
-    paths = sorted(p for p in folder.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES)[:limit]
-    return [to_grayscale(open_image(str(p)))[0] for p in paths]
+    paths, _ = collect_inputs([str(folder)], IMAGE_SUFFIXES, recursive=True)  # none found: an empty list
+    return [to_grayscale(open_image(p))[0] for p in paths[:limit]]
 
 
 def bench(
