@@ -3,8 +3,8 @@
 Nothing is overwritten unless asked, and an interrupted or failed write leaves
 no partial file behind: the target appears only by an atomic rename (or link) of
 a complete file. Like gzip and cwebp, no fsync is forced per file: durability
-across a power loss is left to the file system (an fsync per file halved the
-speed of a batch of 10,000 digits).
+across a power loss is left to the file system (fsync took 2.1 s of the 10 s
+that decompressing 10,000 digits to PNG files took).
 """
 
 from __future__ import annotations
