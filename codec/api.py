@@ -19,7 +19,7 @@ from . import bitstream, coder
 from .bitstream import Header
 from .errors import ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, prepare
-from .models import DEFAULT_LEVEL, STRIDE, FrozenModel, available_levels, load_model
+from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_model
 
 #: Images analysed or synthesised at once in a batch (bounds memory).
 CHUNK = 256
@@ -46,9 +46,9 @@ class FileInfo:
         return 8.0 * self.payload_bytes / self.pixels
 
 
-def _pad(pixels: np.ndarray) -> np.ndarray:
+def _pad(pixels: np.ndarray, stride: int) -> np.ndarray:
     h, w = pixels.shape
-    return np.pad(pixels, ((0, -h % STRIDE), (0, -w % STRIDE)))
+    return np.pad(pixels, ((0, -h % stride), (0, -w % stride)))
 
 
 def _encode_group(model: FrozenModel, padded: np.ndarray) -> list[bytes]:
@@ -82,7 +82,7 @@ def encode_payloads(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) 
         groups[item.pixels.shape].append(index)
     out: list[bytes] = [b""] * len(prepared)
     for indices in groups.values():
-        padded = np.stack([_pad(prepared[i].pixels) for i in indices])
+        padded = np.stack([_pad(prepared[i].pixels, model.stride) for i in indices])
         for i, payload in zip(indices, _encode_group(model, padded)):
             out[i] = payload
     return model, out
@@ -129,7 +129,7 @@ def _model_for(header: Header) -> FrozenModel:
 
 
 def decode_latents(data: bytes) -> tuple[Header, np.ndarray]:
-    """Parse a file and entropy-decode its integer latents (C, H/4, W/4): the bit-exact part."""
+    """Parse a file and entropy-decode its integer latents (C, H/s, W/s): the bit-exact part."""
     header, payload = bitstream.unpack(data)
     return header, decode_payload(header, payload)
 
@@ -137,7 +137,7 @@ def decode_latents(data: bytes) -> tuple[Header, np.ndarray]:
 def decode_payload(header: Header, payload: bytes) -> np.ndarray:
     """Entropy-decode the integer latents of a payload described by ``header``."""
     model = _model_for(header)
-    gh, gw = -(-header.height // STRIDE), -(-header.width // STRIDE)
+    gh, gw = -(-header.height // model.stride), -(-header.width // model.stride)
     symbols = coder.decode(payload, model.prior.segments(gh, gw))
     return model.prior.from_symbols(symbols).reshape(model.prior.channels, gh, gw)
 

@@ -32,7 +32,7 @@ from .images import ImageLike, prepare
 from .models import DEFAULT_LEVEL
 
 MAGIC = ARCHIVE_MAGIC
-VERSION = 1
+VERSION = 2
 FLAG_WIDE_LENGTHS = 0x1
 FLAG_POLARITY = 0x2
 #: The most images one archive holds.

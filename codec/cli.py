@@ -485,8 +485,13 @@ def levels(
 
 @app.command()
 def train(
-    level: Annotated[list[int] | None, typer.Option("--level", "-l", help="Level to train (repeatable).")] = None,
-    all_levels: Annotated[bool, typer.Option("--all", help="Train every level.")] = False,
+    level: Annotated[
+        list[int] | None, typer.Option("--level", "-l", help="Train the model of this level (repeatable).")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model to train, by name (repeatable; see 'aec levels').")
+    ] = None,
+    all_levels: Annotated[bool, typer.Option("--all", help="Train every level's model.")] = False,
     epochs: Annotated[int, typer.Option(help="Passes over the 60,000 training digits.")] = 8,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, noise, batch order).")] = 0,
     loss: Annotated[str, typer.Option(help="Distortion: 'mse' or 'bce'.")] = "mse",
@@ -501,23 +506,30 @@ def train(
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     quiet: Quiet = False,
 ) -> None:
-    """Train quality levels on MNIST into resumable checkpoints (needs the [train] extra).
+    """Train the levels' models on MNIST into resumable checkpoints (needs the [train] extra).
 
-    Example:
+    Levels share a model where they differ only in quantization step, so a
+    model is trained once. Example:
 
       aec train --all && aec freeze --all
     """
     try:
-        from .training.levels import LEVELS
-        from .training.run import train_levels
+        from .training.levels import LEVELS, MODELS
+        from .training.run import models_of, train_models
     except ImportError as exc:
         raise _fail(f"training needs torch: pip install 'aec[train]' ({exc})") from None
 
-    chosen = _levels_arg(level, all_levels, LEVELS)
+    unknown = [name for name in model or [] if name not in MODELS]
+    if unknown:
+        raise _fail(f"unknown model {unknown[0]!r}; models are {', '.join(MODELS)}", 2)
+    names = list(model or [])
+    if level or all_levels or not names:
+        names += models_of(_levels_arg(level, all_levels, LEVELS))
+    names = list(dict.fromkeys(names))
     if loss not in ("mse", "bce"):
         raise _fail(f"unknown loss {loss!r}; use 'mse' or 'bce'", 2)
     command = " ".join(
-        ["aec train", *(f"--level {n}" for n in chosen), f"--epochs {epochs}", f"--seed {seed}", f"--loss {loss}"]
+        ["aec train", *(f"--model {n}" for n in names), f"--epochs {epochs}", f"--seed {seed}", f"--loss {loss}"]
         + ([f"--limit {limit}"] if limit is not None else [])
         + ([f"--max-steps {max_steps}"] if max_steps is not None else [])
         + ([f"--lambda {lmbda}"] if lmbda is not None else [])
@@ -526,8 +538,8 @@ def train(
     )
     overrides = {"hidden": hidden, "latent_channels": latent_channels}
     try:
-        paths = train_levels(
-            chosen,
+        paths = train_models(
+            names,
             epochs=epochs,
             seed=seed,
             loss=loss,

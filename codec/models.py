@@ -29,8 +29,6 @@ from .transforms import Graph, run_graph
 WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
 #: The level ``compress`` uses when none is given.
 DEFAULT_LEVEL = 4
-#: The downsampling factor of the analysis transform.
-STRIDE = 4
 
 
 def weights_dir() -> Path:
@@ -77,6 +75,18 @@ class FrozenModel:
     @property
     def model_id(self) -> int:
         return model_id_of(self.digest)
+
+    @property
+    def stride(self) -> int:
+        """Pixels per latent along each side: 4 (a 7x7 grid per digit) or 28 (one vector per digit).
+
+        Images are padded to a multiple of it.
+        """
+        stride = 1
+        for op in self.analysis_graph:
+            if op["op"] == "conv":
+                stride *= int(op.get("stride", 1))
+        return stride
 
     @property
     def analysis_graph(self) -> Graph:

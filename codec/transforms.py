@@ -5,6 +5,7 @@ A frozen graph is a list of operations, each a small dict::
     {"op": "conv", "name": "analysis.0", "stride": 2, "padding": 2}
     {"op": "relu"}
     {"op": "pixel_shuffle", "factor": 2}
+    {"op": "scale", "factor": 0.8}
     {"op": "sigmoid"}
 
 with the convolution weights held in a name -> array mapping (torch's layout,
@@ -109,6 +110,8 @@ def _run(graph: Graph, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.nd
             x = np.maximum(x, 0, out=x)
         elif op == "pixel_shuffle":
             x = pixel_shuffle_nhwc(x, int(layer["factor"]))
+        elif op == "scale":
+            x = x * dtype.type(layer["factor"])
         elif op == "sigmoid":
             x = sigmoid(x)
         else:

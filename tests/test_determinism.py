@@ -75,8 +75,8 @@ def test_torch_synthesis(coded: dict[int, list[bytes]]) -> None:
         with torch.no_grad():
             for layer in model.synthesis_graph:
                 if layer["op"] == "conv":
-                    w = torch.from_numpy(model.params[layer["name"] + ".weight"])
-                    b = torch.from_numpy(model.params[layer["name"] + ".bias"])
+                    w = torch.from_numpy(model.params[layer["name"] + ".weight"].astype(np.float32))
+                    b = torch.from_numpy(model.params[layer["name"] + ".bias"].astype(np.float32))
                     x = F.conv2d(x, w, b, stride=layer["stride"], padding=layer["padding"])
                 elif layer["op"] == "relu":
                     x = F.relu(x)

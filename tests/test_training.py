@@ -23,7 +23,9 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     args = ["train", "--level", "2", "--epochs", "2", "--limit", "256", "--max-steps", "6", "--quiet"]
     result = runner.invoke(app, [*args, "--checkpoint-dir", str(checkpoints)])
     assert result.exit_code == 0, result.output
-    state_file = checkpoints / "level-2.pt"
+    from codec.training.levels import LEVELS
+
+    state_file = checkpoints / f"{LEVELS[2].model.name}.pt"
     assert state_file.is_file()
     import torch
 
@@ -52,7 +54,8 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert frozen.exit_code == 0, frozen.output
     meta = json.loads((weights / "level-2.json").read_text())
     assert meta["seed"] == 0 and meta["steps"] == 6 and meta["train_images"] == 256
-    assert meta["data_sha256"] and meta["command"].startswith("aec train")
+    assert meta["data_sha256"] and meta["command"].startswith(f"aec train --model {LEVELS[2].model.name}")
+    assert meta["trained_model"] == LEVELS[2].model.name and meta["step"] == LEVELS[2].step
     assert set(meta["test"]) >= {"bpp", "psnr", "ssim", "images"} and meta["test"]["images"] == 20
     models.clear_cache()
     digit = mnist_test[0][0]
@@ -62,11 +65,13 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     models.clear_cache()
 
 
-def test_train_refuses_unknown_level() -> None:
+def test_train_refuses_unknown_level_and_model() -> None:
     from typer.testing import CliRunner
 
     from codec.cli import app
 
     result = CliRunner().invoke(app, ["train", "--level", "42"])
     assert result.exit_code == 2 and "unknown level 42" in result.stderr
+    result = CliRunner().invoke(app, ["train", "--model", "nonesuch"])
+    assert result.exit_code == 2 and "unknown model 'nonesuch'" in result.stderr
     assert np is not None

@@ -27,13 +27,17 @@ def test_pixel_shuffle_matches_torch() -> None:
     assert np.array_equal(pixel_shuffle(x, 2), expected)
 
 
-def test_frozen_model_matches_torch(digits: np.ndarray) -> None:
+@pytest.mark.parametrize("grid", [7, 1])
+def test_frozen_model_matches_torch(digits: np.ndarray, grid: int) -> None:
     from codec.training.freeze import freeze_model
     from codec.training.model import Architecture, Autoencoder
 
     torch.manual_seed(0)
-    model = Autoencoder(Architecture(latent_channels=6, hidden=16)).eval()
+    model = Autoencoder(Architecture(latent_channels=6, hidden=16, grid=grid, dense=32)).eval()
     graph, arrays = freeze_model(model)
+    with torch.no_grad():  # the frozen weights are float16: compare with the same weights
+        for p in [*model.analysis.parameters(), *model.synthesis.parameters()]:
+            p.copy_(p.half().float())
     x = digits[:16].astype(np.float32) / 255
     with torch.no_grad():
         y = model.analysis(torch.from_numpy(x)[:, None])

@@ -24,7 +24,12 @@ from .model import Autoencoder
 
 
 def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
-    """The runtime graph and float32 arrays of a torch ``Sequential``."""
+    """The runtime graph and arrays of a torch ``Sequential``.
+
+    Weights are stored as float16 (half the size; the runtime computes in float32
+    or float64): the frozen model *is* the float16 one, so encoder and decoder
+    still share exactly the same transforms.
+    """
     ops: list[dict[str, Any]] = []
     arrays: dict[str, np.ndarray] = {}
     for index, layer in enumerate(sequential):
@@ -35,10 +40,10 @@ def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any
             if layer.padding[0] != layer.padding[1]:
                 raise ValueError(f"{name}: only symmetric padding can be frozen")
             ops.append({"op": "conv", "name": name, "stride": layer.stride[0], "padding": layer.padding[0]})
-            arrays[f"{name}.weight"] = layer.weight.detach().numpy().astype(np.float32)
+            arrays[f"{name}.weight"] = layer.weight.detach().numpy().astype(np.float16)
             if layer.bias is None:
                 raise ValueError(f"{name}: a convolution without bias cannot be frozen")
-            arrays[f"{name}.bias"] = layer.bias.detach().numpy().astype(np.float32)
+            arrays[f"{name}.bias"] = layer.bias.detach().numpy().astype(np.float16)
         elif isinstance(layer, nn.ReLU):
             ops.append({"op": "relu"})
         elif isinstance(layer, nn.PixelShuffle):
@@ -48,13 +53,20 @@ def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any
     return ops, arrays
 
 
-def freeze_model(model: Autoencoder) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
-    """Graph description and arrays (weights and integer frequency tables) of ``model``."""
+def freeze_model(model: Autoencoder, step: float = 1.0) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+    """Graph description and arrays (weights and integer frequency tables) of ``model``.
+
+    With a quantization ``step`` other than 1 the analysis ends by dividing the
+    latents by it and the synthesis starts by multiplying them back.
+    """
     analysis, arrays = graph_of(model.analysis, "analysis")
     synthesis, synth_arrays = graph_of(model.synthesis, "synthesis")
     arrays.update(synth_arrays)
+    if step != 1.0:
+        analysis = analysis + [{"op": "scale", "factor": 1.0 / step}]
+        synthesis = [{"op": "scale", "factor": step}] + synthesis
     with torch.no_grad():
-        pmf = model.prior.pmf().double().numpy()
+        pmf = model.prior.pmf(step).double().numpy()
     arrays["prior.positional"] = quantize_pmf(pmf).astype(np.uint16)
     arrays["prior.stationary"] = quantize_pmf(stationary_from_positional(pmf)).astype(np.uint16)
     graph = {
@@ -67,10 +79,10 @@ def freeze_model(model: Autoencoder) -> tuple[dict[str, Any], dict[str, np.ndarr
 
 
 def write_level(
-    model: Autoencoder, state: dict[str, Any], weights_dir: Path, level: int
+    model: Autoencoder, state: dict[str, Any], weights_dir: Path, level: int, step: float = 1.0
 ) -> tuple[Path, dict[str, Any]]:
     """Write the frozen level and its metadata (without test metrics); returns the JSON path."""
-    graph, arrays = freeze_model(model)
+    graph, arrays = freeze_model(model, step)
     digest = save_frozen(weights_dir, level, graph, arrays)
     if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
         raise RuntimeError("digest mismatch")
@@ -79,6 +91,8 @@ def write_level(
         "level": level,
         "model_sha256": digest,
         "model_id": digest[:3],
+        "trained_model": config["model"],
+        "step": step,
         "architecture": config["arch"],
         "lambda": config["lmbda"],
         "loss": config["loss"],

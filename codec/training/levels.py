@@ -1,4 +1,11 @@
-"""The shipped quality levels: the trade-off each one is trained for."""
+"""The shipped quality levels: which trained model each one uses, at what step.
+
+A *model* is one trained network (``aec train`` trains models, named here); a
+*level* is a model frozen with a quantization step for its latents. Step 1 is
+what the model was trained for; a step above 1 rounds the latents more coarsely
+(fewer bits, lower quality), which fills the gaps between trained models at a
+small loss against a dedicated model (measured in benchmarks/ABLATIONS.md).
+"""
 
 from __future__ import annotations
 
@@ -8,25 +15,56 @@ from .model import Architecture
 
 
 @dataclass(frozen=True)
-class LevelConfig:
-    """What ``aec train --level N`` trains: lambda weighs distortion against rate."""
+class ModelConfig:
+    """One network to train: lambda weighs distortion against rate."""
 
-    level: int
+    name: str
     lmbda: float
     arch: Architecture
+
+
+#: The lowest-rate models code each digit as one latent vector (grid 1), which
+#: costs far fewer bits than a 7x7 grid of latents at low quality; the others
+#: keep the grid, which wins at high quality.
+MODELS: dict[str, ModelConfig] = {
+    cfg.name: cfg
+    for cfg in (
+        ModelConfig("vector-4", 4.0, Architecture(latent_channels=32, grid=1)),
+        ModelConfig("vector-10", 10.0, Architecture(latent_channels=32, grid=1)),
+        ModelConfig("vector-25", 25.0, Architecture(latent_channels=48, grid=1)),
+        ModelConfig("grid-75", 75.0, Architecture(latent_channels=12)),
+        ModelConfig("grid-220", 220.0, Architecture(latent_channels=16)),
+        ModelConfig("grid-650", 650.0, Architecture(latent_channels=16)),
+        ModelConfig("grid-2000", 2000.0, Architecture(latent_channels=16)),
+        ModelConfig("grid-6000", 6000.0, Architecture(latent_channels=16)),
+    )
+}
+
+
+@dataclass(frozen=True)
+class LevelConfig:
+    """What ``aec freeze --level N`` writes: a trained model and the step of its latents."""
+
+    level: int
+    model: ModelConfig
+    step: float = 1.0
+
+
+def _level(level: int, model: str, step: float = 1.0) -> LevelConfig:
+    return LevelConfig(level, MODELS[model], step)
 
 
 #: Level 1 is the smallest file, the last level the best quality.
 LEVELS: dict[int, LevelConfig] = {
     cfg.level: cfg
     for cfg in (
-        LevelConfig(1, 2.5, Architecture(latent_channels=8)),
-        LevelConfig(2, 8.0, Architecture(latent_channels=8)),
-        LevelConfig(3, 25.0, Architecture(latent_channels=12)),
-        LevelConfig(4, 75.0, Architecture(latent_channels=12)),
-        LevelConfig(5, 220.0, Architecture(latent_channels=16)),
-        LevelConfig(6, 650.0, Architecture(latent_channels=16)),
-        LevelConfig(7, 2000.0, Architecture(latent_channels=16)),
-        LevelConfig(8, 6000.0, Architecture(latent_channels=16)),
+        _level(1, "vector-4"),
+        _level(2, "vector-10"),
+        _level(3, "vector-25"),
+        _level(4, "grid-75"),
+        _level(5, "grid-220"),
+        _level(6, "grid-650"),
+        _level(7, "grid-2000"),
+        _level(8, "grid-6000"),
     )
 }

@@ -22,9 +22,10 @@ class Architecture:
 
     latent_channels: int = 16
     hidden: int = 48
-    grid: int = 7  # latent rows and columns for a 28x28 input
+    grid: int = 7  # latent rows and columns for a 28x28 input: 7, or 1 for one vector per digit
     symbol_radius: int = 24  # latents are coded as integers in [-R, R]
     mixture: int = 3  # logistic components per latent in the prior
+    dense: int = 128  # width of the fully connected layer of a one-vector (grid 1) latent
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -32,19 +33,41 @@ class Architecture:
 
 def _analysis(arch: Architecture) -> nn.Sequential:
     n = arch.hidden
-    return nn.Sequential(
+    head: list[nn.Module] = [
         nn.Conv2d(1, n, 5, stride=2, padding=2),
         nn.ReLU(),
         nn.Conv2d(n, n, 5, stride=2, padding=2),
         nn.ReLU(),
-        nn.Conv2d(n, arch.latent_channels, 3, padding=1),
-    )
+    ]
+    if arch.grid == 1:
+        # One latent vector per 28x28 block: a 7x7 convolution with stride 7 is a
+        # fully connected layer over the block's 7x7 feature map.
+        return nn.Sequential(
+            *head,
+            nn.Conv2d(n, arch.dense, 7, stride=7),
+            nn.ReLU(),
+            nn.Conv2d(arch.dense, arch.latent_channels, 1),
+        )
+    if arch.grid != 7:
+        raise ValueError(f"latent grid must be 7 or 1, not {arch.grid}")
+    return nn.Sequential(*head, nn.Conv2d(n, arch.latent_channels, 3, padding=1))
 
 
 def _synthesis(arch: Architecture) -> nn.Sequential:
     n = arch.hidden
+    if arch.grid == 1:
+        head: list[nn.Module] = [
+            nn.Conv2d(arch.latent_channels, arch.dense, 1),
+            nn.ReLU(),
+            nn.Conv2d(arch.dense, 49 * n, 1),
+            nn.PixelShuffle(7),
+            nn.ReLU(),
+            nn.Conv2d(n, n, 3, padding=1),
+        ]
+    else:
+        head = [nn.Conv2d(arch.latent_channels, n, 3, padding=1)]
     return nn.Sequential(
-        nn.Conv2d(arch.latent_channels, n, 3, padding=1),
+        *head,
         nn.ReLU(),
         nn.Conv2d(n, 4 * n, 3, padding=1),
         nn.PixelShuffle(2),
@@ -80,27 +103,31 @@ class PositionalPrior(nn.Module):
         weights = torch.softmax(self.weight_logits, dim=-1).unsqueeze(-2)
         return (torch.sigmoid((t.unsqueeze(-1) - means) / scales) * weights).sum(-1)
 
-    def _bin_mass(self, centre: torch.Tensor) -> torch.Tensor:
-        """Mass of the unit bin around ``centre``, the outermost bins taking the tails.
+    def _bin_mass(self, centre: torch.Tensor, width: float = 1.0) -> torch.Tensor:
+        """Mass of the bin of ``width`` around ``centre``, the outermost bins taking the tails.
 
         The tails are folded in with ``where`` on the CDF values, never with
         infinite bounds, so no gradient meets ``0 * inf``.
         """
-        r = self.radius
-        upper = torch.where(centre > r - 0.5, torch.ones_like(centre), self._cdf(centre + 0.5))
-        lower = torch.where(centre < -r + 0.5, torch.zeros_like(centre), self._cdf(centre - 0.5))
+        edge = (self.radius - 0.5) * width
+        upper = torch.where(centre > edge, torch.ones_like(centre), self._cdf(centre + 0.5 * width))
+        lower = torch.where(centre < -edge, torch.zeros_like(centre), self._cdf(centre - 0.5 * width))
         return upper - lower
 
     def likelihood(self, y: torch.Tensor) -> torch.Tensor:
         """Probability of the unit bin around each (noisy) latent of shape (B, C, H, W)."""
         return self._bin_mass(y.unsqueeze(-1)).squeeze(-1).clamp_min(1e-9)
 
-    def pmf(self) -> torch.Tensor:
-        """The prior's probability of every integer symbol: shape (C, H, W, 2R+1)."""
+    def pmf(self, step: float = 1.0) -> torch.Tensor:
+        """The prior's probability of every integer symbol: shape (C, H, W, 2R+1).
+
+        With a quantization ``step``, symbol ``k`` stands for the latent ``k * step``
+        and takes the prior's mass of the bin of width ``step`` around it.
+        """
         r = self.radius
         c, h, w, _ = self.means.shape
         k = torch.arange(-r, r + 1, dtype=self.means.dtype).expand(c, h, w, -1)
-        return self._bin_mass(k)
+        return self._bin_mass(k * step, step)
 
 
 class Autoencoder(nn.Module):

@@ -1,4 +1,4 @@
-"""What ``aec train`` runs: train levels from MNIST into checkpoints."""
+"""What ``aec train`` and ``aec freeze`` run: train the levels' models, freeze the levels."""
 
 from __future__ import annotations
 
@@ -10,17 +10,22 @@ from typing import Any
 import torch
 
 from ..data import dataset_digest, load_mnist
-from .levels import LEVELS
+from .levels import LEVELS, MODELS
 from .train import TrainConfig, save_atomic, train
 
 
-def checkpoint_path(checkpoint_dir: Path, level: int) -> Path:
-    """Where level ``level`` is checkpointed."""
-    return checkpoint_dir / f"level-{level}.pt"
+def checkpoint_path(checkpoint_dir: Path, model: str) -> Path:
+    """Where the trained model ``model`` is checkpointed."""
+    return checkpoint_dir / f"{model}.pt"
 
 
-def train_levels(
-    levels: list[int],
+def models_of(levels: list[int]) -> list[str]:
+    """The trained models the levels use, each once, in level order."""
+    return list(dict.fromkeys(LEVELS[level].model.name for level in levels))
+
+
+def train_models(
+    names: list[str],
     *,
     epochs: int,
     seed: int,
@@ -37,15 +42,15 @@ def train_levels(
     progress: bool = True,
     command: str = "",
 ) -> list[Path]:
-    """Train each level in turn; returns the checkpoint paths."""
+    """Train each named model of :data:`MODELS` in turn; returns the checkpoint paths."""
     if threads:
         torch.set_num_threads(threads)
     images, _ = load_mnist("train", data_dir)
     paths = []
-    for level in levels:
-        cfg = LEVELS[level]
+    for name in names:
+        cfg = MODELS[name]
         config = TrainConfig(
-            level=level,
+            model=name,
             lmbda=cfg.lmbda if lmbda is None else lmbda,
             arch=replace(cfg.arch, **(arch_overrides or {})),
             epochs=epochs,
@@ -56,7 +61,7 @@ def train_levels(
             max_steps=max_steps,
         )
         config = replace(config, extra={"data_sha256": dataset_digest()})
-        path = checkpoint_path(checkpoint_dir, level)
+        path = checkpoint_path(checkpoint_dir, name)
         model = train(config, images, path, resume=resume, progress=progress)
         state = torch.load(path, weights_only=False)
         state["command"] = command
@@ -75,7 +80,7 @@ def freeze_levels(
     data_dir: Path | None,
     test_limit: int | None = None,
 ) -> list[tuple[Path, dict[str, Any]]]:
-    """Freeze each level's checkpoint into ``weights_dir`` and measure it on the test set."""
+    """Freeze each level (its model's checkpoint and step) into ``weights_dir``; measure it on the test set."""
     from .. import models
     from ..errors import ModelError
     from ..evaluate import measure_level
@@ -90,11 +95,15 @@ def freeze_levels(
         images = images[:test_limit]
     done = []
     for level in levels:
-        path = checkpoint_path(checkpoint_dir, level)
+        cfg = LEVELS[level]
+        path = checkpoint_path(checkpoint_dir, cfg.model.name)
         if not path.is_file():
-            raise ModelError(f"no checkpoint for level {level} at {path}; run 'aec train --level {level}' first")
+            raise ModelError(
+                f"no checkpoint of model {cfg.model.name} (level {level}) at {path}; "
+                f"run 'aec train --level {level}' first"
+            )
         model, state = load_checkpoint(path)
-        meta_path, meta = write_level(model, state, target, level)
+        meta_path, meta = write_level(model, state, target, level, cfg.step)
         models.clear_cache()
         meta["test"] = measure_level(images, level).to_dict()
         write_json(meta_path, meta)

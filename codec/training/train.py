@@ -20,7 +20,7 @@ from .model import Architecture, Autoencoder, distortion
 class TrainConfig:
     """Everything that determines a training run (recorded in the metadata)."""
 
-    level: int
+    model: str  # the name in codec.training.levels.MODELS
     lmbda: float
     arch: Architecture
     epochs: int = 20
@@ -36,6 +36,11 @@ class TrainConfig:
         d = asdict(self)
         d["arch"] = self.arch.to_dict()
         return d
+
+
+def _normalised(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with architecture fields added since then at their defaults."""
+    return {**saved, "arch": Architecture(**saved["arch"]).to_dict()}
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -57,7 +62,7 @@ def train(
     resume: bool = True,
     progress: bool = True,
 ) -> Autoencoder:
-    """Train one level on ``images`` (N, 28, 28) uint8, checkpointing every epoch.
+    """Train one model on ``images`` (N, 28, 28) uint8, checkpointing every epoch.
 
     With ``resume`` and an existing checkpoint of the same config, training goes
     on from the last finished epoch, with the same result as an unbroken run.
@@ -85,16 +90,16 @@ def train(
     start_epoch, step, history = 0, 0, []
     if resume and checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=False)
-        if state["config"] == config.to_dict():
+        if _normalised(state["config"]) == config.to_dict():
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, step, history = state["epoch"], state["step"], state["history"]
             torch.set_rng_state(state["rng"])
 
-    columns = (TextColumn("level {task.fields[level]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    columns = (TextColumn("{task.fields[model]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, TextColumn("{task.fields[status]}"), disable=not progress) as bar:
-        task = bar.add_task("train", total=total_steps, completed=step, level=config.level, status="")
+        task = bar.add_task("train", total=total_steps, completed=step, model=config.model, status="")
         for epoch in range(start_epoch, config.epochs):
             if step >= total_steps:
                 break
