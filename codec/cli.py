@@ -449,7 +449,19 @@ def levels(
     """
     from .models import available_levels, load_model
 
-    columns = ["level", "model", "lambda", "bpp", "payload bpp", "PSNR dB", "PSNR of mean MSE", "SSIM", "train s"]
+    columns = [
+        "level",
+        "model id",
+        "trained model",
+        "step",
+        "lambda",
+        "bpp",
+        "payload bpp",
+        "PSNR dB",
+        "PSNR of mean MSE",
+        "SSIM",
+        "train s",
+    ]
     rows = []
     for level in available_levels():
         try:
@@ -462,6 +474,8 @@ def levels(
             [
                 str(level),
                 f"{model.model_id:03x}",
+                str(meta.get("trained_model", "?")),
+                f"{meta.get('step', 1.0):g}",
                 f"{meta.get('lambda', nan):g}",
                 f"{test.get('bpp', nan):.3f}",
                 f"{test.get('payload_bpp', nan):.3f}",

@@ -80,3 +80,20 @@ def test_latent_view(mnist_test: tuple[np.ndarray, np.ndarray], tmp_path: Path, 
 
     paths = report.latent_view(mnist_test[0][:60], mnist_test[1][:60], shipped_levels[0], tmp_path, tsne=False)
     assert all(p.is_file() for p in paths.values())
+
+
+def test_payload_headline_compares_payloads() -> None:
+    from benchmarks.suite import PAYLOAD_TARGET, Row, payload_headline
+
+    def rows(name: str, scale: float, container: float) -> list[Row]:
+        rates, psnrs = _curve(scale)
+        return [
+            Row(name, "lib", f"s{i}", 10, r + container, r, p, p - 0.5, 0.9, 1.0, 1.0)
+            for i, (r, p) in enumerate(zip(rates, psnrs))
+        ]
+
+    # aec's files carry a container the PCA codec lacks; its payloads are half of PCA's.
+    result = payload_headline(rows("aec", 0.5, 0.06) + rows("PCA", 1.0, 0.0))
+    at_target, against_pca = result.values()
+    assert against_pca == pytest.approx(-50.0, abs=1e-6)
+    assert at_target == pytest.approx(0.5 * 0.1 * 2 ** ((PAYLOAD_TARGET + 0.5 - 20) / 6))

@@ -49,12 +49,13 @@ def test_batch_gives_the_same_bytes_and_pixels(digits: np.ndarray, shipped_level
         assert np.array_equal(codec.decompress(data), image)
 
 
+@pytest.mark.parametrize("quality", [1, models.DEFAULT_LEVEL])  # one latent vector per digit; a 7x7 grid
 @pytest.mark.parametrize("shape", [(1, 1), (5, 3), (28, 29), (30, 30), (64, 17), (100, 120)])
-def test_any_size(digits: np.ndarray, shape: tuple[int, int]) -> None:
+def test_any_size(digits: np.ndarray, shape: tuple[int, int], quality: int) -> None:
     canvas = np.zeros((max(shape[0], 28), max(shape[1], 28)), np.uint8)
     canvas[:28, :28] = digits[1]
     image = np.ascontiguousarray(canvas[: shape[0], : shape[1]])
-    restored = codec.decompress(codec.compress(image))
+    restored = codec.decompress(codec.compress(image, quality=quality))
     assert restored.shape == shape
     if min(shape) >= 28:
         assert psnr(image, restored) > 15

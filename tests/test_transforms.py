@@ -50,3 +50,30 @@ def test_frozen_model_matches_torch(digits: np.ndarray, grid: int) -> None:
     pmf = model.prior.pmf().detach().double().numpy()
     freqs = arrays["prior.positional"].astype(np.float64)
     np.testing.assert_allclose(freqs / freqs.sum(-1, keepdims=True), pmf / pmf.sum(-1, keepdims=True), atol=1e-3)
+
+
+def test_quantization_step_is_frozen_into_graph_and_tables(digits: np.ndarray) -> None:
+    from codec.training.freeze import freeze_model
+    from codec.training.model import Architecture, Autoencoder
+
+    torch.manual_seed(1)
+    model = Autoencoder(Architecture(latent_channels=4, hidden=16)).eval()
+    graph, arrays = freeze_model(model, step=2.0)
+    plain, _ = freeze_model(model)
+    x = digits[:8, None].astype(np.float32) / 255
+    np.testing.assert_allclose(
+        run_graph(graph["analysis"], arrays, x), run_graph(plain["analysis"], arrays, x) / 2, rtol=1e-6, atol=1e-7
+    )
+    q = np.rint(run_graph(graph["analysis"], arrays, x))
+    np.testing.assert_allclose(run_graph(graph["synthesis"], arrays, q), run_graph(plain["synthesis"], arrays, 2 * q))
+    # Symbol k takes the prior's mass on [(k - 1/2) * step, (k + 1/2) * step].
+    with torch.no_grad():
+        coarse, fine = model.prior.pmf(2.0).double(), model.prior.pmf(1.0).double()
+    torch.testing.assert_close(coarse.sum(-1), torch.ones_like(coarse.sum(-1)))
+    r = model.arch.symbol_radius
+
+    def cdf(t: float) -> torch.Tensor:
+        with torch.no_grad():
+            return model.prior._cdf(torch.full((*fine.shape[:3], 1), t)).double()[..., 0]
+
+    torch.testing.assert_close(coarse[..., r + 1], cdf(3.0) - cdf(1.0))
