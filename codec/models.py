@@ -1,9 +1,11 @@
 """The frozen models: load a quality level's weights, graph and tables (no torch).
 
-Each level ships as ``level-N.npz`` (float32 weights, integer frequency tables)
-and ``level-N.json`` (graph, architecture, training record, test metrics). The
-model's identity is the SHA-256 of its graph, tables and weights
-(:func:`model_digest`); its first 12 bits go into every file coded with it.
+Each level ships as ``level-N.npz`` (graph and integer frequency tables) and
+``level-N.json`` (architecture, training record, test metrics); its float16
+weights are in ``transforms-NAME.npz``, shared by the levels that use the same
+trained network at different quantization steps. The model's identity is the
+SHA-256 of its graph, tables and weights (:func:`model_digest`); its first 12
+bits go into every file coded with it.
 """
 
 from __future__ import annotations
@@ -106,15 +108,30 @@ class FrozenModel:
         return run_graph(self.synthesis_graph, self.params, np.asarray(latents, dtype=dtype))[:, 0]
 
 
-def save_frozen(folder: Path, level: int, graph: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
-    """Write ``level-N.npz`` atomically; returns the model digest."""
-    folder.mkdir(parents=True, exist_ok=True)
-    target = folder / f"level-{level}.npz"
+#: Arrays of a level's own file; all others are transform weights.
+TABLE_PREFIX = "prior."
+
+
+def _write_npz(target: Path, arrays: Mapping[str, np.ndarray]) -> None:
     tmp = target.with_name(f".{target.name}.tmp")
-    stored = {"graph": np.frombuffer(json.dumps(graph, sort_keys=True).encode(), np.uint8), **arrays}
     with open(tmp, "wb") as fh:
-        np.savez_compressed(fh, **stored)  # type: ignore[arg-type]
+        np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
     os.replace(tmp, target)
+
+
+def save_frozen(folder: Path, level: int, graph: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """Write ``level-N.npz`` (and ``transforms-NAME.npz`` when the graph names one) atomically.
+
+    Returns the model digest.
+    """
+    folder.mkdir(parents=True, exist_ok=True)
+    own = dict(arrays)
+    if "transforms" in graph:
+        weights = {name: a for name, a in arrays.items() if not name.startswith(TABLE_PREFIX)}
+        own = {name: a for name, a in arrays.items() if name.startswith(TABLE_PREFIX)}
+        _write_npz(folder / f"transforms-{graph['transforms']}.npz", weights)
+    graph_bytes = np.frombuffer(json.dumps(graph, sort_keys=True).encode(), np.uint8)
+    _write_npz(folder / f"level-{level}.npz", {"graph": graph_bytes, **own})
     return model_digest(graph, arrays)
 
 
@@ -130,15 +147,24 @@ def available_levels(folder: Path | None = None) -> list[int]:
     return sorted(levels)
 
 
-@functools.cache
-def _load(path: Path, level: int) -> FrozenModel:
+def _read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
+            return {name: npz[name] for name in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise ModelError(f"{path}: cannot read frozen model ({exc})") from None
+
+
+@functools.cache
+def _load(path: Path, level: int) -> FrozenModel:
+    arrays = _read_npz(path)
     try:
         graph = json.loads(arrays.pop("graph").tobytes())
+        if "transforms" in graph:
+            shared = path.with_name(f"transforms-{graph['transforms']}.npz")
+            if not shared.is_file():
+                raise ModelError(f"{path}: its weights {shared.name} are missing")
+            arrays.update(_read_npz(shared))
         prior = LatentPrior(
             positional=arrays["prior.positional"], stationary=arrays["prior.stationary"], radius=int(graph["radius"])
         )

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -77,3 +79,30 @@ def test_quantization_step_is_frozen_into_graph_and_tables(digits: np.ndarray) -
             return model.prior._cdf(torch.full((*fine.shape[:3], 1), t)).double()[..., 0]
 
     torch.testing.assert_close(coarse[..., r + 1], cdf(3.0) - cdf(1.0))
+
+
+def test_levels_of_one_network_share_its_weights(tmp_path: Path, digits: np.ndarray) -> None:
+    from codec import models
+    from codec.errors import ModelError
+    from codec.training.freeze import freeze_model
+    from codec.training.model import Architecture, Autoencoder
+
+    torch.manual_seed(2)
+    model = Autoencoder(Architecture(latent_channels=4, hidden=16)).eval()
+    digests = {}
+    for level, step in ((1, 1.5), (2, 1.0)):
+        graph, arrays = freeze_model(model, step, name="tiny")
+        digests[level] = models.save_frozen(tmp_path, level, graph, arrays)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["level-1.npz", "level-2.npz", "transforms-tiny.npz"]
+    assert (tmp_path / "level-1.npz").stat().st_size < (tmp_path / "transforms-tiny.npz").stat().st_size
+    for level, digest in digests.items():
+        loaded = models.load_model(level, tmp_path)
+        assert loaded.digest == digest  # the id covers the shared weights too
+    x = digits[:4] / np.float32(255)
+    coarse, fine = models.load_model(1, tmp_path), models.load_model(2, tmp_path)
+    np.testing.assert_allclose(coarse.analyse(x) * 1.5, fine.analyse(x), rtol=1e-5, atol=1e-6)
+    (tmp_path / "transforms-tiny.npz").unlink()
+    models.clear_cache()
+    with pytest.raises(ModelError, match="transforms-tiny.npz are missing"):
+        models.load_model(1, tmp_path)
+    models.clear_cache()

@@ -1,8 +1,8 @@
 """Freeze a trained checkpoint into the runtime model: plain arrays and integer tables.
 
 ``aec freeze`` is the bridge between training (torch) and coding (numpy +
-constriction): it writes ``level-N.npz`` and ``level-N.json`` to the weights
-folder, then measures the frozen level with the runtime itself on the MNIST
+constriction): it writes ``level-N.npz``, ``level-N.json`` and the level's
+``transforms-NAME.npz`` to the weights folder, then measures the frozen level with the runtime itself on the MNIST
 test set and records the result in the metadata.
 """
 
@@ -53,11 +53,15 @@ def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any
     return ops, arrays
 
 
-def freeze_model(model: Autoencoder, step: float = 1.0) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
+def freeze_model(
+    model: Autoencoder, step: float = 1.0, name: str | None = None
+) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Graph description and arrays (weights and integer frequency tables) of ``model``.
 
     With a quantization ``step`` other than 1 the analysis ends by dividing the
-    latents by it and the synthesis starts by multiplying them back.
+    latents by it and the synthesis starts by multiplying them back. A ``name``
+    stores the weights apart, in ``transforms-NAME.npz``, shared by the levels
+    that use the same trained network.
     """
     analysis, arrays = graph_of(model.analysis, "analysis")
     synthesis, synth_arrays = graph_of(model.synthesis, "synthesis")
@@ -69,12 +73,14 @@ def freeze_model(model: Autoencoder, step: float = 1.0) -> tuple[dict[str, Any],
         pmf = model.prior.pmf(step).double().numpy()
     arrays["prior.positional"] = quantize_pmf(pmf).astype(np.uint16)
     arrays["prior.stationary"] = quantize_pmf(stationary_from_positional(pmf)).astype(np.uint16)
-    graph = {
+    graph: dict[str, Any] = {
         "analysis": analysis,
         "synthesis": synthesis + [{"op": "sigmoid"}],
         "radius": model.arch.symbol_radius,
         "precision": PRECISION,
     }
+    if name is not None:
+        graph["transforms"] = name
     return graph, arrays
 
 
@@ -82,7 +88,7 @@ def write_level(
     model: Autoencoder, state: dict[str, Any], weights_dir: Path, level: int, step: float = 1.0
 ) -> tuple[Path, dict[str, Any]]:
     """Write the frozen level and its metadata (without test metrics); returns the JSON path."""
-    graph, arrays = freeze_model(model, step)
+    graph, arrays = freeze_model(model, step, state["config"]["model"])
     digest = save_frozen(weights_dir, level, graph, arrays)
     if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
         raise RuntimeError("digest mismatch")

@@ -32,6 +32,7 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("vector-4", 4.0, Architecture(latent_channels=32, grid=1)),
         ModelConfig("vector-10", 10.0, Architecture(latent_channels=32, grid=1)),
         ModelConfig("vector-25", 25.0, Architecture(latent_channels=48, grid=1)),
+        ModelConfig("vector-60", 60.0, Architecture(latent_channels=64, grid=1)),
         ModelConfig("grid-75", 75.0, Architecture(latent_channels=12)),
         ModelConfig("grid-220", 220.0, Architecture(latent_channels=16)),
         ModelConfig("grid-650", 650.0, Architecture(latent_channels=16)),

@@ -38,6 +38,7 @@ def cases() -> dict[str, tuple[np.ndarray, int]]:
     wide = np.zeros((20, 45), np.uint8)
     wide[:, :28] = images[2][4:24]
     out["wide-20x45"] = (wide, codec.levels()[-1])
+    out["wide-20x45-q1"] = (wide, codec.levels()[0])  # one latent vector per 28x28 block, padded
     return out
 
 
