@@ -708,7 +708,7 @@ def bench(
 
 @app.command()
 def latent(
-    level: Annotated[int, typer.Option("--level", "-l", help="Quality level whose latents to show.")] = 4,
+    level: Annotated[int, typer.Option("--level", "-l", help="Quality level whose latents to show.")] = DEFAULT_LEVEL,
     limit: Annotated[int, typer.Option(help="Test digits to embed.")] = 3000,
     out: Annotated[Path, typer.Option(help="Folder for the plots.")] = Path("benchmarks/results"),
     tsne: Annotated[bool, typer.Option(help="Also embed with t-SNE (slower).")] = True,
@@ -718,7 +718,7 @@ def latent(
 
     Example:
 
-      aec latent --level 4 --limit 2000
+      aec latent --level 8 --limit 2000
     """
     report = _benchmarks_report()
     from . import data as mnist

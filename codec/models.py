@@ -30,7 +30,7 @@ from .transforms import Graph, run_graph
 #: Environment variable naming another folder of frozen levels.
 WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
 #: The level ``compress`` uses when none is given.
-DEFAULT_LEVEL = 4
+DEFAULT_LEVEL = 8
 
 
 def weights_dir() -> Path:
