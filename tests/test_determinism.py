@@ -82,7 +82,10 @@ def test_torch_synthesis(coded: dict[int, list[bytes]]) -> None:
                     x = F.relu(x)
                 elif layer["op"] == "pixel_shuffle":
                     x = F.pixel_shuffle(x, layer["factor"])
+                elif layer["op"] == "scale":
+                    x = x * layer["factor"]
                 else:
+                    assert layer["op"] == "sigmoid"
                     x = torch.sigmoid(x)
         expected = np.rint(np.clip(x[:, 0].numpy(), 0, 1) * 255).astype(int)
         ours = np.stack(api.reconstruct(decoded)).astype(int)
