@@ -72,7 +72,7 @@ LEVELS: dict[int, LevelConfig] = {
         _level(8, "grid-75"),
         _level(9, "grid-220", 1.25),
         _level(10, "grid-220"),
-        _level(11, "grid-650", 1.25),
+        _level(11, "grid-650", 1.35),
         _level(12, "grid-650"),
         _level(13, "grid-1200"),
         _level(14, "grid-2000"),
