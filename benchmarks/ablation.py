@@ -27,13 +27,7 @@ from codec.coder import Segment
 
 def _whole_words(symbols: np.ndarray, segments: list[Segment]) -> int:
     """Bytes of the range coder's full output with up to three trailing zero bytes dropped (format 1)."""
-    enc = constriction.stream.queue.RangeEncoder()
-    start = 0
-    for count, freqs in segments:
-        model, args = coder._model(freqs)
-        enc.encode(symbols[start : start + count], model, *args)
-        start += count
-    raw = enc.get_compressed().astype("<u4").tobytes()
+    raw = coder.range_encode(symbols, segments).astype("<u4").tobytes()
     cut = 0
     while cut < 3 and len(raw) > cut and raw[len(raw) - 1 - cut] == 0:
         cut += 1

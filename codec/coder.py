@@ -98,13 +98,19 @@ def encode(symbols: np.ndarray, segments: Sequence[Segment]) -> bytes:
     _check(symbols, segments)
     if symbols.size == 0:
         return b""
+    return _shortest(range_encode(symbols, segments).astype(">u4").tobytes(), segments, symbols)
+
+
+def range_encode(symbols: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
+    """constriction's range-coder words for ``symbols``, whole (before any cut)."""
     coder = constriction.stream.queue.RangeEncoder()
     start = 0
     for count, freqs in segments:
         model, args = _model(freqs)
-        coder.encode(symbols[start : start + count], model, *args)
+        coder.encode(np.ascontiguousarray(symbols[start : start + count], dtype=np.int32), model, *args)
         start += count
-    return _shortest(coder.get_compressed().astype(">u4").tobytes(), segments, symbols)
+    words: np.ndarray = coder.get_compressed()
+    return words
 
 
 def decode(data: bytes, segments: Sequence[Segment]) -> np.ndarray:
