@@ -26,7 +26,8 @@ class ModelConfig:
 #: The lowest-rate models code each digit as one latent vector (grid 1), which
 #: costs far fewer bits than a 7x7 grid of latents at low quality; the others
 #: keep the grid, which wins from about 25 dB up. vector-60 is not shipped: it
-#: is no better than grid-75 at a coarser step (benchmarks/ABLATIONS.md).
+#: is only about 0.2 dB better than grid-75 at a coarser step, for 1.9 MB of
+#: weights (benchmarks/ABLATIONS.md).
 MODELS: dict[str, ModelConfig] = {
     cfg.name: cfg
     for cfg in (
