@@ -517,6 +517,17 @@ def train(
     lmbda: Annotated[float | None, typer.Option("--lambda", help="Override the level's lambda.")] = None,
     hidden: Annotated[int | None, typer.Option(help="Override the transforms' width (experiments).")] = None,
     latent_channels: Annotated[int | None, typer.Option(help="Override the latent channels (experiments).")] = None,
+    depth: Annotated[
+        int | None, typer.Option(help="Override the extra 3x3 convolutions per scale (experiments).")
+    ] = None,
+    activation: Annotated[str | None, typer.Option(help="Override the activation: relu or gdn (experiments).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.  [default: 2e-3]")] = None,
+    start_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="Folder of checkpoints to start from: a further training stage with a fresh schedule."
+        ),
+    ] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     quiet: Quiet = False,
 ) -> None:
@@ -549,8 +560,14 @@ def train(
         + ([f"--lambda {lmbda}"] if lmbda is not None else [])
         + ([f"--hidden {hidden}"] if hidden is not None else [])
         + ([f"--latent-channels {latent_channels}"] if latent_channels is not None else [])
+        + ([f"--depth {depth}"] if depth is not None else [])
+        + ([f"--activation {activation}"] if activation is not None else [])
+        + ([f"--lr {lr:g}"] if lr is not None else [])
+        + ([f"--from {start_from}"] if start_from is not None else [])
     )
-    overrides = {"hidden": hidden, "latent_channels": latent_channels}
+    if activation not in (None, "relu", "gdn"):
+        raise _fail(f"unknown activation {activation!r}; use 'relu' or 'gdn'", 2)
+    overrides = {"hidden": hidden, "latent_channels": latent_channels, "depth": depth, "activation": activation}
     try:
         paths = train_models(
             names,
@@ -567,8 +584,10 @@ def train(
             threads=threads,
             progress=not quiet,
             command=command,
+            lr=lr,
+            start_dir=start_from,
         )
-    except CodecError as exc:
+    except (CodecError, FileNotFoundError, ValueError) as exc:
         raise _fail(str(exc)) from None
     for path in paths:
         typer.echo(f"checkpoint: {path}")

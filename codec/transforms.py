@@ -4,6 +4,7 @@ A frozen graph is a list of operations, each a small dict::
 
     {"op": "conv", "name": "analysis.0", "stride": 2, "padding": 2}
     {"op": "relu"}
+    {"op": "gdn", "name": "synthesis.3", "inverse": true}
     {"op": "pixel_shuffle", "factor": 2}
     {"op": "scale", "factor": 0.8}
     {"op": "sigmoid"}
@@ -76,6 +77,16 @@ def pixel_shuffle(x: np.ndarray, factor: int) -> np.ndarray:
     return pixel_shuffle_nhwc(x.transpose(0, 2, 3, 1), factor).transpose(0, 3, 1, 2)
 
 
+def gdn_nhwc(x: np.ndarray, beta: np.ndarray, gamma: np.ndarray, inverse: bool = False) -> np.ndarray:
+    """Generalized divisive normalization of channels-last ``x``: ``x / sqrt(beta + x**2 @ gamma.T)``.
+
+    ``inverse`` multiplies by the root instead (IGDN).
+    """
+    n, h, w, c = x.shape
+    norm = np.sqrt((x * x).reshape(-1, c) @ gamma.T + beta).reshape(n, h, w, c)
+    return x * norm if inverse else x / norm
+
+
 def sigmoid(x: np.ndarray) -> np.ndarray:
     """Logistic function, stable for large negative inputs."""
     return 0.5 * (1.0 + np.tanh(0.5 * x))
@@ -108,6 +119,14 @@ def _run(graph: Graph, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.nd
             )
         elif op == "relu":
             x = np.maximum(x, 0, out=x)
+        elif op == "gdn":
+            name = layer["name"]
+            x = gdn_nhwc(
+                x,
+                params[f"{name}.beta"].astype(dtype, copy=False),
+                params[f"{name}.gamma"].astype(dtype, copy=False),
+                inverse=bool(layer.get("inverse", False)),
+            )
         elif op == "pixel_shuffle":
             x = pixel_shuffle_nhwc(x, int(layer["factor"]))
         elif op == "scale":

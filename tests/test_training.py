@@ -36,6 +36,19 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert before["step"] == after["step"] == 6
     assert all(torch.equal(before["model"][k], after["model"][k]) for k in before["model"])
 
+    # A further stage starts from the checkpoint's weights with a fresh schedule.
+    from codec.training.train import stages
+
+    stage2 = ["train", "--level", "2", "--epochs", "1", "--limit", "256", "--max-steps", "2", "--lr", "1e-4"]
+    second = tmp_path / "ck2"
+    result = runner.invoke(app, [*stage2, "--from", str(checkpoints), "--checkpoint-dir", str(second), "--quiet"])
+    assert result.exit_code == 0, result.output
+    chain = stages(torch.load(second / state_file.name, weights_only=False))
+    assert [s["config"]["lr"] for s in chain] == [2e-3, 1e-4] and [len(s["history"]) for s in chain] == [2, 1]
+    assert chain[1]["config"]["init_from"] == str(state_file) and chain[0]["step"] == 6
+    result = runner.invoke(app, [*stage2, "--from", str(tmp_path / "none"), "--checkpoint-dir", str(second / "x")])
+    assert result.exit_code == 1 and "no checkpoint to start from" in result.stderr
+
     monkeypatch.setenv(models.WEIGHTS_ENV, str(weights))
     frozen = runner.invoke(
         app,

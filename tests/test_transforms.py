@@ -23,20 +23,38 @@ def test_conv2d_matches_torch(stride: int, padding: int, kernel: int) -> None:
     np.testing.assert_allclose(conv2d(x, w, b, stride, padding), expected.numpy(), rtol=1e-5, atol=1e-5)
 
 
+def test_gdn_matches_definition() -> None:
+    from codec.transforms import gdn_nhwc
+
+    rng = np.random.default_rng(1)
+    x = rng.standard_normal((2, 3, 4, 5))
+    beta, gamma = rng.uniform(0.5, 2, 5), rng.uniform(0, 0.3, (5, 5))
+    norm = np.sqrt(beta + np.einsum("ij,nhwj->nhwi", gamma, x**2))
+    np.testing.assert_allclose(gdn_nhwc(x, beta, gamma), x / norm, rtol=1e-12)
+    np.testing.assert_allclose(gdn_nhwc(x, beta, gamma, inverse=True), x * norm, rtol=1e-12)
+
+
 def test_pixel_shuffle_matches_torch() -> None:
     x = np.arange(2 * 8 * 3 * 5, dtype=np.float32).reshape(2, 8, 3, 5)
     expected = F.pixel_shuffle(torch.from_numpy(x), 2).numpy()
     assert np.array_equal(pixel_shuffle(x, 2), expected)
 
 
-@pytest.mark.parametrize("grid", [7, 1])
-def test_frozen_model_matches_torch(digits: np.ndarray, grid: int) -> None:
+@pytest.mark.parametrize(("grid", "activation", "depth"), [(7, "relu", 0), (1, "relu", 0), (7, "gdn", 1)])
+def test_frozen_model_matches_torch(digits: np.ndarray, grid: int, activation: str, depth: int) -> None:
     from codec.training.freeze import freeze_model
-    from codec.training.model import Architecture, Autoencoder
+    from codec.training.model import GDN, Architecture, Autoencoder
 
     torch.manual_seed(0)
-    model = Autoencoder(Architecture(latent_channels=6, hidden=16, grid=grid, dense=32)).eval()
+    arch = Architecture(latent_channels=6, hidden=16, grid=grid, dense=32, activation=activation, depth=depth)
+    model = Autoencoder(arch).eval()
+    with torch.no_grad():
+        for gdn in (m for m in model.modules() if isinstance(m, GDN)):  # off its identity-like start
+            gdn.gamma_root.add_(0.1 * torch.rand_like(gdn.gamma_root))
+            gdn.beta_root.mul_(1 + torch.rand_like(gdn.beta_root))
     graph, arrays = freeze_model(model)
+    if activation == "gdn":
+        assert any(op["op"] == "gdn" and op["inverse"] for op in graph["synthesis"])
     with torch.no_grad():  # the frozen weights are float16: compare with the same weights
         for p in [*model.analysis.parameters(), *model.synthesis.parameters()]:
             p.copy_(p.half().float())

@@ -20,7 +20,8 @@ from torch import nn
 
 from ..models import model_digest, save_frozen
 from ..prior import PRECISION, quantize_pmf, stationary_from_positional
-from .model import Autoencoder
+from .model import GDN, Autoencoder
+from .train import stages
 
 
 def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
@@ -46,6 +47,11 @@ def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any
             arrays[f"{name}.bias"] = layer.bias.detach().numpy().astype(np.float16)
         elif isinstance(layer, nn.ReLU):
             ops.append({"op": "relu"})
+        elif isinstance(layer, GDN):
+            ops.append({"op": "gdn", "name": name, "inverse": layer.inverse})
+            beta, gamma = layer.params()
+            arrays[f"{name}.beta"] = beta.detach().numpy().astype(np.float16)
+            arrays[f"{name}.gamma"] = gamma.detach().numpy().astype(np.float16)
         elif isinstance(layer, nn.PixelShuffle):
             ops.append({"op": "pixel_shuffle", "factor": layer.upscale_factor})
         else:
@@ -93,6 +99,7 @@ def write_level(
     if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
         raise RuntimeError("digest mismatch")
     config = state["config"]
+    chain = stages(state)
     meta: dict[str, Any] = {
         "level": level,
         "model_sha256": digest,
@@ -110,13 +117,23 @@ def write_level(
         "max_steps": config["max_steps"],
         "steps": state["step"],
         "data_sha256": config["extra"].get("data_sha256"),
-        "command": state.get("command", ""),
+        "command": " && ".join(stage.get("command", "") for stage in chain),
         "torch_version": state.get("torch_version", torch.__version__),
         "torch_threads": state.get("threads"),
-        "train_seconds": round(sum(h["seconds"] for h in state["history"]), 1),
-        "train_history": [{k: float(v) for k, v in h.items()} for h in state["history"]],
+        "train_seconds": round(sum(h["seconds"] for stage in chain for h in stage["history"]), 1),
+        "train_history": [{k: float(v) for k, v in h.items()} for stage in chain for h in stage["history"]],
         "platform": platform.platform(),
     }
+    if len(chain) > 1:
+        meta["stages"] = [
+            {
+                "command": stage.get("command", ""),
+                "epochs": stage["config"]["epochs"],
+                "learning_rate": stage["config"]["lr"],
+                "train_seconds": round(sum(h["seconds"] for h in stage["history"]), 1),
+            }
+            for stage in chain
+        ]
     path = weights_dir / f"level-{level}.json"
     write_json(path, meta)
     return path, meta

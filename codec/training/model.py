@@ -26,18 +26,62 @@ class Architecture:
     symbol_radius: int = 24  # latents are coded as integers in [-R, R]
     mixture: int = 3  # logistic components per latent in the prior
     dense: int = 128  # width of the fully connected layer of a one-vector (grid 1) latent
+    depth: int = 0  # extra 3x3 convolutions (with ReLU) at each scale of both transforms
+    activation: str = "relu"  # between the transforms' convolutions: "relu", or "gdn" (GDN / inverse GDN)
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
+
+
+class GDN(nn.Module):
+    """Generalized divisive normalization (Ballé et al.): ``x / sqrt(beta + gamma @ x**2)`` per position.
+
+    ``inverse`` multiplies instead (IGDN, for the synthesis). beta and gamma are
+    kept non-negative by storing their square roots (beta above a floor).
+    """
+
+    def __init__(self, channels: int, inverse: bool = False) -> None:
+        super().__init__()
+        self.inverse = inverse
+        self.beta_root = nn.Parameter(torch.ones(channels))
+        self.gamma_root = nn.Parameter(torch.eye(channels) * math.sqrt(0.1))
+
+    def params(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The effective (beta, gamma)."""
+        return self.beta_root.square() + 1e-6, self.gamma_root.square()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        beta, gamma = self.params()
+        norm = F.conv2d(x * x, gamma.unsqueeze(-1).unsqueeze(-1), beta).sqrt()
+        return x * norm if self.inverse else x / norm
+
+
+def _act(arch: Architecture, channels: int, inverse: bool) -> nn.Module:
+    """The nonlinearity between convolutions of ``channels`` outputs."""
+    if arch.activation == "relu":
+        return nn.ReLU()
+    if arch.activation == "gdn":
+        return GDN(channels, inverse)
+    raise ValueError(f"unknown activation {arch.activation!r}")
+
+
+def _refine(channels: int, depth: int) -> list[nn.Module]:
+    """``depth`` size-preserving 3x3 convolutions, each followed by a ReLU."""
+    layers: list[nn.Module] = []
+    for _ in range(depth):
+        layers += [nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU()]
+    return layers
 
 
 def _analysis(arch: Architecture) -> nn.Sequential:
     n = arch.hidden
     head: list[nn.Module] = [
         nn.Conv2d(1, n, 5, stride=2, padding=2),
-        nn.ReLU(),
+        _act(arch, n, inverse=False),
+        *_refine(n, arch.depth),
         nn.Conv2d(n, n, 5, stride=2, padding=2),
-        nn.ReLU(),
+        _act(arch, n, inverse=False),
+        *_refine(n, arch.depth),
     ]
     if arch.grid == 1:
         # One latent vector per 28x28 block: a 7x7 convolution with stride 7 is a
@@ -68,13 +112,15 @@ def _synthesis(arch: Architecture) -> nn.Sequential:
         head = [nn.Conv2d(arch.latent_channels, n, 3, padding=1)]
     return nn.Sequential(
         *head,
-        nn.ReLU(),
+        _act(arch, n, inverse=True),
+        *_refine(n, arch.depth),
         nn.Conv2d(n, 4 * n, 3, padding=1),
         nn.PixelShuffle(2),
-        nn.ReLU(),
+        _act(arch, n, inverse=True),
+        *_refine(n, arch.depth),
         nn.Conv2d(n, 4 * (n // 2), 3, padding=1),
         nn.PixelShuffle(2),
-        nn.ReLU(),
+        _act(arch, n // 2, inverse=True),
         nn.Conv2d(n // 2, 1, 3, padding=1),
     )
 

@@ -37,12 +37,18 @@ def train_models(
     max_steps: int | None = None,
     batch_size: int = 64,
     lmbda: float | None = None,
-    arch_overrides: dict[str, int] | None = None,
+    arch_overrides: dict[str, Any] | None = None,
     threads: int | None = None,
     progress: bool = True,
     command: str = "",
+    lr: float | None = None,
+    start_dir: Path | None = None,
 ) -> list[Path]:
-    """Train each named model of :data:`MODELS` in turn; returns the checkpoint paths."""
+    """Train each named model of :data:`MODELS` in turn; returns the checkpoint paths.
+
+    With ``start_dir`` each model starts from its checkpoint there (a further
+    training stage with a fresh learning-rate schedule) instead of from scratch.
+    """
     if threads:
         torch.set_num_threads(threads)
     images, _ = load_mnist("train", data_dir)
@@ -59,7 +65,10 @@ def train_models(
             seed=seed,
             limit=limit,
             max_steps=max_steps,
+            init_from=None if start_dir is None else str(checkpoint_path(start_dir, name)),
         )
+        if lr is not None:
+            config = replace(config, lr=lr)
         config = replace(config, extra={"data_sha256": dataset_digest()})
         path = checkpoint_path(checkpoint_dir, name)
         model = train(config, images, path, resume=resume, progress=progress)

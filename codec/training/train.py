@@ -30,6 +30,7 @@ class TrainConfig:
     seed: int = 0
     limit: int | None = None  # train on the first N images only (smoke runs)
     max_steps: int | None = None  # stop after N optimiser steps (smoke runs)
+    init_from: str | None = None  # start from this checkpoint's weights (a further training stage)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -39,8 +40,30 @@ class TrainConfig:
 
 
 def _normalised(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved config with architecture fields added since then at their defaults."""
-    return {**saved, "arch": Architecture(**saved["arch"]).to_dict()}
+    """A saved config with fields added since then at their defaults."""
+    return {"init_from": None, **saved, "arch": Architecture(**saved["arch"]).to_dict()}
+
+
+def stages(state: dict[str, Any]) -> list[dict[str, Any]]:
+    """The training stages that led to a checkpoint, first to last (``init_from`` chains them)."""
+    chain = []
+    stage: dict[str, Any] | None = state
+    while stage is not None:
+        chain.append(stage)
+        stage = stage.get("previous")
+    return chain[::-1]
+
+
+def _start_from(model: Autoencoder, source: Path) -> dict[str, Any]:
+    """Load ``source``'s weights into ``model``; returns what to keep of the earlier stage."""
+    if not source.is_file():
+        raise FileNotFoundError(f"no checkpoint to start from at {source}")
+    state = torch.load(source, weights_only=False)
+    if Architecture(**state["config"]["arch"]) != model.arch:
+        raise ValueError(f"{source} has another architecture than the model being trained")
+    model.load_state_dict(state["model"])
+    keep = ("config", "history", "step", "command", "torch_version", "threads", "previous")
+    return {k: state[k] for k in keep if k in state}
 
 
 def save_atomic(obj: Any, path: Path) -> None:
@@ -88,6 +111,8 @@ def train(
         optimizer, max_lr=[config.lr, config.lr * 5], total_steps=max(total_steps, 1), pct_start=0.05
     )
     start_epoch, step, history = 0, 0, []
+    previous: dict[str, Any] | None = None
+    resumed = False
     if resume and checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=False)
         if _normalised(state["config"]) == config.to_dict():
@@ -95,7 +120,11 @@ def train(
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, step, history = state["epoch"], state["step"], state["history"]
+            previous = state.get("previous")
             torch.set_rng_state(state["rng"])
+            resumed = True
+    if not resumed and config.init_from is not None:
+        previous = _start_from(model, Path(config.init_from))
 
     columns = (TextColumn("{task.fields[model]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, TextColumn("{task.fields[status]}"), disable=not progress) as bar:
@@ -144,6 +173,7 @@ def train(
                 "step": step,
                 "history": history,
                 "rng": torch.get_rng_state(),
+                "previous": previous,
             }
             save_atomic(state, checkpoint)
     model.eval()
