@@ -73,6 +73,7 @@ class FrozenModel:
     prior: LatentPrior
     digest: str
     metadata: dict[str, Any] = field(default_factory=dict)
+    _cast: dict[str, dict[str, np.ndarray]] = field(default_factory=dict, repr=False, compare=False)
 
     @property
     def model_id(self) -> int:
@@ -98,14 +99,21 @@ class FrozenModel:
     def synthesis_graph(self) -> Graph:
         return cast(Graph, self.graph["synthesis"])
 
+    def params_as(self, dtype: type) -> dict[str, np.ndarray]:
+        """The float16 weights cast once to the compute ``dtype`` (cached per dtype)."""
+        key = np.dtype(dtype).str
+        if key not in self._cast:
+            self._cast[key] = {name: a.astype(dtype) if a.dtype.kind == "f" else a for name, a in self.params.items()}
+        return self._cast[key]
+
     def analyse(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Real-valued latents (N, C, H/4, W/4) of images (N, H, W) in [0, 1]."""
+        """Real-valued latents (N, C, H/s, W/s) of images (N, H, W) in [0, 1]."""
         x: np.ndarray = np.asarray(images, dtype=dtype)[:, None]
-        return run_graph(self.analysis_graph, self.params, x)
+        return run_graph(self.analysis_graph, self.params_as(dtype), x)
 
     def synthesise(self, latents: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Images (N, 4*GH, 4*GW) in [0, 1] from integer latents (N, C, GH, GW)."""
-        return run_graph(self.synthesis_graph, self.params, np.asarray(latents, dtype=dtype))[:, 0]
+        """Images (N, s*GH, s*GW) in [0, 1] from integer latents (N, C, GH, GW)."""
+        return run_graph(self.synthesis_graph, self.params_as(dtype), np.asarray(latents, dtype=dtype))[:, 0]
 
 
 #: Arrays of a level's own file; all others are transform weights.

@@ -15,6 +15,9 @@ import torch
 from torch import nn
 from torch.nn import functional as F
 
+#: Side of the feature map the two stride-2 convolutions make of a 28x28 digit.
+FEATURE_SIDE = 28 // 4
+
 
 @dataclass(frozen=True)
 class Architecture:
@@ -88,12 +91,12 @@ def _analysis(arch: Architecture) -> nn.Sequential:
         # fully connected layer over the block's 7x7 feature map.
         return nn.Sequential(
             *head,
-            nn.Conv2d(n, arch.dense, 7, stride=7),
+            nn.Conv2d(n, arch.dense, FEATURE_SIDE, stride=FEATURE_SIDE),
             nn.ReLU(),
             nn.Conv2d(arch.dense, arch.latent_channels, 1),
         )
-    if arch.grid != 7:
-        raise ValueError(f"latent grid must be 7 or 1, not {arch.grid}")
+    if arch.grid != FEATURE_SIDE:
+        raise ValueError(f"latent grid must be {FEATURE_SIDE} or 1, not {arch.grid}")
     return nn.Sequential(*head, nn.Conv2d(n, arch.latent_channels, 3, padding=1))
 
 
@@ -103,8 +106,8 @@ def _synthesis(arch: Architecture) -> nn.Sequential:
         head: list[nn.Module] = [
             nn.Conv2d(arch.latent_channels, arch.dense, 1),
             nn.ReLU(),
-            nn.Conv2d(arch.dense, 49 * n, 1),
-            nn.PixelShuffle(7),
+            nn.Conv2d(arch.dense, FEATURE_SIDE**2 * n, 1),
+            nn.PixelShuffle(FEATURE_SIDE),
             nn.ReLU(),
             nn.Conv2d(n, n, 3, padding=1),
         ]
