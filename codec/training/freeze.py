@@ -106,7 +106,7 @@ def write_level(
         "model_id": digest[:3],
         "trained_model": config["model"],
         "step": step,
-        "architecture": config["arch"],
+        "architecture": model.arch.to_dict(),
         "lambda": config["lmbda"],
         "loss": config["loss"],
         "epochs": config["epochs"],
