@@ -540,6 +540,7 @@ def train(
     """
     try:
         from .training.levels import LEVELS, MODELS
+        from .training.model import ACTIVATIONS
         from .training.run import models_of, train_models
     except ImportError as exc:
         raise _fail(f"training needs torch: pip install 'aec[train]' ({exc})") from None
@@ -565,8 +566,8 @@ def train(
         + ([f"--lr {lr:g}"] if lr is not None else [])
         + ([f"--from {start_from}"] if start_from is not None else [])
     )
-    if activation not in (None, "relu", "gdn"):
-        raise _fail(f"unknown activation {activation!r}; use 'relu' or 'gdn'", 2)
+    if activation is not None and activation not in ACTIVATIONS:
+        raise _fail(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}", 2)
     overrides = {"hidden": hidden, "latent_channels": latent_channels, "depth": depth, "activation": activation}
     try:
         paths = train_models(

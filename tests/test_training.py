@@ -87,4 +87,6 @@ def test_train_refuses_unknown_level_and_model() -> None:
     assert result.exit_code == 2 and "unknown level 42" in result.stderr
     result = CliRunner().invoke(app, ["train", "--model", "nonesuch"])
     assert result.exit_code == 2 and "unknown model 'nonesuch'" in result.stderr
+    result = CliRunner().invoke(app, ["train", "--model", "grid-75", "--activation", "tanh"])
+    assert result.exit_code == 2 and "unknown activation 'tanh'" in result.stderr
     assert np is not None

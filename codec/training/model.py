@@ -17,6 +17,8 @@ from torch.nn import functional as F
 
 #: Side of the feature map the two stride-2 convolutions make of a 28x28 digit.
 FEATURE_SIDE = 28 // 4
+#: The nonlinearities the transforms can use between their convolutions.
+ACTIVATIONS = ("relu", "gdn")
 
 
 @dataclass(frozen=True)
@@ -32,7 +34,7 @@ class Architecture:
     depth: int = 0  # extra 3x3 convolutions (with ReLU) at each scale of both transforms
     activation: str = "relu"  # between the transforms' convolutions: "relu", or "gdn" (GDN / inverse GDN)
 
-    def to_dict(self) -> dict[str, int]:
+    def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
 
 
