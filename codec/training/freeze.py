@@ -100,6 +100,7 @@ def write_level(
         raise RuntimeError("digest mismatch")
     config = state["config"]
     chain = stages(state)
+    seconds = [sum(h["seconds"] for h in stage["history"]) for stage in chain]
     meta: dict[str, Any] = {
         "level": level,
         "model_sha256": digest,
@@ -120,7 +121,7 @@ def write_level(
         "command": " && ".join(stage.get("command", "") for stage in chain),
         "torch_version": state.get("torch_version", torch.__version__),
         "torch_threads": state.get("threads"),
-        "train_seconds": round(sum(h["seconds"] for stage in chain for h in stage["history"]), 1),
+        "train_seconds": round(sum(seconds), 1),
         "train_history": [{k: float(v) for k, v in h.items()} for stage in chain for h in stage["history"]],
         "platform": platform.platform(),
     }
@@ -130,9 +131,9 @@ def write_level(
                 "command": stage.get("command", ""),
                 "epochs": stage["config"]["epochs"],
                 "learning_rate": stage["config"]["lr"],
-                "train_seconds": round(sum(h["seconds"] for h in stage["history"]), 1),
+                "train_seconds": round(stage_seconds, 1),
             }
-            for stage in chain
+            for stage, stage_seconds in zip(chain, seconds, strict=True)
         ]
     path = weights_dir / f"level-{level}.json"
     write_json(path, meta)
