@@ -1,13 +1,15 @@
 """Ablations of the entropy-coding choices, measured on the shipped levels.
 
 ``python -m benchmarks.ablation [--limit N]`` codes the MNIST test digits' latents
-of every level four ways and writes ``benchmarks/results/ablation.md``:
+of every level five ways and writes ``benchmarks/results/ablation.md``:
 
-- shipped: positional tables (per channel and position), constriction's range
-  coder, stream cut to the bytes the decoder needs (format 2);
+- shipped: the mixture prior (per image one of the level's table sets, each
+  with a table per channel and position, its selector coded first),
+  constriction's range coder, stream cut to the bytes the decoder needs (format 3);
+- one table set: the positional prior the network was trained with, no selector (format 2);
 - the range coder's whole final words, only trailing zero bytes dropped (format 1);
 - stationary tables (per channel only, as a factorized prior would), range coder;
-- positional tables with constriction's ANS coder (its words' trailing zero bytes dropped).
+- the shipped tables with constriction's ANS coder (its words' trailing zero bytes dropped).
 
 The training-length ablation (8 against 24 epochs) is measured with the
 training command itself and recorded in the same file by hand, with the commands.
@@ -54,15 +56,22 @@ def measure(images: np.ndarray) -> list[dict[str, float]]:
         latents = np.concatenate(
             [model.analyse(images[i : i + 512] / np.float32(255)) for i in range(0, len(images), 512)]
         )
-        symbols = model.prior.to_symbols(latents).reshape(len(latents), -1)
+        symbols = model.prior.to_symbols(latents)
+        streams = model.prior.streams(symbols)
+        symbols = symbols.reshape(len(symbols), -1)
         gh, gw = latents.shape[-2:]
-        positional = model.prior.segments(gh, gw)
+        layout = model.prior.layout(gh, gw)
+        shipped = [coder.segments_of(layout, int(s[0])) for s in streams]
+        one_set = [
+            (gh * gw * model.prior.channels, model.prior.positional(0).reshape(gh * gw * model.prior.channels, -1))
+        ]
         stationary = [(gh * gw, row) for row in model.prior.stationary]
         sizes = {
-            "shipped": [len(coder.encode(s, positional)) for s in symbols],
-            "whole_words": [_whole_words(s, positional) for s in symbols],
+            "shipped": [len(coder.encode(s, layout)) for s in streams],
+            "one_set": [len(coder.encode(s, one_set)) for s in symbols],
+            "whole_words": [_whole_words(s, seg) for s, seg in zip(streams, shipped)],
             "stationary": [len(coder.encode(s, stationary)) for s in symbols],
-            "ans": [_ans(s, positional) for s in symbols],
+            "ans": [_ans(s, seg) for s, seg in zip(streams, shipped)],
         }
         rows.append({"level": level} | {k: 8 * float(np.mean(v)) / pixels for k, v in sizes.items()})
     return rows
@@ -72,16 +81,18 @@ def markdown(rows: list[dict[str, float]], images: int) -> str:
     lines = [
         f"# Ablations ({images:,} MNIST test digits, payload bpp: entropy-coded latents alone)",
         "",
-        "| level | shipped: positional tables, range coder, cut stream | whole final words (format 1) "
-        "| stationary (per-channel) tables | ANS coder instead of range |",
-        "|---|---|---|---|---|",
+        "| level | shipped: table sets, range coder, cut stream | one table set (format 2) "
+        "| whole final words (format 1) | stationary (per-channel) tables | ANS coder instead of range |",
+        "|---|---|---|---|---|---|",
     ]
     for r in rows:
+        one_set = (r["one_set"] / r["shipped"] - 1) * 100
         whole = (r["whole_words"] / r["shipped"] - 1) * 100
         stationary = (r["stationary"] / r["shipped"] - 1) * 100
         ans = (r["ans"] / r["shipped"] - 1) * 100
         lines.append(
-            f"| {int(r['level'])} | {r['shipped']:.4f} | {r['whole_words']:.4f} ({whole:+.1f} %) "
+            f"| {int(r['level'])} | {r['shipped']:.4f} | {r['one_set']:.4f} ({one_set:+.1f} %) "
+            f"| {r['whole_words']:.4f} ({whole:+.1f} %) "
             f"| {r['stationary']:.4f} ({stationary:+.0f} %) | {r['ans']:.4f} ({ans:+.1f} %) |"
         )
     return "\n".join(lines) + "\n"

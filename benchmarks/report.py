@@ -92,15 +92,16 @@ def latent_view(images: np.ndarray, labels: np.ndarray, level: int, out: Path, t
             f"aec level {level}: quantized latents of {len(images):,} test digits",
         )
     }
-    freqs = model.prior.positional.astype(np.float64)
+    symbols = (latents + r).astype(np.int32)
+    chosen = model.prior.streams(symbols)[:, 0] if model.prior.sets > 1 else np.zeros(len(symbols), np.int32)
+    freqs = model.prior.tables().astype(np.float64)
     probs = freqs / freqs.sum(-1, keepdims=True)
-    symbols = (latents + r).astype(np.int64)
     c, gh, gw = latents.shape[1:]
     idx = np.indices((c, gh, gw))
-    bits = -np.log2(probs[idx[0][None], idx[1][None], idx[2][None], symbols]).mean(axis=0)
+    bits = -np.log2(probs[chosen[:, None, None, None], idx[0][None], idx[1][None], idx[2][None], symbols]).mean(axis=0)
     paths["rate_heatmap"] = plots.rate_heatmap(
         bits,
         out / f"rate_heatmap_q{level}.png",
-        f"aec level {level}: {bits.sum():.1f} bits per digit by latent channel and position",
+        f"aec level {level}: {bits.sum():.1f} bits per digit by latent channel and position (selector apart)",
     )
     return paths

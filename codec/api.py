@@ -56,10 +56,9 @@ def _encode_group(model: FrozenModel, padded: np.ndarray) -> list[bytes]:
     payloads: list[bytes] = []
     for first in range(0, len(padded), CHUNK):
         latents = model.analyse(padded[first : first + CHUNK] / np.float32(255.0))
-        gh, gw = latents.shape[-2:]
-        segments = model.prior.segments(gh, gw)
-        for symbols in model.prior.to_symbols(latents).reshape(len(latents), -1):
-            payloads.append(coder.encode(symbols, segments))
+        layout = model.prior.layout(*latents.shape[-2:])
+        for stream in model.prior.streams(model.prior.to_symbols(latents)):
+            payloads.append(coder.encode(stream, layout))
     return payloads
 
 
@@ -138,8 +137,8 @@ def decode_payload(header: Header, payload: bytes) -> np.ndarray:
     """Entropy-decode the integer latents of a payload described by ``header``."""
     model = _model_for(header)
     gh, gw = -(-header.height // model.stride), -(-header.width // model.stride)
-    symbols = coder.decode(payload, model.prior.segments(gh, gw))
-    return model.prior.from_symbols(symbols).reshape(model.prior.channels, gh, gw)
+    stream = coder.decode(payload, model.prior.layout(gh, gw))
+    return model.prior.from_symbols(model.prior.symbols_of(stream, gh, gw))
 
 
 def _to_pixels(images: np.ndarray) -> np.ndarray:

@@ -1,9 +1,9 @@
 """``.aecs`` archives: many same-size images behind one header, with random access.
 
-Layout of archive version 1 (see ``docs/format.md``)::
+Layout of archive version 3 (see ``docs/format.md``)::
 
     magic      4 bytes   0xAE 0xC0 'A' 'S'
-    version    1 byte    1
+    version    1 byte    3
     flags      1 byte    bit 0: 2-byte lengths; bit 1: polarity bitmap present
     level, model id      2 bytes, packed as in a single .aec file
     width, height, count   unsigned LEB128 each
@@ -32,7 +32,8 @@ from .images import ImageLike, prepare
 from .models import DEFAULT_LEVEL
 
 MAGIC = ARCHIVE_MAGIC
-VERSION = 2
+#: Follows the single-file format version: the payloads are coded the same way.
+VERSION = 3
 FLAG_WIDE_LENGTHS = 0x1
 FLAG_POLARITY = 0x2
 #: The most images one archive holds.

@@ -1,9 +1,9 @@
 """The ``.aec`` container: header, payload and checksum (see ``docs/format.md``).
 
-Layout of format version 2 (6 bytes of container on a 28x28 digit)::
+Layout of format version 3 (6 bytes of container on a 28x28 digit)::
 
     magic      1 byte    0xAE
-    version    4 bits    high nibble of byte 1 (2)
+    version    4 bits    high nibble of byte 1 (3)
     flags      4 bits    low nibble: bit 0 inverted polarity, bit 1 explicit size
     level      4 bits    bits 0-3 of the little-endian 16-bit word at byte 2
     model id   12 bits   bits 4-15 of that word: the first 12 bits of the model's SHA-256
@@ -24,8 +24,8 @@ from .errors import CorruptFileError, FormatError
 MAGIC = b"\xae"
 #: An .aecs archive starts with the same byte; see :mod:`codec.archive`.
 ARCHIVE_MAGIC = b"\xae\xc0AS"
-VERSION = 2
-SUPPORTED_VERSIONS = (2,)
+VERSION = 3
+SUPPORTED_VERSIONS = (3,)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192

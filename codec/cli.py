@@ -614,6 +614,9 @@ def freeze(
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
     test_limit: Annotated[int | None, typer.Option(help="Measure on the first N test digits only.")] = None,
+    table_sets: Annotated[
+        int, typer.Option(min=1, max=4096, help="Table sets of the mixture prior, fitted to the training digits.")
+    ] = 64,
 ) -> None:
     """Freeze trained checkpoints into runtime weights and integer tables, and measure them.
 
@@ -629,7 +632,7 @@ def freeze(
 
     chosen = _levels_arg(level, all_levels, LEVELS)
     try:
-        for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit):
+        for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets):
             typer.echo(
                 f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
                 f"on {test['images']} test digits"

@@ -9,18 +9,22 @@ shortened stream plus one in its last byte) still decodes to the same symbols,
 checked by decoding it. That leaves about 3 bits above the information content
 instead of the 15-20 of constriction's full final state (2 bytes per digit,
 0.02 bpp at 28x28). A range coder is a queue: symbols go in and come out in the
-same order.
+same order, so a symbol's tables may depend on the symbols decoded before it: a
+:class:`Switch` codes one selector symbol and then the segments it selects.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 import constriction
 import numpy as np
 
 from .errors import CorruptFileError
-from .prior import PRECISION
+
+#: Table frequencies sum to 2**PRECISION; the coder sees them as freq / 2**PRECISION.
+PRECISION = 16
 
 #: The constriction release series whose output this format is defined by.
 CODER_VERSION = "constriction 0.5"
@@ -30,6 +34,26 @@ _FAMILY = constriction.stream.model.Categorical(perfect=False)
 #: A run of consecutive symbols and their tables: ``(count, freqs)``, where ``freqs``
 #: is one row (K,) shared by the whole run, or one row per symbol (count, K).
 Segment = tuple[int, np.ndarray]
+
+
+@dataclass(frozen=True)
+class Switch:
+    """A selector symbol coded with ``selector`` (its integer frequencies), then the
+    symbols of ``body(selector symbol)``: tables chosen by a symbol the decoder reads first."""
+
+    selector: np.ndarray
+    body: Callable[[int], Sequence[Segment]]
+
+
+#: How a stream's symbols are coded: fixed segments, or a switch between them.
+Layout = Sequence[Segment] | Switch
+
+
+def segments_of(layout: Layout, selector: int) -> list[Segment]:
+    """The fixed segments a stream whose first symbol is ``selector`` is coded with."""
+    if isinstance(layout, Switch):
+        return [(1, layout.selector), *layout.body(selector)]
+    return list(layout)
 
 
 def _probabilities(freqs: np.ndarray) -> np.ndarray:
@@ -59,9 +83,16 @@ def _words(data: bytes) -> np.ndarray:
     return np.frombuffer(padded, dtype=">u4").astype(np.uint32)
 
 
-def _run_decoder(data: bytes, segments: Sequence[Segment]) -> np.ndarray:
+def _run_decoder(data: bytes, layout: Layout) -> np.ndarray:
     coder = constriction.stream.queue.RangeDecoder(_words(data))
     parts = []
+    if isinstance(layout, Switch):
+        model, _ = _model(layout.selector)
+        selector = int(np.asarray(coder.decode(model, 1))[0])
+        parts.append(np.array([selector], dtype=np.int32))
+        segments = layout.body(selector)
+    else:
+        segments = layout
     for count, freqs in segments:
         model, args = _model(freqs)
         decoded = coder.decode(model, *args) if args else coder.decode(model, count)
@@ -69,14 +100,14 @@ def _run_decoder(data: bytes, segments: Sequence[Segment]) -> np.ndarray:
     return np.concatenate(parts)
 
 
-def _decodes_to(data: bytes, segments: Sequence[Segment], symbols: np.ndarray) -> bool:
+def _decodes_to(data: bytes, layout: Layout, symbols: np.ndarray) -> bool:
     try:
-        return bool(np.array_equal(_run_decoder(data, segments), symbols))
+        return bool(np.array_equal(_run_decoder(data, layout), symbols))
     except (ValueError, KeyError, RuntimeError, OverflowError, AssertionError):
         return False
 
 
-def _shortest(data: bytes, segments: Sequence[Segment], symbols: np.ndarray) -> bytes:
+def _shortest(data: bytes, layout: Layout, symbols: np.ndarray) -> bytes:
     """The shortest stream, cut from ``data``'s end, that still decodes to ``symbols``."""
     best = data
     for length in range(len(data) - 1, -1, -1):
@@ -85,20 +116,26 @@ def _shortest(data: bytes, segments: Sequence[Segment], symbols: np.ndarray) -> 
             bumped = int.from_bytes(data[:length], "big") + 1
             if bumped < 1 << (8 * length):
                 candidates.append(bumped.to_bytes(length, "big"))
-        found = next((c for c in candidates if _decodes_to(c, segments, symbols)), None)
+        found = next((c for c in candidates if _decodes_to(c, layout, symbols)), None)
         if found is None:
             break
         best = found
     return best
 
 
-def encode(symbols: np.ndarray, segments: Sequence[Segment]) -> bytes:
-    """Code ``symbols`` (n,), consecutive runs of them with the tables of ``segments``."""
+def encode(symbols: np.ndarray, layout: Layout) -> bytes:
+    """Code ``symbols`` (n,), consecutive runs of them with the tables of ``layout``.
+
+    With a :class:`Switch`, ``symbols[0]`` is the selector.
+    """
     symbols = np.ascontiguousarray(symbols, dtype=np.int32)
+    if isinstance(layout, Switch) and (symbols.size == 0 or not 0 <= symbols[0] < len(layout.selector)):
+        raise ValueError("a switched stream starts with a selector symbol")
+    segments = segments_of(layout, int(symbols[0]) if isinstance(layout, Switch) else 0)
     _check(symbols, segments)
     if symbols.size == 0:
         return b""
-    return _shortest(range_encode(symbols, segments).astype(">u4").tobytes(), segments, symbols)
+    return _shortest(range_encode(symbols, segments).astype(">u4").tobytes(), layout, symbols)
 
 
 def range_encode(symbols: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
@@ -113,20 +150,19 @@ def range_encode(symbols: np.ndarray, segments: Sequence[Segment]) -> np.ndarray
     return words
 
 
-def decode(data: bytes, segments: Sequence[Segment]) -> np.ndarray:
-    """Inverse of :func:`encode`; ``segments`` give the number of symbols and their tables.
+def decode(data: bytes, layout: Layout) -> np.ndarray:
+    """Inverse of :func:`encode`; ``layout`` gives the number of symbols and their tables.
 
     A range-coded stream has no end marker and any bytes decode to *some*
     symbols: damage is caught by the container's checksum, not here. Raises
     :class:`CorruptFileError` when constriction rejects the stream.
     """
-    total = sum(count for count, _ in segments)
-    if total == 0:
+    if not isinstance(layout, Switch) and sum(count for count, _ in layout) == 0:
         if data:
             raise CorruptFileError("payload has bytes after its last symbol")
         return np.zeros(0, dtype=np.int32)
     try:
-        return _run_decoder(data, segments)
+        return _run_decoder(data, layout)
     except (ValueError, KeyError, RuntimeError, OverflowError, AssertionError) as exc:
         # constriction reports invalid data for a model as an AssertionError, a
         # stream ending in a zero word as a ValueError.

@@ -174,7 +174,11 @@ def _load(path: Path, level: int) -> FrozenModel:
                 raise ModelError(f"{path}: its weights {shared.name} are missing")
             arrays.update(_read_npz(shared))
         prior = LatentPrior(
-            positional=arrays["prior.positional"], stationary=arrays["prior.stationary"], radius=int(graph["radius"])
+            bank=arrays["prior.bank"],
+            index=arrays["prior.index"],
+            selector=arrays["prior.selector"],
+            stationary=arrays["prior.stationary"],
+            radius=int(graph["radius"]),
         )
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: incomplete frozen model ({exc})") from exc

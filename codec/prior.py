@@ -1,21 +1,27 @@
 """The probability model of the latents: frozen integer frequency tables.
 
-One table per latent channel and position of the 7x7 grid of a 28x28 digit (the
-*positional* prior, where a centred digit on a black background makes the border
-almost free), and one per channel for any other image size (the *stationary*
-prior, the positional tables averaged over positions). Tables hold integer
-frequencies that sum to ``2**PRECISION``; everything the decoder feeds to the
-entropy coder is derived from these integers, so it is identical on every machine.
+For the 7x7 grid of a 28x28 digit (its *home grid*) the prior holds several
+*table sets*, each with one table per latent channel and position (a centred
+digit on a black background makes the border almost free). The encoder picks,
+per image, the set that codes it in the fewest bits and codes the set's number
+first (the *selector*), so a "1" and an "8" are coded with tables fitted to
+digits like them: a discrete mixture prior. Set 0 is the positional prior the
+network was trained with. Tables are rows of one *bank*, named by an index per
+set, channel and position (as CompressAI's Gaussian conditional names a table
+per scale). Any other grid uses one *stationary* table per channel.
+
+Tables hold integer frequencies that sum to ``2**PRECISION``; everything the
+decoder feeds to the entropy coder is derived from these integers, so it is
+identical on every machine.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
-#: Frequencies of one table sum to 2**PRECISION.
-PRECISION = 16
+from .coder import PRECISION, Layout, Segment, Switch
 
 
 def quantize_pmf(pmf: np.ndarray, precision: int = PRECISION) -> np.ndarray:
@@ -43,30 +49,84 @@ def quantize_pmf(pmf: np.ndarray, precision: int = PRECISION) -> np.ndarray:
 class LatentPrior:
     """Frozen tables for integer latents in ``[-radius, radius]``."""
 
-    positional: np.ndarray  # (C, GH, GW, K) integer frequencies
+    bank: np.ndarray  # (B, K) integer frequencies, one table per row
+    index: np.ndarray  # (M, C, GH, GW) the bank row of each set, channel and position
+    selector: np.ndarray  # (M,) integer frequencies of the table sets
     stationary: np.ndarray  # (C, K) integer frequencies
     radius: int
+    _bits: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        sets = self.index.shape[0]
+        if self.index.ndim != 4 or self.selector.shape != (sets,) or self.stationary.shape[0] != self.index.shape[1]:
+            raise ValueError("prior tables have inconsistent shapes")
+        if self.index.size and not 0 <= int(self.index.min()) <= int(self.index.max()) < len(self.bank):
+            raise ValueError("prior index names a row outside the bank")
 
     @property
     def channels(self) -> int:
-        return int(self.positional.shape[0])
+        return int(self.index.shape[1])
 
     @property
     def grid(self) -> tuple[int, int]:
-        return int(self.positional.shape[1]), int(self.positional.shape[2])
+        return int(self.index.shape[2]), int(self.index.shape[3])
 
-    def segments(self, height: int, width: int) -> list[tuple[int, np.ndarray]]:
-        """The tables of a (C, height, width) latent grid in C order, as coder segments.
+    @property
+    def sets(self) -> int:
+        """The number of table sets of the home grid (1: no selector is coded)."""
+        return int(self.index.shape[0])
 
-        The 7x7 grid (images of 25 to 28 pixels per side, padded): one positional
-        row per latent. Any other grid: one run per channel, sharing that
-        channel's stationary row.
+    def positional(self, table_set: int = 0) -> np.ndarray:
+        """The (C, GH, GW, K) frequencies of one table set (set 0: the trained positional prior)."""
+        return self.bank[self.index[table_set]]
+
+    def tables(self) -> np.ndarray:
+        """The (M, C, GH, GW, K) frequencies of every table set."""
+        return self.bank[self.index]
+
+    def layout(self, height: int, width: int) -> Layout:
+        """How the symbols of a (C, height, width) latent grid are coded, in C order.
+
+        The home grid (images of 25 to 28 pixels per side, padded): one table per
+        latent, from the set the selector names (when there are several). Any
+        other grid: one run per channel, sharing that channel's stationary row.
         """
-        k = self.positional.shape[-1]
-        if (height, width) == self.grid:
-            rows = self.positional.reshape(-1, k)
-            return [(len(rows), rows)]
-        return [(height * width, row) for row in self.stationary]
+        if (height, width) != self.grid:
+            return [(height * width, row) for row in self.stationary]
+        count = self.index[0].size
+
+        def body(table_set: int) -> list[Segment]:
+            return [(count, self.bank[self.index[table_set].reshape(-1)])]
+
+        return Switch(self.selector, body) if self.sets > 1 else body(0)
+
+    def streams(self, symbols: np.ndarray) -> np.ndarray:
+        """The symbol streams (N, n) of symbol grids (N, C, H, W): each image's table set first when it has several.
+
+        The set is the one that codes the image in the fewest bits, selector included.
+        """
+        flat = symbols.reshape(len(symbols), -1).astype(np.int32)
+        if symbols.shape[-2:] != self.grid or self.sets == 1:
+            return flat
+        bits = self._table_bits()
+        rows = self.index.reshape(self.sets, -1)
+        positions = np.arange(flat.shape[1])
+        cost = np.stack([bits["bank"][rows[m][positions], flat].sum(axis=1) for m in range(self.sets)], axis=1)
+        chosen = np.argmin(cost + bits["selector"], axis=1).astype(np.int32)
+        return np.concatenate([chosen[:, None], flat], axis=1)
+
+    def symbols_of(self, stream: np.ndarray, height: int, width: int) -> np.ndarray:
+        """Inverse of :meth:`streams` for one image: its (C, height, width) symbols."""
+        if (height, width) == self.grid and self.sets > 1:
+            stream = stream[1:]
+        return stream.reshape(self.channels, height, width)
+
+    def _table_bits(self) -> dict[str, np.ndarray]:
+        if not self._bits:
+            total = float(1 << PRECISION)
+            self._bits["bank"] = -np.log2(self.bank / total)
+            self._bits["selector"] = -np.log2(self.selector / total)
+        return self._bits
 
     def to_symbols(self, latents: np.ndarray) -> np.ndarray:
         """Round and clamp real latents to symbol indices ``0..2R`` (int32)."""

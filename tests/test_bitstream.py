@@ -47,7 +47,7 @@ def test_bad_magic(sample: bytes) -> None:
         codec.decompress(b"")
 
 
-@pytest.mark.parametrize("version", [1, 3])
+@pytest.mark.parametrize("version", [1, 2, 4])
 def test_unknown_version(sample: bytes, version: int) -> None:
     body = bytearray(sample[:-2])
     body[1] = (version << 4) | (body[1] & 0x0F)
@@ -102,13 +102,23 @@ def test_payload_damage_is_reported_as_corruption(sample: bytes) -> None:
     [(0, 28), (28, 0), (bitstream.MAX_SIDE + 1, 1), (2048, 2048)],
 )
 def test_sizes_over_the_limit_are_refused_before_decoding(width: int, height: int) -> None:
-    body = bitstream.MAGIC + bytes([0x22, 1, 0]) + bitstream._varint(width) + bitstream._varint(height)
+    body = (
+        bitstream.MAGIC
+        + bytes([bitstream.VERSION << 4 | bitstream.FLAG_EXPLICIT_SIZE, 1, 0])
+        + bitstream._varint(width)
+        + bitstream._varint(height)
+    )
     with pytest.raises(FormatError, match="size"):
         bitstream.unpack(_reseal(body))
 
 
 def test_overlong_size_field_is_refused() -> None:
-    body = bitstream.MAGIC + bytes([0x22, 1, 0]) + b"\xff\xff\xff\x7f" + b"\x01"
+    body = (
+        bitstream.MAGIC
+        + bytes([bitstream.VERSION << 4 | bitstream.FLAG_EXPLICIT_SIZE, 1, 0])
+        + b"\xff\xff\xff\x7f"
+        + b"\x01"
+    )
     with pytest.raises(FormatError, match="too long"):
         bitstream.unpack(_reseal(body))
 

@@ -60,7 +60,7 @@ def test_existing_output_needs_force(pngs: list[Path]) -> None:
     assert result.stderr.strip().splitlines()[0] == f"error: {target} exists (use --force to overwrite)"
     assert target.read_bytes() == b"keep me"
     assert runner.invoke(app, ["compress", str(pngs[0]), "--force"]).exit_code == 0
-    assert target.read_bytes()[:2] == b"\xae\x20"
+    assert target.read_bytes()[:2] == bytes([0xAE, bitstream.VERSION << 4])
 
 
 def test_several_inputs_go_to_a_folder(pngs: list[Path], tmp_path: Path) -> None:

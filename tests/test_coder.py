@@ -80,14 +80,71 @@ def test_shared_and_per_symbol_segments_mix() -> None:
         coder.encode(symbols[:-1], segments)
 
 
+def _prior(sets: int, seed: int = 0) -> LatentPrior:
+    """A prior of ``sets`` random table sets for a (2, 7, 7) grid of 5 symbols, tables shared through a bank."""
+    bank = _tables(2 * 7 * 7 * sets, 5, seed)
+    index = np.arange(len(bank)).reshape(sets, 2, 7, 7)
+    selector = quantize_pmf(np.full(sets, 1.0 / sets))
+    return LatentPrior(bank=bank, index=index, selector=selector, stationary=_tables(2, 5, seed + 1), radius=2)
+
+
 def test_prior_selects_positional_or_stationary_tables() -> None:
-    positional = _tables(2 * 7 * 7, 5).reshape(2, 7, 7, 5)
-    stationary = _tables(2, 5, 1)
-    prior = LatentPrior(positional, stationary, radius=2)
-    ((count, rows),) = prior.segments(7, 7)
-    assert count == 98 and (rows == positional.reshape(-1, 5)).all()
-    runs = prior.segments(3, 4)
+    prior = _prior(1)
+    ((count, rows),) = prior.layout(7, 7)
+    assert count == 98 and (rows == prior.positional(0).reshape(-1, 5)).all()
+    runs = prior.layout(3, 4)
     assert [n for n, _ in runs] == [12, 12]
-    assert (runs[0][1] == stationary[0]).all() and (runs[1][1] == stationary[1]).all()
+    assert (runs[0][1] == prior.stationary[0]).all() and (runs[1][1] == prior.stationary[1]).all()
+    symbols = np.arange(98).reshape(1, 2, 7, 7) % 5
+    assert np.array_equal(prior.streams(symbols), symbols.reshape(1, -1))  # one set: no selector
     latents = np.array([-3.2, -0.4, 0.6, 9.0])
     assert prior.from_symbols(prior.to_symbols(latents)).tolist() == [-2, 0, 1, 2]
+
+
+def test_prior_codes_each_image_with_its_cheapest_table_set() -> None:
+    prior = _prior(4)
+    rng = np.random.default_rng(7)
+    tables = prior.tables().astype(np.float64) / (1 << PRECISION)  # (4, 2, 7, 7, 5)
+    truth = rng.integers(0, 4, size=12)
+    symbols = np.array(
+        [[[[rng.choice(5, p=tables[m, c, y, x]) for x in range(7)] for y in range(7)] for c in range(2)] for m in truth]
+    )
+    streams = prior.streams(symbols)
+    assert streams.shape == (12, 1 + 98)
+    layout = prior.layout(7, 7)
+    assert isinstance(layout, coder.Switch)
+    for stream, grid in zip(streams, symbols):
+        costs = [
+            -np.log2(tables[m].reshape(98, 5)[np.arange(98), grid.reshape(-1)]).sum() - np.log2(0.25) for m in range(4)
+        ]
+        assert stream[0] == int(np.argmin(costs))
+        data = coder.encode(stream, layout)
+        assert 8 * len(data) <= min(costs) + 12
+        decoded = coder.decode(data, layout)
+        assert np.array_equal(decoded, stream)
+        assert np.array_equal(prior.symbols_of(decoded, 7, 7), grid)
+    assert (streams[:, 0] == truth).mean() > 0.9  # 98 symbols tell the sets apart
+    assert np.array_equal(prior.streams(symbols[:, :, :3, :4]), symbols[:, :, :3, :4].reshape(12, -1))
+
+
+def test_switch_reads_its_selector_before_choosing_tables() -> None:
+    rng = np.random.default_rng(3)
+    options = [_tables(20, 7, seed) for seed in (10, 11, 12)]
+    layout = coder.Switch(quantize_pmf(np.array([0.5, 0.3, 0.2])), lambda m: [(20, options[m])])
+    for selector in range(3):
+        probs = options[selector] / options[selector].sum(axis=1, keepdims=True)
+        body = [rng.choice(7, p=p) for p in probs]
+        stream = np.array([selector, *body], dtype=np.int32)
+        assert np.array_equal(coder.decode(coder.encode(stream, layout), layout), stream)
+    with pytest.raises(ValueError, match="selector"):
+        coder.encode(np.array([3] + [0] * 20, dtype=np.int32), layout)
+    with pytest.raises(ValueError):
+        coder.encode(np.array([0] * 20, dtype=np.int32), layout)  # one symbol short
+
+
+def test_prior_refuses_an_index_outside_its_bank() -> None:
+    prior = _prior(2)
+    with pytest.raises(ValueError, match="outside the bank"):
+        LatentPrior(prior.bank[:10], prior.index, prior.selector, prior.stationary, radius=2)
+    with pytest.raises(ValueError, match="inconsistent"):
+        LatentPrior(prior.bank, prior.index, prior.selector[:1], prior.stationary, radius=2)

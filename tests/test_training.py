@@ -69,6 +69,7 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert meta["seed"] == 0 and meta["steps"] == 6 and meta["train_images"] == 256
     assert meta["data_sha256"] and meta["command"].startswith(f"aec train --model {LEVELS[2].model.name}")
     assert meta["trained_model"] == LEVELS[2].model.name and meta["step"] == LEVELS[2].step
+    assert meta["table_sets"] == 64 and models.load_model(2, weights).prior.sets == 64  # fitted to the 256 digits
     assert set(meta["test"]) >= {"bpp", "psnr", "ssim", "images"} and meta["test"]["images"] == 20
     models.clear_cache()
     digit = mnist_test[0][0]

@@ -68,7 +68,8 @@ def test_frozen_model_matches_torch(digits: np.ndarray, grid: int, activation: s
     np.testing.assert_allclose(restored, images.numpy(), atol=1e-5)
     # The frozen tables code the latents at the rate the trained prior predicts.
     pmf = model.prior.pmf().detach().double().numpy()
-    freqs = arrays["prior.positional"].astype(np.float64)
+    assert arrays["prior.index"].shape == (1, *pmf.shape[:3]) and arrays["prior.selector"].tolist() == [1 << 16]
+    freqs = arrays["prior.bank"][arrays["prior.index"][0]].astype(np.float64)
     np.testing.assert_allclose(freqs / freqs.sum(-1, keepdims=True), pmf / pmf.sum(-1, keepdims=True), atol=1e-3)
 
 

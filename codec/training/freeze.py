@@ -18,8 +18,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..coder import PRECISION
 from ..models import model_digest, save_frozen
-from ..prior import PRECISION, quantize_pmf, stationary_from_positional
+from ..prior import quantize_pmf, stationary_from_positional
+from ..transforms import run_graph
+from .mixture import TABLE_SETS, bank_rows, fit_table_sets
 from .model import GDN, Autoencoder
 from .train import stages
 
@@ -60,14 +63,20 @@ def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any
 
 
 def freeze_model(
-    model: Autoencoder, step: float = 1.0, name: str | None = None
+    model: Autoencoder,
+    step: float = 1.0,
+    name: str | None = None,
+    train_images: np.ndarray | None = None,
+    table_sets: int = TABLE_SETS,
 ) -> tuple[dict[str, Any], dict[str, np.ndarray]]:
     """Graph description and arrays (weights and integer frequency tables) of ``model``.
 
     With a quantization ``step`` other than 1 the analysis ends by dividing the
     latents by it and the synthesis starts by multiplying them back. A ``name``
     stores the weights apart, in ``transforms-NAME.npz``, shared by the levels
-    that use the same trained network.
+    that use the same trained network. With ``train_images`` (N, 28, 28) uint8
+    the prior gets ``table_sets`` sets fitted to their latents (:mod:`.mixture`);
+    without, one set: the trained positional prior.
     """
     analysis, arrays = graph_of(model.analysis, "analysis")
     synthesis, synth_arrays = graph_of(model.synthesis, "synthesis")
@@ -77,8 +86,7 @@ def freeze_model(
         synthesis = [{"op": "scale", "factor": step}] + synthesis
     with torch.no_grad():
         pmf = model.prior.pmf(step).double().numpy()
-    arrays["prior.positional"] = quantize_pmf(pmf).astype(np.uint16)
-    arrays["prior.stationary"] = quantize_pmf(stationary_from_positional(pmf)).astype(np.uint16)
+    arrays.update(prior_tables(pmf, analysis, arrays, model.arch.symbol_radius, train_images, table_sets))
     graph: dict[str, Any] = {
         "analysis": analysis,
         "synthesis": synthesis + [{"op": "sigmoid"}],
@@ -90,11 +98,55 @@ def freeze_model(
     return graph, arrays
 
 
+def train_symbols(
+    analysis: list[dict[str, Any]], arrays: dict[str, np.ndarray], radius: int, images: np.ndarray
+) -> np.ndarray:
+    """The symbols (N, C * GH * GW) the runtime encoder gives ``images``: float32 analysis, rounded, clamped."""
+    params = {k: a.astype(np.float32) if a.dtype.kind == "f" else a for k, a in arrays.items()}
+    out = []
+    for first in range(0, len(images), 1000):
+        latents = run_graph(analysis, params, images[first : first + 1000, None] / np.float32(255.0))
+        out.append((np.clip(np.rint(latents), -radius, radius) + radius).astype(np.int64).reshape(len(latents), -1))
+    return np.concatenate(out)
+
+
+def prior_tables(
+    pmf: np.ndarray,
+    analysis: list[dict[str, Any]],
+    arrays: dict[str, np.ndarray],
+    radius: int,
+    train_images: np.ndarray | None,
+    table_sets: int,
+) -> dict[str, np.ndarray]:
+    """The prior's integer arrays: bank, index, selector and stationary tables (see :mod:`codec.prior`)."""
+    channels, gh, gw, k = pmf.shape
+    base = pmf.reshape(-1, k)
+    if train_images is None or table_sets == 1:
+        tables, share = base[None], np.ones(1)
+        bank, index = base, np.arange(len(base))
+    else:
+        symbols = train_symbols(analysis, arrays, radius, train_images)
+        tables, share = fit_table_sets(symbols, base, table_sets)
+        bank, index = bank_rows(tables.reshape(-1, k), np.repeat(share, len(base)))
+    return {
+        "prior.bank": quantize_pmf(bank).astype(np.uint16),
+        "prior.index": index.reshape(len(tables), channels, gh, gw).astype(np.uint16),
+        "prior.selector": quantize_pmf(share).astype(np.uint32),
+        "prior.stationary": quantize_pmf(stationary_from_positional(pmf)).astype(np.uint16),
+    }
+
+
 def write_level(
-    model: Autoencoder, state: dict[str, Any], weights_dir: Path, level: int, step: float = 1.0
+    model: Autoencoder,
+    state: dict[str, Any],
+    weights_dir: Path,
+    level: int,
+    step: float = 1.0,
+    train_images: np.ndarray | None = None,
+    table_sets: int = TABLE_SETS,
 ) -> tuple[Path, dict[str, Any]]:
     """Write the frozen level and its metadata (without test metrics); returns the JSON path."""
-    graph, arrays = freeze_model(model, step, state["config"]["model"])
+    graph, arrays = freeze_model(model, step, state["config"]["model"], train_images, table_sets)
     digest = save_frozen(weights_dir, level, graph, arrays)
     if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
         raise RuntimeError("digest mismatch")
@@ -107,6 +159,8 @@ def write_level(
         "model_id": digest[:3],
         "trained_model": config["model"],
         "step": step,
+        "table_sets": int(arrays["prior.index"].shape[0]),
+        "bank_rows": int(arrays["prior.bank"].shape[0]),
         "architecture": model.arch.to_dict(),
         "lambda": config["lmbda"],
         "loss": config["loss"],

@@ -25,8 +25,8 @@ class ModelConfig:
 
 #: The lowest-rate models code each digit as one latent vector (grid 1), which
 #: costs far fewer bits than a 7x7 grid of latents at low quality; the others
-#: keep the grid, which wins from about 25 dB up. From 30 dB up the transforms
-#: are wider and deeper (hidden 64, one extra 3x3 convolution per scale): 10 to
+#: keep the grid, which wins from about 25 dB up. From 25 to 36 dB the transforms
+#: are wider and deeper (hidden 64, one extra 3x3 convolution per scale): 8 to
 #: 18 % less rate than hidden 48 (benchmarks/ABLATIONS.md). Not shipped:
 #: vector-60 (about 0.2 dB better than grid-75 at a coarser step, for 1.9 MB of
 #: weights) and grid-650 (dominated by the wider grid-1200 at coarser steps).
@@ -37,7 +37,8 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("vector-10", 10.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1)),
         ModelConfig("vector-25", 25.0, Architecture(latent_channels=48, grid=1)),
         ModelConfig("vector-60", 60.0, Architecture(latent_channels=64, grid=1)),
-        ModelConfig("grid-75", 75.0, Architecture(latent_channels=12)),
+        ModelConfig("grid-30", 30.0, Architecture(latent_channels=12, hidden=64, depth=1)),
+        ModelConfig("grid-75", 75.0, Architecture(latent_channels=12, hidden=64, depth=1)),
         ModelConfig("grid-220", 220.0, Architecture(latent_channels=16, hidden=64, depth=1)),
         ModelConfig("grid-650", 650.0, Architecture(latent_channels=16)),
         ModelConfig("grid-1200", 1200.0, Architecture(latent_channels=16, hidden=64, depth=1)),
@@ -70,7 +71,7 @@ LEVELS: dict[int, LevelConfig] = {
         _level(3, "vector-10"),
         _level(4, "vector-25", 1.3),
         _level(5, "vector-25"),
-        _level(6, "grid-75", 1.45),
+        _level(6, "grid-75", 1.75),
         _level(7, "grid-75", 1.25),
         _level(8, "grid-75"),
         _level(9, "grid-220", 1.25),

@@ -11,6 +11,7 @@ import torch
 
 from ..data import dataset_digest, load_mnist
 from .levels import LEVELS, MODELS
+from .mixture import TABLE_SETS
 from .train import TrainConfig, save_atomic, train
 
 
@@ -88,6 +89,7 @@ def freeze_levels(
     weights_dir: Path | None,
     data_dir: Path | None,
     test_limit: int | None = None,
+    table_sets: int = TABLE_SETS,
 ) -> list[tuple[Path, dict[str, Any]]]:
     """Freeze each level (its model's checkpoint and step) into ``weights_dir``; measure it on the test set."""
     from .. import models
@@ -102,6 +104,7 @@ def freeze_levels(
     images, _ = load_mnist("test", data_dir)
     if test_limit is not None:
         images = images[:test_limit]
+    train_images = load_mnist("train", data_dir)[0] if table_sets > 1 else None
     done = []
     for level in levels:
         cfg = LEVELS[level]
@@ -112,7 +115,9 @@ def freeze_levels(
                 f"run 'aec train --level {level}' first"
             )
         model, state = load_checkpoint(path)
-        meta_path, meta = write_level(model, state, target, level, cfg.step)
+        limit = state["config"]["limit"]  # the digits the network was trained on
+        fit_on = None if train_images is None else train_images[:limit]
+        meta_path, meta = write_level(model, state, target, level, cfg.step, fit_on, table_sets)
         models.clear_cache()
         meta["test"] = measure_level(images, level).to_dict()
         write_json(meta_path, meta)
