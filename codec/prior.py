@@ -109,9 +109,8 @@ class LatentPrior:
         if symbols.shape[-2:] != self.grid or self.sets == 1:
             return flat
         bits = self._table_bits()
-        rows = self.index.reshape(self.sets, -1)
-        positions = np.arange(flat.shape[1])
-        cost = np.stack([bits["bank"][rows[m][positions], flat].sum(axis=1) for m in range(self.sets)], axis=1)
+        rows = self.index.reshape(self.sets, -1)  # (M, n): the bank row of each symbol in each set
+        cost = np.stack([bits["bank"][rows[m], flat].sum(axis=1) for m in range(self.sets)], axis=1)
         chosen = np.argmin(cost + bits["selector"], axis=1).astype(np.int32)
         return np.concatenate([chosen[:, None], flat], axis=1)
 
@@ -130,12 +129,16 @@ class LatentPrior:
 
     def to_symbols(self, latents: np.ndarray) -> np.ndarray:
         """Round and clamp real latents to symbol indices ``0..2R`` (int32)."""
-        r = self.radius
-        return (np.clip(np.rint(latents), -r, r) + r).astype(np.int32)
+        return to_symbols(latents, self.radius)
 
     def from_symbols(self, symbols: np.ndarray) -> np.ndarray:
         """Symbol indices back to integer latent values."""
         return symbols.astype(np.int32) - self.radius
+
+
+def to_symbols(latents: np.ndarray, radius: int) -> np.ndarray:
+    """Real latents rounded, clamped to ``[-radius, radius]`` and shifted to symbol indices ``0..2R`` (int32)."""
+    return (np.clip(np.rint(latents), -radius, radius) + radius).astype(np.int32)
 
 
 def stationary_from_positional(positional_pmf: np.ndarray) -> np.ndarray:

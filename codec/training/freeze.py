@@ -20,7 +20,7 @@ from torch import nn
 
 from ..coder import PRECISION
 from ..models import model_digest, save_frozen
-from ..prior import quantize_pmf, stationary_from_positional
+from ..prior import quantize_pmf, stationary_from_positional, to_symbols
 from ..transforms import run_graph
 from .mixture import TABLE_SETS, bank_rows, fit_table_sets
 from .model import GDN, Autoencoder
@@ -106,7 +106,7 @@ def train_symbols(
     out = []
     for first in range(0, len(images), 1000):
         latents = run_graph(analysis, params, images[first : first + 1000, None] / np.float32(255.0))
-        out.append((np.clip(np.rint(latents), -radius, radius) + radius).astype(np.int64).reshape(len(latents), -1))
+        out.append(to_symbols(latents, radius).reshape(len(latents), -1))
     return np.concatenate(out)
 
 

@@ -25,7 +25,8 @@ class ModelConfig:
 
 #: The lowest-rate models code each digit as one latent vector (grid 1), which
 #: costs far fewer bits than a 7x7 grid of latents at low quality; the others
-#: keep the grid, which wins from about 25 dB up. From 25 to 36 dB the transforms
+#: keep the grid, which wins from about 25 dB up (grid-30 for 25.7 dB: 7 % less
+#: payload than grid-75 at a coarser step). From 25 to 36 dB the transforms
 #: are wider and deeper (hidden 64, one extra 3x3 convolution per scale): 8 to
 #: 18 % less rate than hidden 48 (benchmarks/ABLATIONS.md). Not shipped:
 #: vector-60 (about 0.2 dB better than grid-75 at a coarser step, for 1.9 MB of
@@ -71,7 +72,7 @@ LEVELS: dict[int, LevelConfig] = {
         _level(3, "vector-10"),
         _level(4, "vector-25", 1.3),
         _level(5, "vector-25"),
-        _level(6, "grid-75", 1.75),
+        _level(6, "grid-30"),
         _level(7, "grid-75", 1.25),
         _level(8, "grid-75"),
         _level(9, "grid-220", 1.25),
