@@ -6,9 +6,10 @@ digit on a black background makes the border almost free). The encoder picks,
 per image, the set that codes it in the fewest bits and codes the set's number
 first (the *selector*), so a "1" and an "8" are coded with tables fitted to
 digits like them: a discrete mixture prior. Set 0 is the positional prior the
-network was trained with. Tables are rows of one *bank*, named by an index per
-set, channel and position (as CompressAI's Gaussian conditional names a table
-per scale). Any other grid uses one *stationary* table per channel.
+network was trained with, so no image costs more than under it plus the
+selector. Tables are rows of one *bank*, named by an index per set, channel and
+position (as CompressAI's Gaussian conditional names a table per scale). Any
+other grid uses one *stationary* table per channel.
 
 Tables hold integer frequencies that sum to ``2**PRECISION``; everything the
 decoder feeds to the entropy coder is derived from these integers, so it is

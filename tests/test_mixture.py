@@ -77,6 +77,9 @@ def test_frozen_table_sets_code_digits_in_fewer_bits(
     for level, sets in ((1, 1), (2, 8)):
         graph, arrays = freeze_model(model, step=0.25, train_images=digits[:400], table_sets=sets)
         assert arrays["prior.index"].shape == (sets, 4, 7, 7) and arrays["prior.selector"].sum() == 1 << 16
+        trained = freeze_model(model, step=0.25)[1]  # one set: the trained prior alone
+        set0 = arrays["prior.bank"][arrays["prior.index"][0]]
+        assert np.array_equal(set0, trained["prior.bank"][trained["prior.index"][0]])
         models.save_frozen(tmp_path, level, graph, arrays)
         models.clear_cache()
         files = codec.compress_many(digits[400:500], quality=level)

@@ -127,7 +127,10 @@ def prior_tables(
     else:
         symbols = train_symbols(analysis, arrays, radius, train_images)
         tables, share = fit_table_sets(symbols, base, table_sets)
-        bank, index = bank_rows(tables.reshape(-1, k), np.repeat(share, len(base)))
+        # Set 0 keeps its own rows, exactly the trained prior; the fitted sets share the rest.
+        fitted, rows = bank_rows(tables[1:].reshape(-1, k), np.repeat(share[1:], len(base)))
+        bank = np.concatenate([tables[0], fitted])
+        index = np.concatenate([np.arange(len(base)), len(base) + rows])
     return {
         "prior.bank": quantize_pmf(bank).astype(np.uint16),
         "prior.index": index.reshape(len(tables), channels, gh, gw).astype(np.uint16),

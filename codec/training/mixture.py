@@ -7,7 +7,7 @@ k-means with code length as the distance: each training digit goes to the set
 that codes it in the fewest bits (selector included), and each set's tables
 become the symbol frequencies of its digits, smoothed towards the trained prior.
 Set 0 stays the trained prior, so no digit costs more than it did with one set
-plus its selector. The sets' tables are then clustered (k-means with
+plus its selector. The fitted sets' tables are then clustered (k-means with
 cross-entropy) into one bank of shared rows, which keeps a level small.
 """
 
