@@ -92,8 +92,8 @@ def latent_view(images: np.ndarray, labels: np.ndarray, level: int, out: Path, t
             f"aec level {level}: quantized latents of {len(images):,} test digits",
         )
     }
-    symbols = (latents + r).astype(np.int32)
-    chosen = model.prior.streams(symbols)[:, 0] if model.prior.sets > 1 else np.zeros(len(symbols), np.int32)
+    symbols = model.prior.to_symbols(latents)
+    chosen = model.prior.choose_sets(symbols)
     freqs = model.prior.tables().astype(np.float64)
     probs = freqs / freqs.sum(-1, keepdims=True)
     c, gh, gw = latents.shape[1:]

@@ -63,6 +63,11 @@ def model_id_of(digest: str) -> int:
     return int(digest[:3], 16)
 
 
+def cast_params(arrays: Mapping[str, np.ndarray], dtype: type) -> dict[str, np.ndarray]:
+    """The floating-point arrays (the float16 weights) cast to the compute ``dtype``; integer tables as they are."""
+    return {name: a.astype(dtype) if a.dtype.kind == "f" else a for name, a in arrays.items()}
+
+
 @dataclass(frozen=True)
 class FrozenModel:
     """One quality level, ready to code: transforms, tables and identity."""
@@ -103,7 +108,7 @@ class FrozenModel:
         """The float16 weights cast once to the compute ``dtype`` (cached per dtype)."""
         key = np.dtype(dtype).str
         if key not in self._cast:
-            self._cast[key] = {name: a.astype(dtype) if a.dtype.kind == "f" else a for name, a in self.params.items()}
+            self._cast[key] = cast_params(self.params, dtype)
         return self._cast[key]
 
     def analyse(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:

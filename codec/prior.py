@@ -109,11 +109,21 @@ class LatentPrior:
         flat = symbols.reshape(len(symbols), -1).astype(np.int32)
         if symbols.shape[-2:] != self.grid or self.sets == 1:
             return flat
+        return np.concatenate([self.choose_sets(symbols)[:, None], flat], axis=1)
+
+    def choose_sets(self, symbols: np.ndarray) -> np.ndarray:
+        """The table set (N,) that codes each home-grid symbol grid (N, C, GH, GW) in the fewest bits.
+
+        Ideal code lengths from the integer tables, selector included; the lowest
+        number among equals. Always 0 with one set.
+        """
+        if self.sets == 1:
+            return np.zeros(len(symbols), dtype=np.int32)
         bits = self._table_bits()
+        flat = symbols.reshape(len(symbols), -1)
         rows = self.index.reshape(self.sets, -1)  # (M, n): the bank row of each symbol in each set
         cost = np.stack([bits["bank"][rows[m], flat].sum(axis=1) for m in range(self.sets)], axis=1)
-        chosen = np.argmin(cost + bits["selector"], axis=1).astype(np.int32)
-        return np.concatenate([chosen[:, None], flat], axis=1)
+        return np.argmin(cost + bits["selector"], axis=1).astype(np.int32)
 
     def symbols_of(self, stream: np.ndarray, height: int, width: int) -> np.ndarray:
         """Inverse of :meth:`streams` for one image: its (C, height, width) symbols."""

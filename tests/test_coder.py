@@ -97,6 +97,7 @@ def test_prior_selects_positional_or_stationary_tables() -> None:
     assert (runs[0][1] == prior.stationary[0]).all() and (runs[1][1] == prior.stationary[1]).all()
     symbols = np.arange(98).reshape(1, 2, 7, 7) % 5
     assert np.array_equal(prior.streams(symbols), symbols.reshape(1, -1))  # one set: no selector
+    assert prior.choose_sets(symbols).tolist() == [0]
     latents = np.array([-3.2, -0.4, 0.6, 9.0])
     assert prior.from_symbols(prior.to_symbols(latents)).tolist() == [-2, 0, 1, 2]
 
@@ -111,6 +112,7 @@ def test_prior_codes_each_image_with_its_cheapest_table_set() -> None:
     )
     streams = prior.streams(symbols)
     assert streams.shape == (12, 1 + 98)
+    assert np.array_equal(streams[:, 0], prior.choose_sets(symbols))
     layout = prior.layout(7, 7)
     assert isinstance(layout, coder.Switch)
     for stream, grid in zip(streams, symbols):

@@ -19,7 +19,7 @@ import torch
 from torch import nn
 
 from ..coder import PRECISION
-from ..models import model_digest, save_frozen
+from ..models import cast_params, model_digest, save_frozen
 from ..prior import quantize_pmf, stationary_from_positional, to_symbols
 from ..transforms import run_graph
 from .mixture import TABLE_SETS, bank_rows, fit_table_sets
@@ -102,7 +102,7 @@ def train_symbols(
     analysis: list[dict[str, Any]], arrays: dict[str, np.ndarray], radius: int, images: np.ndarray
 ) -> np.ndarray:
     """The symbols (N, C * GH * GW) the runtime encoder gives ``images``: float32 analysis, rounded, clamped."""
-    params = {k: a.astype(np.float32) if a.dtype.kind == "f" else a for k, a in arrays.items()}
+    params = cast_params(arrays, np.float32)
     out = []
     for first in range(0, len(images), 1000):
         latents = run_graph(analysis, params, images[first : first + 1000, None] / np.float32(255.0))

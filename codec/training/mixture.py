@@ -1,7 +1,7 @@
 """Fit the table sets of the mixture prior to the training set's latents (at freeze time).
 
 The network is trained with one positional prior (:mod:`.model`); coding each
-digit with tables fitted to digits like it saves 10-16 % more
+digit with tables fitted to digits like it saves another 6-16 %
 (benchmarks/ABLATIONS.md). The sets are found by hard expectation-maximisation,
 k-means with code length as the distance: each training digit goes to the set
 that codes it in the fewest bits (selector included), and each set's tables
