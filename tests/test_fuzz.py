@@ -7,6 +7,7 @@ coverage-guided atheris harness in ``fuzz/``.
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -118,4 +119,6 @@ def test_atheris_harness_short_run(tmp_path: Path) -> None:
         timeout=300,
     )
     assert run.returncode == 0, run.stderr[-3000:]
-    assert "Done 3000 runs" in run.stderr
+    # libFuzzer stops at the end of the mutation batch that reaches -runs, so it may report a few more.
+    done = re.search(r"Done (\d+) runs", run.stderr)
+    assert done is not None and 3000 <= int(done.group(1)) < 3100, run.stderr[-3000:]
