@@ -62,9 +62,7 @@ def measure(images: np.ndarray) -> list[dict[str, float]]:
         gh, gw = latents.shape[-2:]
         layout = model.prior.layout(gh, gw)
         shipped = [coder.segments_of(layout, int(s[0])) for s in streams]
-        one_set = [
-            (gh * gw * model.prior.channels, model.prior.positional(0).reshape(gh * gw * model.prior.channels, -1))
-        ]
+        one_set = model.prior.set_segments(0)
         stationary = [(gh * gw, row) for row in model.prior.stationary]
         sizes = {
             "shipped": [len(coder.encode(s, layout)) for s in streams],

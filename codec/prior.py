@@ -94,12 +94,15 @@ class LatentPrior:
         """
         if (height, width) != self.grid:
             return [(height * width, row) for row in self.stationary]
-        count = self.index[0].size
+        return Switch(self.selector, self.set_segments) if self.sets > 1 else self.set_segments(0)
 
-        def body(table_set: int) -> list[Segment]:
-            return [(count, self.bank[self.index[table_set].reshape(-1)])]
+    def set_segments(self, table_set: int) -> list[Segment]:
+        """The home grid's symbols in C order, each with its row of one table set, as coder segments."""
+        return [(self.index[table_set].size, self.bank[self.index[table_set].reshape(-1)])]
 
-        return Switch(self.selector, body) if self.sets > 1 else body(0)
+    def switched(self, height: int, width: int) -> bool:
+        """Whether a (C, height, width) latent grid's stream starts with a selector."""
+        return (height, width) == self.grid and self.sets > 1
 
     def streams(self, symbols: np.ndarray) -> np.ndarray:
         """The symbol streams (N, n) of symbol grids (N, C, H, W): each image's table set first when it has several.
@@ -107,7 +110,7 @@ class LatentPrior:
         The set is the one that codes the image in the fewest bits, selector included.
         """
         flat = symbols.reshape(len(symbols), -1).astype(np.int32)
-        if symbols.shape[-2:] != self.grid or self.sets == 1:
+        if not self.switched(*symbols.shape[-2:]):
             return flat
         return np.concatenate([self.choose_sets(symbols)[:, None], flat], axis=1)
 
@@ -127,7 +130,7 @@ class LatentPrior:
 
     def symbols_of(self, stream: np.ndarray, height: int, width: int) -> np.ndarray:
         """Inverse of :meth:`streams` for one image: its (C, height, width) symbols."""
-        if (height, width) == self.grid and self.sets > 1:
+        if self.switched(height, width):
             stream = stream[1:]
         return stream.reshape(self.channels, height, width)
 
