@@ -27,15 +27,28 @@ def bench(
     source: str,
     codecs: list[str] | None = None,
     progress: bool = True,
+    effort: int = suite.DEFAULT_EFFORT,
+    jobs: int = 1,
 ) -> tuple[list[suite.Row], dict[str, Path]]:
     """Run the suite and draw its pictures; returns the rows and every file written."""
-    rows, paths = suite.run(images, train, out, source, codecs, progress)
+    rows, paths = suite.run(images, train, out, source, codecs, progress, effort, jobs)
     paths["rd_psnr"] = plots.rd_plot(rows, "psnr", "PSNR (dB, mean over images)", out / "rd_psnr.png")
     paths["rd_ssim"] = plots.rd_plot(rows, "ssim", "SSIM (mean over images)", out / "rd_ssim.png")
     same_size = len({im.shape for im in images}) == 1
     if same_size:
         paths["gallery"] = _gallery(rows, np.stack(images[:8]), out / "gallery.png")
     return rows, paths
+
+
+def record_levels(rows: list[suite.Row], effort: int) -> None:
+    """Write each aec level's measurement into its metadata, as ``aec freeze`` would have measured it."""
+    from codec.evaluate import Measurement, write_measurement
+
+    fields = Measurement.__dataclass_fields__
+    for row in rows:
+        if row.codec == suite.AEC:
+            measured = Measurement(**{name: getattr(row, name) for name in fields})
+            write_measurement(int(row.setting), measured, effort)
 
 
 def _gallery(rows: list[suite.Row], originals: np.ndarray, path: Path) -> Path:

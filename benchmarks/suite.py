@@ -17,6 +17,7 @@ import numpy as np
 import codec
 from codec import api
 from codec.evaluate import PSNR_CAP, measure_pairs
+from codec.search import DEFAULT_EFFORT
 
 from . import rd
 from .baselines import Codec, classic_codecs
@@ -71,27 +72,27 @@ def _timed(work: Callable[..., Any], *args: Any) -> tuple[Any, float]:
     return out, time.perf_counter() - start
 
 
-def measure_aec(images: Sequence[np.ndarray]) -> list[Row]:
-    """Every shipped level, through the batch API."""
-    rows = []
-    for level in codec.levels():
-        files, enc = _timed(api.compress_many, list(images), level)
-        decoded, dec = _timed(api.decompress_many, files)
-        payloads = [api.inspect(f).payload_bytes for f in files]
-        rows.append(
-            _summarise(
-                AEC,
-                f"aec {codec.__version__}",
-                str(level),
-                images,
-                decoded,
-                [len(f) for f in files],
-                payloads,
-                enc,
-                dec,
-            )
-        )
-    return rows
+def measure_aec(images: Sequence[np.ndarray], effort: int = DEFAULT_EFFORT, jobs: int = 1) -> list[Row]:
+    """Every shipped level, through the batch API, at the encoder's ``effort``.
+
+    With ``jobs`` above 1 the levels are measured in that many worker processes
+    at once (each level in one process, so its speeds are one process's).
+    """
+    levels = codec.levels()
+    if jobs <= 1:
+        return [_measure_level(images, level, effort) for level in levels]
+    from concurrent.futures import ProcessPoolExecutor
+
+    with ProcessPoolExecutor(jobs) as pool:
+        return list(pool.map(_measure_level, [images] * len(levels), levels, [effort] * len(levels)))
+
+
+def _measure_level(images: Sequence[np.ndarray], level: int, effort: int) -> Row:
+    files, enc = _timed(api.compress_many, list(images), level, effort)
+    decoded, dec = _timed(api.decompress_many, files)
+    payloads = [api.inspect(f).payload_bytes for f in files]
+    library = f"aec {codec.__version__}" + (f", effort {effort}" if effort != DEFAULT_EFFORT else "")
+    return _summarise(AEC, library, str(level), images, decoded, [len(f) for f in files], payloads, enc, dec)
 
 
 def measure_codec(c: Codec, images: Sequence[np.ndarray], progress: Callable[[], None] = lambda: None) -> list[Row]:
@@ -259,8 +260,11 @@ def run(
     source: str,
     codecs: Sequence[str] | None = None,
     progress: bool = True,
+    effort: int = DEFAULT_EFFORT,
+    jobs: int = 1,
 ) -> tuple[list[Row], dict[str, Path]]:
-    """The whole suite: aec, the PCA codec (when ``train`` is given) and every classic codec."""
+    """The whole suite: aec (at ``effort``, ``jobs`` levels at once), the PCA codec (when ``train`` is given)
+    and every classic codec."""
     from rich.progress import Progress
 
     classic = [c for c in classic_codecs() if codecs is None or c.name in codecs]
@@ -269,7 +273,7 @@ def run(
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task("benchmark", total=steps)
         bar.update(task, description="aec")
-        rows += measure_aec(images)
+        rows += measure_aec(images, effort, jobs)
         bar.advance(task)
         if train is not None:
             bar.update(task, description="PCA")

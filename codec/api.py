@@ -15,11 +15,12 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitstream, coder
+from . import bitstream, coder, search
 from .bitstream import Header
 from .errors import ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, prepare
 from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_model
+from .search import DEFAULT_EFFORT, EFFORTS
 
 #: Images analysed or synthesised at once in a batch (bounds memory).
 CHUNK = 256
@@ -51,18 +52,37 @@ def _pad(pixels: np.ndarray, stride: int) -> np.ndarray:
     return np.pad(pixels, ((0, -h % stride), (0, -w % stride)))
 
 
-def _encode_group(model: FrozenModel, padded: np.ndarray) -> list[bytes]:
-    """Payloads of same-size padded images (N, H, W) uint8."""
+def _encode_group(model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int) -> list[bytes]:
+    """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding."""
     payloads: list[bytes] = []
+    height, width = size
     for first in range(0, len(padded), CHUNK):
-        latents = model.analyse(padded[first : first + CHUNK] / np.float32(255.0))
+        images = padded[first : first + CHUNK] / np.float32(255.0)
+        latents = model.analyse(images)
+        symbols = search.refine(
+            model.prior.to_symbols(latents),
+            latents,
+            images[:, :height, :width],
+            model.prior,
+            model.synthesise,
+            model.search_lambda,
+            EFFORTS[effort],
+        )
         layout = model.prior.layout(*latents.shape[-2:])
-        for stream in model.prior.streams(model.prior.to_symbols(latents)):
+        for stream in model.prior.streams(symbols):
             payloads.append(coder.encode(stream, layout))
     return payloads
 
 
-def compress_many(images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL) -> list[bytes]:
+def check_effort(effort: int) -> None:
+    """Refuse an effort the encoder does not have."""
+    if effort not in EFFORTS:
+        raise ValueError(f"unknown effort {effort}; efforts are {min(EFFORTS)} to {max(EFFORTS)}")
+
+
+def compress_many(
+    images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT
+) -> list[bytes]:
     """``compress`` for many images at once: the same bytes, batched for speed.
 
     >>> import numpy as np
@@ -70,11 +90,14 @@ def compress_many(images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL) -> 
     >>> compress_many([blank, blank]) == [compress(blank)] * 2
     True
     """
-    return encode_prepared([prepare(image) for image in images], quality)
+    return encode_prepared([prepare(image) for image in images], quality, effort)
 
 
-def encode_payloads(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) -> tuple[FrozenModel, list[bytes]]:
+def encode_payloads(
+    prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT
+) -> tuple[FrozenModel, list[bytes]]:
     """The level's model and the entropy-coded payload of each prepared image (no container)."""
+    check_effort(effort)
     model = load_model(quality)
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, item in enumerate(prepared):
@@ -82,14 +105,17 @@ def encode_payloads(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) 
     out: list[bytes] = [b""] * len(prepared)
     for indices in groups.values():
         padded = np.stack([_pad(prepared[i].pixels, model.stride) for i in indices])
-        for i, payload in zip(indices, _encode_group(model, padded)):
+        size = prepared[indices[0]].pixels.shape
+        for i, payload in zip(indices, _encode_group(model, padded, size, effort)):
             out[i] = payload
     return model, out
 
 
-def encode_prepared(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) -> list[bytes]:
+def encode_prepared(
+    prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT
+) -> list[bytes]:
     """Code images already brought to the model's form by :func:`codec.images.prepare`."""
-    model, payloads = encode_payloads(prepared, quality)
+    model, payloads = encode_payloads(prepared, quality, effort)
     out = []
     for item, payload in zip(prepared, payloads):
         height, width = item.pixels.shape
@@ -98,17 +124,19 @@ def encode_prepared(prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL) 
     return out
 
 
-def compress(image: ImageLike, quality: int = DEFAULT_LEVEL) -> bytes:
+def compress(image: ImageLike, quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT) -> bytes:
     """Code ``image`` (a PIL image of any mode, or a 2-D uint8 array) as ``.aec`` bytes.
 
     ``quality`` is a shipped level (see :func:`levels`); higher is better and larger.
+    ``effort`` (0 to 3) is how hard the encoder searches for latents that cost
+    fewer bits for the quality (:mod:`codec.search`); 0 rounds them, the fastest.
 
     >>> import numpy as np
     >>> data = compress(np.zeros((28, 28), np.uint8), quality=1)
     >>> data[0] == 0xAE, len(data) < 20
     (True, True)
     """
-    return compress_many([image], quality)[0]
+    return compress_many([image], quality, effort)[0]
 
 
 def _model_for(header: Header) -> FrozenModel:

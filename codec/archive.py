@@ -44,7 +44,7 @@ def _crc(data: bytes) -> bytes:
     return zlib.crc32(data).to_bytes(4, "little")
 
 
-def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL) -> bytes:
+def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL, effort: int = api.DEFAULT_EFFORT) -> bytes:
     """One archive of ``images`` (all of one size) at ``quality``.
 
     >>> import numpy as np
@@ -62,7 +62,7 @@ def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL) -> bytes:
     if len(shapes) > 1:
         raise ImageError(f"an archive holds images of one size; got {len(shapes)} sizes")
     height, width = prepared[0].pixels.shape
-    model, payloads = api.encode_payloads(prepared, quality)
+    model, payloads = api.encode_payloads(prepared, quality, effort)
     inverted = [p.inverted for p in prepared]
     longest = max(map(len, payloads))
     if longest > 0xFFFF:

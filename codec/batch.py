@@ -97,7 +97,11 @@ def read_input(source: str) -> bytes:
 
 
 def compress_chunk(
-    sources: Sequence[str], quality: int, psnr: float | None = None, max_bytes: int | None = None
+    sources: Sequence[str],
+    quality: int,
+    psnr: float | None = None,
+    max_bytes: int | None = None,
+    effort: int = api.DEFAULT_EFFORT,
 ) -> list[Result]:
     """Compress a chunk of image files at ``quality``, or per image for a PSNR or size target."""
     results: list[Result] = []
@@ -112,13 +116,13 @@ def compress_chunk(
         ready.append((len(results), prepared))
         results.append(Result(source, notice=prepared.notice, input_bytes=len(raw), pixels=prepared.pixels.size))
     if ready and psnr is None and max_bytes is None:
-        files = api.encode_prepared([p for _, p in ready], quality)
+        files = api.encode_prepared([p for _, p in ready], quality, effort)
         for (index, _), data in zip(ready, files):
             results[index] = replace(results[index], data=data, coded_bytes=len(data))
     elif ready:
         from .targets import encode_for_target
 
-        for (index, _), choice in zip(ready, encode_for_target([p for _, p in ready], psnr, max_bytes)):
+        for (index, _), choice in zip(ready, encode_for_target([p for _, p in ready], psnr, max_bytes, effort)):
             notice = ", ".join(filter(None, [results[index].notice, choice.notice])) or None
             if choice.level is not None:
                 notice = ", ".join(filter(None, [f"level {choice.level}", notice]))

@@ -16,6 +16,7 @@ from . import batch
 from .batch import STDIO, Result
 from .errors import CodecError
 from .models import DEFAULT_LEVEL
+from .search import DEFAULT_EFFORT
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -35,6 +36,16 @@ Quiet = Annotated[bool, typer.Option("--quiet", help="Print nothing but errors."
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Also print notices about each input.")]
 Force = Annotated[bool, typer.Option("--force", "-f", help="Overwrite existing output files.")]
 Jobs = Annotated[int, typer.Option("--jobs", "-j", min=0, help="Worker processes (0: one per core).")]
+Effort = Annotated[
+    int,
+    typer.Option(
+        "--effort",
+        "-e",
+        min=0,
+        max=3,
+        help="How hard the encoder searches for cheaper latents: 0 (fastest) to 3 (smallest files for the quality).",
+    ),
+]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]
 Output = Annotated[
     str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
@@ -235,6 +246,7 @@ def compress(
     max_bytes: Annotated[
         int | None, typer.Option("--max-bytes", min=1, help="Per image, the best level whose file fits.")
     ] = None,
+    effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
     recursive: Recursive = False,
     jobs: Jobs = 1,
@@ -255,6 +267,8 @@ def compress(
 
       aec compress --max-bytes 20 digit.png
 
+      aec compress -e 0 -r scans/ -o coded/   # fastest encoder
+
       cat digit.png | aec compress - > digit.aec
     """
 
@@ -268,7 +282,7 @@ def compress(
         files,
         targets,
         errors,
-        (level, psnr, max_bytes),
+        (level, psnr, max_bytes, effort),
         force=force,
         quiet=quiet,
         verbose=verbose or psnr is not None or max_bytes is not None,
@@ -357,6 +371,7 @@ def pack(
     inputs: Annotated[list[str], typer.Argument(help="Image files, folders, or an IDX file (.gz) such as MNIST's.")],
     output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs).")],
     quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = DEFAULT_LEVEL,
+    effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
     recursive: Recursive = False,
     quiet: Quiet = False,
@@ -375,7 +390,7 @@ def pack(
     _check_quality(quality)
     try:
         images, input_bytes = batch.load_images_for_archive(inputs, recursive)
-        data = archive.pack(images, quality)
+        data = archive.pack(images, quality, effort)
         write_file(Path(output), data, force=force)
     except CodecError as exc:
         raise _fail(str(exc)) from None
@@ -617,13 +632,24 @@ def freeze(
     table_sets: Annotated[
         int, typer.Option(min=1, max=4096, help="Table sets of the mixture prior, fitted to the training digits.")
     ] = 64,
+    measure_only: Annotated[
+        bool,
+        typer.Option(
+            "--measure-only", help="Only measure installed levels again (after an encoder change) into their metadata."
+        ),
+    ] = False,
 ) -> None:
     """Freeze trained checkpoints into runtime weights and integer tables, and measure them.
 
-    Example:
+    Examples:
 
       aec freeze --all
+
+      aec freeze --all --measure-only
     """
+    if measure_only:
+        _measure_levels(level, all_levels, weights_dir, data_dir, test_limit)
+        return
     try:
         from .training.levels import LEVELS
         from .training.run import freeze_levels
@@ -635,6 +661,34 @@ def freeze(
         for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets):
             typer.echo(
                 f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
+                f"on {test['images']} test digits"
+            )
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _measure_levels(
+    level: list[int] | None, all_levels: bool, weights_dir: Path | None, data_dir: Path | None, limit: int | None
+) -> None:
+    """``aec freeze --measure-only``: measure installed levels on the test set, without torch."""
+    import os
+
+    from . import data as mnist
+    from . import models
+    from .evaluate import record_level
+
+    if weights_dir is not None:
+        os.environ[models.WEIGHTS_ENV] = str(weights_dir)
+    installed = models.available_levels()
+    if not installed:
+        raise _fail(f"no levels installed in {models.weights_dir()}")
+    chosen = _levels_arg(level, all_levels, installed)
+    try:
+        images = mnist.load_mnist("test", data_dir)[0][:limit]
+        for n in chosen:
+            test = record_level(images, n).to_dict()
+            typer.echo(
+                f"level {n}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
                 f"on {test['images']} test digits"
             )
     except CodecError as exc:
@@ -690,6 +744,14 @@ def bench(
         list[str] | None, typer.Option("--codec", help="Only these classic codecs (repeatable; aec always runs).")
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    effort: Effort = DEFAULT_EFFORT,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="aec levels measured at once, one each.")] = 1,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record", help="Write each level's measurement into its metadata (the full MNIST test set only)."
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -719,7 +781,11 @@ def bench(
             train, source = mnist.load_mnist("train", data_dir)[0], f"MNIST test set, {len(test):,} digits"
         if images is not None and len({t.shape for t in test}) == 1 and test[0].shape == (28, 28):
             train = mnist.load_mnist("train", data_dir)[0]
-        rows, paths = report.bench(test, train, out, source, codec_names, progress=not quiet)
+        if record and (images is not None or limit is not None):
+            raise _fail("--record needs the whole MNIST test set (no --images, no --limit)", 2)
+        rows, paths = report.bench(test, train, out, source, codec_names, not quiet, effort, jobs)
+        if record:
+            report.record_levels(rows, effort)
     except CodecError as exc:
         raise _fail(str(exc)) from None
     if not quiet:

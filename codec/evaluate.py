@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
 
-from . import api
+from . import api, models
+from .fileio import write_file
 from .metrics import mse, psnr_from_mse, ssim
+from .search import DEFAULT_EFFORT
 
 #: A perfectly reconstructed image counts as this PSNR in a mean of per-image PSNRs.
 PSNR_CAP = 100.0
@@ -61,9 +64,30 @@ def measure_pairs(
     )
 
 
-def measure_level(images: np.ndarray, level: int) -> Measurement:
-    """Code every image (N, H, W) uint8 at ``level`` and measure the result."""
-    files = api.compress_many(list(images), level)
+def measure_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) -> Measurement:
+    """Code every image (N, H, W) uint8 at ``level`` (with the encoder's ``effort``) and measure the result."""
+    files = api.compress_many(list(images), level, effort)
     decoded = api.decompress_many(files)
     payloads = [api.inspect(f).payload_bytes for f in files]
     return measure_pairs(list(images), decoded, [len(f) for f in files], payloads)
+
+
+def record_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) -> Measurement:
+    """Measure an installed level on ``images`` (the MNIST test set) and write the result into its metadata."""
+    measured = measure_level(images, level, effort)
+    write_measurement(level, measured, effort)
+    return measured
+
+
+def write_measurement(level: int, measured: Measurement, effort: int) -> None:
+    """Record a level's test-set measurement in its metadata (``test``, ``test_effort``).
+
+    The weights and tables are untouched (the model id stays); what changes with
+    the encoder is what the level's files cost and look like.
+    """
+    path = models.weights_dir() / f"level-{level}.json"
+    meta = json.loads(path.read_text()) if path.is_file() else {"level": level}
+    meta["test"] = measured.to_dict()
+    meta["test_effort"] = effort
+    write_file(path, (json.dumps(meta, indent=2) + "\n").encode(), force=True)
+    models.clear_cache()

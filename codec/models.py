@@ -104,6 +104,15 @@ class FrozenModel:
     def synthesis_graph(self) -> Graph:
         return cast(Graph, self.graph["synthesis"])
 
+    @property
+    def search_lambda(self) -> float:
+        """The encoder search's weight of the squared error against bits: the lambda the network was trained with.
+
+        The training loss is ``bpp + lambda * MSE``, per image ``bits + lambda * SSE``
+        (pixels in [0, 1]). 0 (no search) for a level whose metadata lacks it.
+        """
+        return float(self.metadata.get("lambda", 0.0))
+
     def params_as(self, dtype: type) -> dict[str, np.ndarray]:
         """The float16 weights cast once to the compute ``dtype`` (cached per dtype)."""
         key = np.dtype(dtype).str

@@ -122,11 +122,43 @@ class LatentPrior:
         """
         if self.sets == 1:
             return np.zeros(len(symbols), dtype=np.int32)
-        bits = self._table_bits()
+        return np.argmin(self.set_costs(symbols), axis=1).astype(np.int32)
+
+    def set_costs(self, symbols: np.ndarray) -> np.ndarray:
+        """Ideal code lengths in bits (N, M) of symbol grids (N, C, H, W) under each table set, selector included.
+
+        One column (M = 1) for a grid coded without a selector.
+        """
+        table, selector = self.symbol_bits(*symbols.shape[-2:])
         flat = symbols.reshape(len(symbols), -1)
-        rows = self.index.reshape(self.sets, -1)  # (M, n): the bank row of each symbol in each set
-        cost = np.stack([bits["bank"][rows[m], flat].sum(axis=1) for m in range(self.sets)], axis=1)
-        return np.argmin(cost + bits["selector"], axis=1).astype(np.int32)
+        positions = np.arange(flat.shape[1])
+        return np.stack([table[m, positions, flat].sum(axis=1) for m in range(len(table))], axis=1) + selector
+
+    def code_lengths(self, symbols: np.ndarray) -> np.ndarray:
+        """Ideal code length in bits (N,) of each symbol grid (N, C, H, W), with the set :meth:`streams` picks."""
+        costs: np.ndarray = self.set_costs(symbols).min(axis=1)
+        return costs
+
+    def symbol_bits(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The ideal code length of every symbol at every place of a (C, height, width) grid.
+
+        Returns ``(table, selector)``: ``table[m, i, s]`` bits for symbol ``s`` at
+        flat place ``i`` under table set ``m`` (one set, ``m = 0``, off the home
+        grid or with one set) and the selector's bits per set (zeros without one).
+        """
+        key = f"places-{height}x{width}"
+        if key not in self._bits:
+            bits = self._table_bits()
+            if (height, width) == self.grid:
+                table = bits["bank"][self.index.reshape(self.sets, -1)]
+                selector = bits["selector"] if self.switched(height, width) else np.zeros(1)
+            else:
+                per_channel = -np.log2(self.stationary / float(1 << PRECISION))
+                table = np.repeat(per_channel, height * width, axis=0)[None]
+                selector = np.zeros(1)
+            self._bits[key] = table
+            self._bits[key + "-selector"] = selector
+        return self._bits[key], self._bits[key + "-selector"]
 
     def symbols_of(self, stream: np.ndarray, height: int, width: int) -> np.ndarray:
         """Inverse of :meth:`streams` for one image: its (C, height, width) symbols."""

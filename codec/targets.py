@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .api import decompress_many, encode_prepared
+from .api import DEFAULT_EFFORT, decompress_many, encode_prepared
 from .images import Prepared
 from .metrics import psnr as psnr_of
 from .models import available_levels
@@ -29,7 +29,10 @@ class Choice:
 
 
 def encode_for_target(
-    prepared: Sequence[Prepared], psnr: float | None = None, max_bytes: int | None = None
+    prepared: Sequence[Prepared],
+    psnr: float | None = None,
+    max_bytes: int | None = None,
+    effort: int = DEFAULT_EFFORT,
 ) -> list[Choice]:
     """For each image: the smallest level reaching ``psnr`` dB (all levels when None) within ``max_bytes``.
 
@@ -47,7 +50,7 @@ def encode_for_target(
         raise ValueError("give a PSNR target, a size limit, or both")
     levels = available_levels()
     originals = [255 - p.pixels if p.inverted else p.pixels for p in prepared]
-    files = {level: encode_prepared(prepared, level) for level in levels}
+    files = {level: encode_prepared(prepared, level, effort) for level in levels}
     images = range(len(prepared))
     fitting = [[q for q in levels if max_bytes is None or len(files[q][i]) <= max_bytes] for i in images]
     # Decode what the choice needs: every fitting level for a PSNR target, the best fit for a size alone.

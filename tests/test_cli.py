@@ -245,3 +245,36 @@ def test_ctrl_c_leaves_no_partial_file(digits: np.ndarray, tmp_path: Path) -> No
     assert not [p for p in written if p.suffix != ".aec"], "a temporary file was left behind"
     for path in written:  # every file that exists is complete
         assert codec.decompress(path.read_bytes()).shape == (28, 28)
+
+
+def test_measure_only_rewrites_a_levels_metrics(
+    tmp_path: Path, mnist_test: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``aec freeze --measure-only`` measures an installed level again, leaving its weights (and model id) alone."""
+    import json
+    import shutil
+
+    from codec import models
+    from codec.search import DEFAULT_EFFORT
+
+    folder = tmp_path / "weights"
+    shutil.copytree(models.weights_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(folder))  # the command points the process at its folder
+    before = json.loads((folder / "level-1.json").read_text())
+    weights = (folder / "level-1.npz").read_bytes()
+    result = runner.invoke(
+        app, ["freeze", "--measure-only", "--level", "1", "--test-limit", "30", "--weights-dir", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    after = json.loads((folder / "level-1.json").read_text())
+    assert after["test"]["images"] == 30 and after["test_effort"] == DEFAULT_EFFORT
+    assert {k: v for k, v in after.items() if not k.startswith("test")} == {
+        k: v for k, v in before.items() if not k.startswith("test")
+    }
+    assert (folder / "level-1.npz").read_bytes() == weights
+    assert "level 1:" in result.output
+
+
+def test_bench_record_needs_the_whole_test_set() -> None:
+    result = runner.invoke(app, ["bench", "--limit", "10", "--record"])
+    assert result.exit_code == 2 and "whole MNIST test set" in result.output

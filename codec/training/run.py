@@ -95,6 +95,7 @@ def freeze_levels(
     from .. import models
     from ..errors import ModelError
     from ..evaluate import measure_level
+    from ..search import DEFAULT_EFFORT
     from .freeze import write_json, write_level
     from .train import load_checkpoint
 
@@ -119,7 +120,8 @@ def freeze_levels(
         fit_on = None if train_images is None else train_images[:limit]
         meta_path, meta = write_level(model, state, target, level, cfg.step, fit_on, table_sets)
         models.clear_cache()
-        meta["test"] = measure_level(images, level).to_dict()
+        meta["test"] = measure_level(images, level, DEFAULT_EFFORT).to_dict()
+        meta["test_effort"] = DEFAULT_EFFORT
         write_json(meta_path, meta)
         models.clear_cache()
         done.append((meta_path, meta["test"]))
