@@ -74,7 +74,8 @@ def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     from .models import DEFAULT_LEVEL
 
     quality = int(image.encoderinfo.get("quality", DEFAULT_LEVEL))
-    fp.write(api.compress(image, quality=quality))
+    effort = int(image.encoderinfo.get("effort", api.DEFAULT_EFFORT))
+    fp.write(api.compress(image, quality=quality, effort=effort))
 
 
 def register() -> None:

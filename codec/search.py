@@ -78,7 +78,7 @@ def refine(
         return symbols
     n, shape = len(symbols), symbols.shape[1:]
     height, width = images.shape[-2:]
-    table, selector = prior.symbol_bits(*shape[-2:])  # (M, D, K) bits, (M,)
+    table, _ = prior.symbol_bits(*shape[-2:])  # (M, D, K): bits of each symbol at each place under each set
     target = images.reshape(n, -1).astype(np.float32)
     real = latents.reshape(n, -1) + prior.radius
     current = symbols.reshape(n, -1).astype(np.int32).copy()
@@ -110,7 +110,8 @@ def refine(
         delta = (table[:, order, new] - table[:, order, old]).transpose(1, 2, 0)
         moved = np.repeat(current[:, None], k, axis=1)
         moved[rows[:, None], cols[None], order] = new
-        single_pixels = decode(moved.reshape(n * k, -1)).reshape(n, k, -1)
+        single_pixels = np.repeat(pixels[:, None], k, axis=1)  # a move not tried leaves the image as it is
+        single_pixels[live] = decode(moved[live])
         single_sse = ((single_pixels - target[:, None]) ** 2).sum(axis=2)
         single = np.where(live, (sets[:, None] + delta).min(axis=2) + lmbda * single_sse, np.inf)
         effects = single_pixels - pixels[:, None]  # (n, k, P): what each move does to the image

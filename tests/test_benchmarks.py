@@ -97,3 +97,30 @@ def test_payload_headline_compares_payloads() -> None:
     at_target, against_pca = result.values()
     assert against_pca == pytest.approx(-50.0, abs=1e-6)
     assert at_target == pytest.approx(0.5 * 0.1 * 2 ** ((PAYLOAD_TARGET + 0.5 - 20) / 6))
+
+
+def test_effort_summary_against_effort_zero() -> None:
+    from benchmarks.effort import markdown, summary
+    from benchmarks.suite import Row
+
+    def rows(scale: float, ips: float) -> list[Row]:
+        rates, psnrs = _curve(scale)
+        return [
+            Row("aec", "lib", str(i + 1), 10, r + 0.06, r, p, p - 0.5, 0.9, ips, 1.0)
+            for i, (r, p) in enumerate(zip(rates, psnrs))
+        ]
+
+    measured = {0: rows(1.0, 100.0), 2: rows(0.8, 10.0)}
+    base, searched = summary(measured)
+    assert base["bd_payload"] == pytest.approx(0.0, abs=1e-9) and base["encode_ips"] == pytest.approx(100.0)
+    assert searched["bd_payload"] == pytest.approx(-20.0, abs=1e-6)
+    assert -20.0 < searched["bd_whole"] < 0  # the container's bytes are the same at both efforts
+    assert "| 2 (default) | 2 x 16 |" in markdown(measured, 10)
+
+
+def test_levels_measured_in_parallel_match(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    from benchmarks.suite import measure_aec
+
+    images = list(mnist_test[0][:4])
+    one, two = measure_aec(images, 1, jobs=1), measure_aec(images, 1, jobs=2)
+    assert [(r.setting, r.bpp, r.psnr, r.ssim) for r in one] == [(r.setting, r.bpp, r.psnr, r.ssim) for r in two]

@@ -53,3 +53,13 @@ def test_damaged_file_is_refused_by_pillow(tmp_path: Path, digits: np.ndarray) -
     path.write_bytes(bytes(data))
     with pytest.raises((UnidentifiedImageError, OSError)):
         Image.open(path).load()
+
+
+def test_effort_through_pillow(digits: np.ndarray) -> None:
+    files = {}
+    for effort in (0, 2):
+        buffer = io.BytesIO()
+        Image.fromarray(digits[6]).save(buffer, format="AEC", quality=3, effort=effort)
+        assert buffer.getvalue() == codec.compress(digits[6], quality=3, effort=effort)
+        files[effort] = buffer.getvalue()
+    assert np.asarray(Image.open(io.BytesIO(files[2]))).shape == (28, 28)
