@@ -86,6 +86,8 @@ def refine(
     rows, cols = np.arange(n), np.arange(k)
 
     def decode(sym: np.ndarray) -> np.ndarray:
+        if len(sym) == 0:  # no move left to try
+            return np.zeros((0, height * width), dtype=np.float32)
         lat = (sym - prior.radius).reshape(len(sym), *shape).astype(np.float32)
         return np.clip(synthesise(lat)[:, :height, :width], 0.0, 1.0).reshape(len(sym), -1)
 

@@ -96,6 +96,13 @@ def test_search_on_other_sizes_and_paper(digits: np.ndarray) -> None:
         assert costs[1] <= costs[0] + 16
 
 
+def test_search_with_nothing_left_to_try(digits: np.ndarray) -> None:
+    """Effort 3 tries more latents than a one-vector level has live ones: the later rounds have nothing to decode."""
+    for image in (digits[7], np.zeros((28, 28), np.uint8)):
+        data = codec.compress(image, quality=1, effort=3)
+        assert codec.decompress(data).shape == (28, 28)
+
+
 def test_unknown_effort_is_refused(digits: np.ndarray, tmp_path) -> None:
     with pytest.raises(ValueError, match="unknown effort"):
         codec.compress(digits[0], effort=9)
