@@ -36,6 +36,8 @@ from .prior import LatentPrior
 
 #: Latents this close to an integer are not worth a decode: the other rounding is far.
 MIN_RESIDUAL = 0.02
+#: Candidate images synthesised at once (bounds the memory of the search).
+DECODE_BATCH = 256
 
 
 @dataclass(frozen=True)
@@ -86,10 +88,11 @@ def refine(
     rows, cols = np.arange(n), np.arange(k)
 
     def decode(sym: np.ndarray) -> np.ndarray:
-        if len(sym) == 0:  # no move left to try
-            return np.zeros((0, height * width), dtype=np.float32)
-        lat = (sym - prior.radius).reshape(len(sym), *shape).astype(np.float32)
-        return np.clip(synthesise(lat)[:, :height, :width], 0.0, 1.0).reshape(len(sym), -1)
+        out = np.empty((len(sym), height * width), dtype=np.float32)
+        for first in range(0, len(sym), DECODE_BATCH):  # bounded: a synthesis holds ~1 MB per image
+            lat = (sym[first : first + DECODE_BATCH] - prior.radius).reshape(-1, *shape).astype(np.float32)
+            out[first : first + len(lat)] = np.clip(synthesise(lat)[:, :height, :width], 0.0, 1.0).reshape(len(lat), -1)
+        return out
 
     def sse(pixels: np.ndarray) -> np.ndarray:
         return ((pixels - target) ** 2).sum(axis=1)
