@@ -36,8 +36,11 @@ from .prior import LatentPrior
 
 #: Latents this close to an integer are not worth a decode: the other rounding is far.
 MIN_RESIDUAL = 0.02
-#: Candidate images synthesised at once (bounds the memory of the search).
-DECODE_BATCH = 256
+#: Pixels of candidate images synthesised at once (256 digits; bounds the search's memory).
+DECODE_PIXELS = 256 * 28 * 28
+#: Larger images keep their rounded latents: a few dozen moves would cover a sliver of them,
+#: each at the cost of decoding the whole image.
+MAX_PIXELS = 128 * 128
 
 
 @dataclass(frozen=True)
@@ -71,15 +74,18 @@ def refine(
 ) -> np.ndarray:
     """Symbols (N, C, H, W) with a cost ``bits + lmbda * SSE`` no higher than those given.
 
+    Images over :data:`MAX_PIXELS` keep the symbols given.
+
     ``latents`` are the real-valued latents the symbols were rounded from,
     ``images`` (N, h, w) the originals in [0, 1] (the decoder's output is compared
     on their area), and ``synthesise`` maps integer latents (N, C, H, W) to images
     (N, H', W') with ``H' >= h`` and ``W' >= w``.
     """
-    if effort.rounds == 0 or effort.candidates == 0 or lmbda <= 0 or len(symbols) == 0:
+    height, width = images.shape[-2:]
+    if effort.rounds == 0 or effort.candidates == 0 or lmbda <= 0 or len(symbols) == 0 or height * width > MAX_PIXELS:
         return symbols
     n, shape = len(symbols), symbols.shape[1:]
-    height, width = images.shape[-2:]
+    batch = max(1, DECODE_PIXELS // (height * width))
     table, _ = prior.symbol_bits(*shape[-2:])  # (M, D, K): bits of each symbol at each place under each set
     target = images.reshape(n, -1).astype(np.float32)
     real = latents.reshape(n, -1) + prior.radius
@@ -89,8 +95,8 @@ def refine(
 
     def decode(sym: np.ndarray) -> np.ndarray:
         out = np.empty((len(sym), height * width), dtype=np.float32)
-        for first in range(0, len(sym), DECODE_BATCH):  # bounded: a synthesis holds ~1 MB per image
-            lat = (sym[first : first + DECODE_BATCH] - prior.radius).reshape(-1, *shape).astype(np.float32)
+        for first in range(0, len(sym), batch):  # bounded: a synthesis holds ~1 MB per digit
+            lat = (sym[first : first + batch] - prior.radius).reshape(-1, *shape).astype(np.float32)
             out[first : first + len(lat)] = np.clip(synthesise(lat)[:, :height, :width], 0.0, 1.0).reshape(len(lat), -1)
         return out
 

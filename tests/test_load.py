@@ -17,7 +17,7 @@ def test_full_test_set_in_one_batch(mnist_test: tuple[np.ndarray, np.ndarray], s
     level = shipped_levels[len(shipped_levels) // 2]
     tracemalloc.start()
     try:
-        files = codec.compress_many(images, quality=level)
+        files = codec.compress_many(images, quality=level, effort=0)  # the search's memory: the next test
         decoded = codec.decompress_many(files)
         _, peak = tracemalloc.get_traced_memory()
     finally:
@@ -25,5 +25,19 @@ def test_full_test_set_in_one_batch(mnist_test: tuple[np.ndarray, np.ndarray], s
     assert peak < PEAK_LIMIT, f"batch peak {peak / 2**20:.0f} MiB"
     assert len(files) == len(decoded) == 10000
     for i in range(0, 10000, 97):  # the one-at-a-time path gives the same bytes and pixels
-        assert codec.compress(images[i], quality=level) == files[i]
+        assert codec.compress(images[i], quality=level, effort=0) == files[i]
         assert np.array_equal(codec.decompress(files[i]), decoded[i])
+
+
+def test_search_memory_is_bounded(mnist_test: tuple[np.ndarray, np.ndarray], shipped_levels: list[int]) -> None:
+    """The encoder's search synthesises its candidates in bounded batches, whatever the batch of images."""
+    images = list(mnist_test[0][:300])
+    level = shipped_levels[len(shipped_levels) // 2]
+    tracemalloc.start()
+    try:
+        files = codec.compress_many(images, quality=level, effort=1)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < PEAK_LIMIT, f"search peak {peak / 2**20:.0f} MiB"
+    assert len(files) == 300
