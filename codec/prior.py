@@ -146,19 +146,14 @@ class LatentPrior:
         flat place ``i`` under table set ``m`` (one set, ``m = 0``, off the home
         grid or with one set) and the selector's bits per set (zeros without one).
         """
-        key = f"places-{height}x{width}"
-        if key not in self._bits:
+        if (height, width) != self.grid:  # stationary rows: made per call, not kept for every size seen
+            per_channel = -np.log2(self.stationary / float(1 << PRECISION))
+            return np.repeat(per_channel, height * width, axis=0)[None], np.zeros(1)
+        if "places" not in self._bits:
             bits = self._table_bits()
-            if (height, width) == self.grid:
-                table = bits["bank"][self.index.reshape(self.sets, -1)]
-                selector = bits["selector"] if self.switched(height, width) else np.zeros(1)
-            else:
-                per_channel = -np.log2(self.stationary / float(1 << PRECISION))
-                table = np.repeat(per_channel, height * width, axis=0)[None]
-                selector = np.zeros(1)
-            self._bits[key] = table
-            self._bits[key + "-selector"] = selector
-        return self._bits[key], self._bits[key + "-selector"]
+            self._bits["places"] = bits["bank"][self.index.reshape(self.sets, -1)]
+            self._bits["places-selector"] = bits["selector"] if self.sets > 1 else np.zeros(1)
+        return self._bits["places"], self._bits["places-selector"]
 
     def symbols_of(self, stream: np.ndarray, height: int, width: int) -> np.ndarray:
         """Inverse of :meth:`streams` for one image: its (C, height, width) symbols."""
