@@ -16,7 +16,7 @@ from . import batch
 from .batch import STDIO, Result
 from .errors import CodecError
 from .models import DEFAULT_LEVEL
-from .search import DEFAULT_EFFORT
+from .search import DEFAULT_EFFORT, EFFORTS
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -41,8 +41,8 @@ Effort = Annotated[
     typer.Option(
         "--effort",
         "-e",
-        min=0,
-        max=3,
+        min=min(EFFORTS),
+        max=max(EFFORTS),
         help="How hard the encoder searches for cheaper latents: 0 (fastest) to 3 (smallest files for the quality).",
     ),
 ]

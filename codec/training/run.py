@@ -94,9 +94,8 @@ def freeze_levels(
     """Freeze each level (its model's checkpoint and step) into ``weights_dir``; measure it on the test set."""
     from .. import models
     from ..errors import ModelError
-    from ..evaluate import measure_level
-    from ..search import DEFAULT_EFFORT
-    from .freeze import write_json, write_level
+    from ..evaluate import record_level
+    from .freeze import write_level
     from .train import load_checkpoint
 
     if weights_dir is not None:
@@ -118,11 +117,7 @@ def freeze_levels(
         model, state = load_checkpoint(path)
         limit = state["config"]["limit"]  # the digits the network was trained on
         fit_on = None if train_images is None else train_images[:limit]
-        meta_path, meta = write_level(model, state, target, level, cfg.step, fit_on, table_sets)
+        meta_path, _ = write_level(model, state, target, level, cfg.step, fit_on, table_sets)
         models.clear_cache()
-        meta["test"] = measure_level(images, level, DEFAULT_EFFORT).to_dict()
-        meta["test_effort"] = DEFAULT_EFFORT
-        write_json(meta_path, meta)
-        models.clear_cache()
-        done.append((meta_path, meta["test"]))
+        done.append((meta_path, record_level(images, level).to_dict()))
     return done
