@@ -470,6 +470,7 @@ def levels(
         "trained model",
         "step",
         "lambda",
+        "search lambda",
         "bpp",
         "payload bpp",
         "PSNR dB",
@@ -492,6 +493,7 @@ def levels(
                 str(meta.get("trained_model", "?")),
                 f"{meta.get('step', 1.0):g}",
                 f"{meta.get('lambda', nan):g}",
+                f"{model.search_lambda:g}",
                 f"{test.get('bpp', nan):.3f}",
                 f"{test.get('payload_bpp', nan):.3f}",
                 f"{test.get('psnr', nan):.2f}",
@@ -638,6 +640,13 @@ def freeze(
             "--measure-only", help="Only measure installed levels again (after an encoder change) into their metadata."
         ),
     ] = False,
+    search_lambda: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="With --measure-only: first set the levels' encoder search lambda (their operating point).",
+        ),
+    ] = None,
 ) -> None:
     """Freeze trained checkpoints into runtime weights and integer tables, and measure them.
 
@@ -646,10 +655,14 @@ def freeze(
       aec freeze --all
 
       aec freeze --all --measure-only
+
+      aec freeze --level 9 --measure-only --search-lambda 45
     """
     if measure_only:
-        _measure_levels(level, all_levels, weights_dir, data_dir, test_limit)
+        _measure_levels(level, all_levels, weights_dir, data_dir, test_limit, search_lambda)
         return
+    if search_lambda is not None:
+        raise _fail("--search-lambda goes with --measure-only; a level's own lives in training/levels.py", 2)
     try:
         from .training.levels import LEVELS
         from .training.run import freeze_levels
@@ -668,14 +681,19 @@ def freeze(
 
 
 def _measure_levels(
-    level: list[int] | None, all_levels: bool, weights_dir: Path | None, data_dir: Path | None, limit: int | None
+    level: list[int] | None,
+    all_levels: bool,
+    weights_dir: Path | None,
+    data_dir: Path | None,
+    limit: int | None,
+    search_lambda: float | None,
 ) -> None:
     """``aec freeze --measure-only``: measure installed levels on the test set, without torch."""
     import os
 
     from . import data as mnist
     from . import models
-    from .evaluate import record_level
+    from .evaluate import record_level, update_metadata
 
     if weights_dir is not None:
         os.environ[models.WEIGHTS_ENV] = str(weights_dir)
@@ -686,6 +704,8 @@ def _measure_levels(
     try:
         images = mnist.load_mnist("test", data_dir)[0][:limit]
         for n in chosen:
+            if search_lambda is not None:
+                update_metadata(n, {"search_lambda": search_lambda})
             test = record_level(images, n).to_dict()
             typer.echo(
                 f"level {n}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "

@@ -85,9 +85,13 @@ def write_measurement(level: int, measured: Measurement, effort: int) -> None:
     The weights and tables are untouched (the model id stays); what changes with
     the encoder is what the level's files cost and look like.
     """
+    update_metadata(level, {"test": measured.to_dict(), "test_effort": effort})
+
+
+def update_metadata(level: int, fields: dict[str, Any]) -> None:
+    """Set ``fields`` in an installed level's JSON metadata (never its weights or tables)."""
     path = models.weights_dir() / f"level-{level}.json"
     meta = json.loads(path.read_text()) if path.is_file() else {"level": level}
-    meta["test"] = measured.to_dict()
-    meta["test_effort"] = effort
+    meta.update(fields)
     write_file(path, (json.dumps(meta, indent=2) + "\n").encode(), force=True)
     models.clear_cache()

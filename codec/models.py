@@ -106,12 +106,14 @@ class FrozenModel:
 
     @property
     def search_lambda(self) -> float:
-        """The encoder search's weight of the squared error against bits: the lambda the network was trained with.
+        """The encoder search's weight of the squared error against bits (metadata ``search_lambda``).
 
         The training loss is ``bpp + lambda * MSE``, per image ``bits + lambda * SSE``
-        (pixels in [0, 1]). 0 (no search) for a level whose metadata lacks it.
+        (pixels in [0, 1]); a level may search with another lambda than it was
+        trained with, to place its operating point. Falls back to the training
+        ``lambda``, and to 0 (no search) for a level whose metadata has neither.
         """
-        return float(self.metadata.get("lambda", 0.0))
+        return float(self.metadata.get("search_lambda", self.metadata.get("lambda", 0.0)))
 
     def params_as(self, dtype: type) -> dict[str, np.ndarray]:
         """The float16 weights cast once to the compute ``dtype`` (cached per dtype)."""

@@ -274,7 +274,35 @@ def test_measure_only_rewrites_a_levels_metrics(
     assert (folder / "level-1.npz").read_bytes() == weights
     assert "level 1:" in result.output
 
+    # --search-lambda moves the level's operating point: an encoder setting, the weights stay.
+    args = ["freeze", "--measure-only", "--level", "1", "--test-limit", "30", "--weights-dir", str(folder)]
+    result = runner.invoke(app, [*args, "--search-lambda", "0.5"])
+    assert result.exit_code == 0, result.output
+    cheaper = json.loads((folder / "level-1.json").read_text())
+    assert cheaper["search_lambda"] == 0.5 and models.load_model(1, folder).search_lambda == 0.5
+    assert cheaper["test"]["payload_bpp"] < after["test"]["payload_bpp"]
+    assert cheaper["test"]["psnr"] < after["test"]["psnr"]
+    assert (folder / "level-1.npz").read_bytes() == weights
+    refused = runner.invoke(app, ["freeze", "--level", "1", "--search-lambda", "0.5"])
+    assert refused.exit_code == 2 and "--measure-only" in refused.output
+
 
 def test_bench_record_needs_the_whole_test_set() -> None:
     result = runner.invoke(app, ["bench", "--limit", "10", "--record"])
     assert result.exit_code == 2 and "whole MNIST test set" in result.output
+
+
+def test_levels_lists_every_installed_level(shipped_levels: list[int]) -> None:
+    from codec import models
+
+    result = runner.invoke(app, ["levels", "--markdown"])
+    assert result.exit_code == 0, result.output
+    header, _, *rows = result.output.strip().splitlines()
+    columns = [c.strip() for c in header.strip("|").split("|")]
+    assert len(rows) == len(shipped_levels)
+    for level, row in zip(shipped_levels, rows):
+        cells = dict(zip(columns, (c.strip() for c in row.strip("|").split("|"))))
+        model = models.load_model(level)
+        assert cells["level"] == str(level) and cells["model id"] == f"{model.model_id:03x}"
+        assert float(cells["search lambda"]) == model.search_lambda
+        assert float(cells["bpp"]) == round(model.metadata["test"]["bpp"], 3)

@@ -69,6 +69,7 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert meta["seed"] == 0 and meta["steps"] == 6 and meta["train_images"] == 256
     assert meta["data_sha256"] and meta["command"].startswith(f"aec train --model {LEVELS[2].model.name}")
     assert meta["trained_model"] == LEVELS[2].model.name and meta["step"] == LEVELS[2].step
+    assert meta["search_lambda"] == meta["lambda"] == LEVELS[2].model.lmbda  # the level searches at its own
     assert meta["table_sets"] == 64 and models.load_model(2, weights).prior.sets == 64  # fitted to the 256 digits
     assert set(meta["test"]) >= {"bpp", "psnr", "ssim", "images"} and meta["test"]["images"] == 20
     models.clear_cache()
@@ -91,3 +92,16 @@ def test_train_refuses_unknown_level_and_model() -> None:
     result = CliRunner().invoke(app, ["train", "--model", "grid-75", "--activation", "tanh"])
     assert result.exit_code == 2 and "unknown activation 'tanh'" in result.stderr
     assert np is not None
+
+
+def test_shipped_levels_match_their_configuration() -> None:
+    """Each shipped level is what ``aec freeze`` would write for it: model, step and search lambda."""
+    from codec import models
+    from codec.training.levels import LEVELS
+
+    assert models.available_levels() == sorted(LEVELS)
+    for level, cfg in LEVELS.items():
+        meta = models.load_model(level).metadata
+        assert (meta["trained_model"], meta["step"], meta["lambda"]) == (cfg.model.name, cfg.step, cfg.model.lmbda)
+        expected = cfg.model.lmbda if cfg.search_lambda is None else cfg.search_lambda
+        assert models.load_model(level).search_lambda == expected, level

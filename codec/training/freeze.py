@@ -147,8 +147,12 @@ def write_level(
     step: float = 1.0,
     train_images: np.ndarray | None = None,
     table_sets: int = TABLE_SETS,
+    search_lambda: float | None = None,
 ) -> tuple[Path, dict[str, Any]]:
-    """Write the frozen level and its metadata (without test metrics); returns the JSON path."""
+    """Write the frozen level and its metadata (without test metrics); returns the JSON path.
+
+    ``search_lambda`` is the encoder search's lambda (default: the training lambda).
+    """
     graph, arrays = freeze_model(model, step, state["config"]["model"], train_images, table_sets)
     digest = save_frozen(weights_dir, level, graph, arrays)
     if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
@@ -166,6 +170,7 @@ def write_level(
         "bank_rows": int(arrays["prior.bank"].shape[0]),
         "architecture": model.arch.to_dict(),
         "lambda": config["lmbda"],
+        "search_lambda": config["lmbda"] if search_lambda is None else search_lambda,
         "loss": config["loss"],
         "epochs": config["epochs"],
         "batch_size": config["batch_size"],

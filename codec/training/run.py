@@ -117,7 +117,7 @@ def freeze_levels(
         model, state = load_checkpoint(path)
         limit = state["config"]["limit"]  # the digits the network was trained on
         fit_on = None if train_images is None else train_images[:limit]
-        meta_path, _ = write_level(model, state, target, level, cfg.step, fit_on, table_sets)
+        meta_path, _ = write_level(model, state, target, level, cfg.step, fit_on, table_sets, cfg.search_lambda)
         models.clear_cache()
         done.append((meta_path, record_level(images, level).to_dict()))
     return done
