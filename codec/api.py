@@ -19,7 +19,7 @@ from . import bitstream, coder, search
 from .bitstream import Header
 from .errors import ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, prepare
-from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_model
+from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_model, model_for_decoding
 from .search import DEFAULT_EFFORT, EFFORTS
 
 #: Images analysed or synthesised at once in a batch (bounds memory).
@@ -141,7 +141,7 @@ def compress(image: ImageLike, quality: int = DEFAULT_LEVEL, effort: int = DEFAU
 
 def _model_for(header: Header) -> FrozenModel:
     try:
-        model = load_model(header.level)
+        model = model_for_decoding(header.level, header.model_id)
     except ModelError:
         raise ModelMismatchError(
             f"file was coded at level {header.level}, which this installation lacks "
@@ -186,12 +186,12 @@ def decompress_many(files: Sequence[bytes], dtype: type = np.float32) -> list[np
 
 def reconstruct(decoded: Sequence[tuple[Header, np.ndarray]], dtype: type = np.float32) -> list[np.ndarray]:
     """Images from headers and latents as :func:`decode_latents` gives them, batched."""
-    groups: dict[tuple[int, int, int], list[int]] = defaultdict(list)
+    groups: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
     for index, (header, _) in enumerate(decoded):
-        groups[(header.level, header.height, header.width)].append(index)
+        groups[(header.level, header.model_id, header.height, header.width)].append(index)
     out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(decoded)
-    for (level, height, width), indices in groups.items():
-        model = load_model(level)
+    for (level, model_id, height, width), indices in groups.items():
+        model = model_for_decoding(level, model_id)
         for first in range(0, len(indices), CHUNK):
             chunk = indices[first : first + CHUNK]
             latents = np.stack([decoded[i][1] for i in chunk])

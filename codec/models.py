@@ -6,6 +6,10 @@ weights are in ``transforms-NAME.npz``, shared by the levels that use the same
 trained network at different quantization steps. The model's identity is the
 SHA-256 of its graph, tables and weights (:func:`model_digest`); its first 12
 bits go into every file coded with it.
+
+When a level gets a new model, its old one can stay behind in ``retired/`` as
+``level-N-ID.npz`` (ID: the model id in hex), so that files coded with it still
+decode; the encoder only ever uses the installed level.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from .transforms import Graph, run_graph
 WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
 #: The level ``compress`` uses when none is given.
 DEFAULT_LEVEL = 8
+#: Subfolder of the weights holding levels' former models, for decoding old files.
+RETIRED = "retired"
 
 
 def weights_dir() -> Path:
@@ -185,7 +191,10 @@ def _load(path: Path, level: int) -> FrozenModel:
     try:
         graph = json.loads(arrays.pop("graph").tobytes())
         if "transforms" in graph:
-            shared = path.with_name(f"transforms-{graph['transforms']}.npz")
+            name = f"transforms-{graph['transforms']}.npz"
+            shared = path.with_name(name)
+            if not shared.is_file() and path.parent.name == RETIRED:  # shared with an installed level
+                shared = path.parent.parent / name
             if not shared.is_file():
                 raise ModelError(f"{path}: its weights {shared.name} are missing")
             arrays.update(_read_npz(shared))
@@ -216,6 +225,23 @@ def load_model(level: int, folder: Path | None = None) -> FrozenModel:
             f"quality level {level} is not installed (have {', '.join(map(str, have)) or 'none'} in {folder})"
         )
     return _load(path.resolve(), level)
+
+
+def retired_path(level: int, model_id: int, folder: Path | None = None) -> Path:
+    """Where level ``level``'s former model ``model_id`` is kept for decoding."""
+    return (folder or weights_dir()) / RETIRED / f"level-{level}-{model_id:03x}.npz"
+
+
+def model_for_decoding(level: int, model_id: int, folder: Path | None = None) -> FrozenModel:
+    """The model a file of ``level`` coded with ``model_id`` needs: the installed level's or a retired one.
+
+    :class:`ModelError` if the level is not installed; a model with another id
+    than asked for is returned as is (the caller reports the mismatch).
+    """
+    retired = retired_path(level, model_id, folder)
+    if retired.is_file():
+        return _load(retired.resolve(), level)
+    return load_model(level, folder)
 
 
 def clear_cache() -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -67,6 +69,40 @@ def test_other_model_is_refused(sample: bytes) -> None:
     body[3] ^= 0xFF
     with pytest.raises(ModelMismatchError, match="model"):
         codec.decompress(_reseal(bytes(body)))
+
+
+def test_files_of_a_retired_model_still_decode(
+    tmp_path: Path, digits: np.ndarray, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A level's former model, kept in ``retired/``, decodes the files coded with it; new files use the new one."""
+    import shutil
+
+    from codec import models
+
+    folder = tmp_path / "weights"
+    shutil.copytree(models.weights_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(folder))
+    models.clear_cache()
+    old = codec.compress_many(list(digits[:4]), quality=2, effort=0)
+    expected = codec.decompress_many(old)
+    old_id = codec.inspect(old[0]).header.model_id
+    # Level 2 gets another model (level 3's, with its metadata); its old one is retired.
+    (folder / models.RETIRED).mkdir(exist_ok=True)
+    for suffix in (".npz", ".json"):
+        shutil.move(folder / f"level-2{suffix}", models.retired_path(2, old_id, folder).with_suffix(suffix))
+        shutil.copy(folder / f"level-3{suffix}", folder / f"level-2{suffix}")
+    models.clear_cache()
+    try:
+        new = codec.compress(digits[0], quality=2, effort=0)
+        assert codec.inspect(new).header.model_id == models.load_model(3).model_id != old_id
+        assert all(np.array_equal(a, b) for a, b in zip(codec.decompress_many(old), expected))
+        assert np.array_equal(codec.decompress(old[1]), expected[1])
+        models.retired_path(2, old_id, folder).unlink()
+        models.clear_cache()
+        with pytest.raises(ModelMismatchError, match=f"coded with model {old_id:03x}"):
+            codec.decompress(old[0])
+    finally:
+        models.clear_cache()
 
 
 def test_missing_level_is_refused(sample: bytes) -> None:

@@ -39,6 +39,8 @@ def test_installed_package_finds_its_weights(tmp_path: Path) -> None:
         cwd=tmp_path,
     )
     assert sorted(p.name for p in (target / "codec" / "weights").glob("level-*.npz"))
+    retired = sorted(p.name for p in (ROOT / "weights" / "retired").glob("level-*"))
+    assert sorted(p.name for p in (target / "codec" / "weights" / "retired").glob("level-*")) == retired
     assert (target / "codec" / "benchmarks" / "report.py").is_file()  # `aec bench` works installed too
     assert (target / "codec" / "py.typed").is_file()
     code = (

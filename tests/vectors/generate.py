@@ -4,6 +4,12 @@ Run only when the format or the shipped weights change (on purpose):
 
     python tests/vectors/generate.py --force
 
+When a level gets a new model and its old one is retired (kept for decoding),
+rename the level's old vectors after the retired model (``digit7-q2`` ->
+``digit7-q2-18e``, in the manifest too) and add the new ones, keeping the rest:
+
+    python tests/vectors/generate.py --missing
+
 The test ``test_vectors.py`` then checks that today's decoder decodes every file
 to the same latents and pixels.
 """
@@ -45,12 +51,16 @@ def cases() -> dict[str, tuple[np.ndarray, int]]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--force", action="store_true", help="replace existing vectors")
+    parser.add_argument("--missing", action="store_true", help="only add the vectors the manifest lacks")
     args = parser.parse_args()
     manifest_path = HERE / "manifest.json"
-    if manifest_path.exists() and not args.force:
-        sys.exit("error: vectors exist; pass --force to replace them")
-    manifest = {}
+    if manifest_path.exists() and not (args.force or args.missing):
+        sys.exit("error: vectors exist; pass --force to replace them, or --missing to add new ones")
+    manifest = json.loads(manifest_path.read_text()) if args.missing and manifest_path.exists() else {}
+    kept = len(manifest)
     for name, (image, level) in cases().items():
+        if name in manifest:
+            continue
         coded = codec.compress(image, quality=level)
         _, latents = api.decode_latents(coded)
         pixels = codec.decompress(coded)
@@ -64,7 +74,7 @@ def main() -> None:
             "level": level,
         }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {len(manifest)} vectors to {HERE}")
+    print(f"wrote {len(manifest) - kept} vectors to {HERE} (kept {kept})")
 
 
 if __name__ == "__main__":
