@@ -233,6 +233,8 @@ def test_ctrl_c_leaves_no_partial_file(digits: np.ndarray, tmp_path: Path) -> No
         cwd=Path(__file__).parent.parent,
         stderr=subprocess.PIPE,
         text=True,
+        # A shell's background job ignores SIGINT and its children inherit that; the user's terminal does not.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not (out.is_dir() and any(out.iterdir())):
