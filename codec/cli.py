@@ -656,7 +656,7 @@ def freeze(
 
       aec freeze --all --measure-only
 
-      aec freeze --level 9 --measure-only --search-lambda 45
+      aec freeze --level 9 --measure-only --search-lambda 60
     """
     if measure_only:
         _measure_levels(level, all_levels, weights_dir, data_dir, test_limit, search_lambda)

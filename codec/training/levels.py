@@ -29,8 +29,8 @@ class ModelConfig:
 #: payload than grid-75 at a coarser step). From 25 to 36 dB the transforms
 #: are wider and deeper (hidden 64, one extra 3x3 convolution per scale): 8 to
 #: 18 % less rate than hidden 48 (benchmarks/ABLATIONS.md); so are vector-10
-#: and vector-5, trained 16 epochs for the 21.5 dB point (level 2 was vector-10
-#: at step 1.3 until aec 0.6; that model is kept in weights/retired/ for its
+#: and vector-5 (16 epochs, for the 21.5 dB point: level 2 was vector-10 at
+#: step 1.3 until aec 0.5; that model is kept in weights/retired/ for its
 #: files). Not shipped:
 #: vector-60 (about 0.2 dB better than grid-75 at a coarser step, for 1.9 MB of
 #: weights) and grid-650 (dominated by the wider grid-1200 at coarser steps).
@@ -73,10 +73,11 @@ def _level(level: int, model: str, step: float = 1.0, search_lambda: float | Non
 
 
 #: Level 1 is the smallest file, the last level the best quality: about one
-#: level per 1.5 dB of PSNR from 20 to 38 dB on MNIST. Where the encoder's
-#: search with the training lambda left a level too close to its neighbours, a
-#: lower search lambda moves it down its rate-distortion curve (measured on the
-#: first 400 test digits; the levels' JSON holds the full test set's numbers).
+#: level per 1.5 dB of PSNR from 20 to 38 dB on MNIST, neighbours at most 1.5 dB
+#: apart. Where the encoder's search with the training lambda spread the levels
+#: unevenly, a lower search lambda moves a level down its rate-distortion curve
+#: (chosen on the first 400 test digits; the levels' JSON holds the full test
+#: set's numbers).
 LEVELS: dict[int, LevelConfig] = {
     cfg.level: cfg
     for cfg in (
