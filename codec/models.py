@@ -238,10 +238,16 @@ def model_for_decoding(level: int, model_id: int, folder: Path | None = None) ->
     :class:`ModelError` if the level is not installed; a model with another id
     than asked for is returned as is (the caller reports the mismatch).
     """
+    try:
+        installed: FrozenModel | None = load_model(level, folder)
+    except ModelError:
+        installed = None
+    if installed is not None and installed.model_id == model_id:
+        return installed  # the common case, without a look into retired/
     retired = retired_path(level, model_id, folder)
     if retired.is_file():
         return _load(retired.resolve(), level)
-    return load_model(level, folder)
+    return installed or load_model(level, folder)  # the latter raises the ModelError
 
 
 def clear_cache() -> None:
