@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 
 from . import api, models
-from .fileio import write_file
+from .fileio import write_json
 from .metrics import mse, psnr_from_mse, ssim
 from .search import DEFAULT_EFFORT
 
@@ -93,5 +93,5 @@ def update_metadata(level: int, fields: dict[str, Any]) -> None:
     path = models.weights_dir() / f"level-{level}.json"
     meta = json.loads(path.read_text()) if path.is_file() else {"level": level}
     meta.update(fields)
-    write_file(path, (json.dumps(meta, indent=2) + "\n").encode(), force=True)
+    write_json(path, meta)
     models.clear_cache()

@@ -10,12 +10,14 @@ that decompressing 10,000 digits to PNG files took).
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from .errors import CodecError
 
@@ -54,6 +56,11 @@ def write_file(path: Path, data: bytes, force: bool = False) -> None:
     """Write ``data`` to ``path`` atomically; refuse an existing file unless ``force``."""
     with _interrupts_deferred():
         _write(Path(path), data, force)
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write ``data`` as indented JSON to ``path`` atomically, replacing what is there (level metadata)."""
+    write_file(path, (json.dumps(data, indent=2) + "\n").encode(), force=True)
 
 
 def _write(path: Path, data: bytes, force: bool) -> None:

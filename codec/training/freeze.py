@@ -8,8 +8,6 @@ test set and records the result in the metadata.
 
 from __future__ import annotations
 
-import json
-import os
 import platform
 from pathlib import Path
 from typing import Any
@@ -19,6 +17,7 @@ import torch
 from torch import nn
 
 from ..coder import PRECISION
+from ..fileio import write_json
 from ..models import cast_params, model_digest, save_frozen
 from ..prior import quantize_pmf, stationary_from_positional, to_symbols
 from ..transforms import run_graph
@@ -200,10 +199,3 @@ def write_level(
     path = weights_dir / f"level-{level}.json"
     write_json(path, meta)
     return path, meta
-
-
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (temporary file, then rename)."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2, sort_keys=False) + "\n")
-    os.replace(tmp, path)
