@@ -546,6 +546,7 @@ def train(
         ),
     ] = None,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+    device: Annotated[str, typer.Option(help="Torch device to train on: 'cpu', or 'cuda' for a GPU.")] = "cpu",
     quiet: Quiet = False,
 ) -> None:
     """Train the levels' models on MNIST into resumable checkpoints (needs the [train] extra).
@@ -582,6 +583,7 @@ def train(
         + ([f"--activation {activation}"] if activation is not None else [])
         + ([f"--lr {lr:g}"] if lr is not None else [])
         + ([f"--from {start_from}"] if start_from is not None else [])
+        + ([f"--device {device}"] if device != "cpu" else [])
     )
     if activation is not None and activation not in ACTIVATIONS:
         raise _fail(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}", 2)
@@ -604,8 +606,9 @@ def train(
             command=command,
             lr=lr,
             start_dir=start_from,
+            device=device,
         )
-    except (CodecError, FileNotFoundError, ValueError) as exc:
+    except (CodecError, FileNotFoundError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     for path in paths:
         typer.echo(f"checkpoint: {path}")

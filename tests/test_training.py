@@ -71,6 +71,11 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert meta["trained_model"] == LEVELS[2].model.name and meta["step"] == LEVELS[2].step
     assert meta["search_lambda"] == meta["lambda"] == LEVELS[2].model.lmbda  # the level searches at its own
     assert meta["table_sets"] == 64 and models.load_model(2, weights).prior.sets == 64  # fitted to the 256 digits
+    assert meta["train_device"] == "cpu"
+    # The weights file is named by model and weights: a retrained model never overwrites a retired one's.
+    transforms = models.load_model(2, weights).graph["transforms"]
+    assert transforms.startswith(f"{LEVELS[2].model.name}-") and (weights / f"transforms-{transforms}.npz").is_file()
+    assert len(list(weights.glob("transforms-*.npz"))) == 1
     assert set(meta["test"]) >= {"bpp", "psnr", "ssim", "images"} and meta["test"]["images"] == 20
     models.clear_cache()
     digit = mnist_test[0][0]
@@ -92,6 +97,19 @@ def test_train_refuses_unknown_level_and_model() -> None:
     result = CliRunner().invoke(app, ["train", "--model", "grid-75", "--activation", "tanh"])
     assert result.exit_code == 2 and "unknown activation 'tanh'" in result.stderr
     assert np is not None
+
+
+def test_train_refuses_a_device_it_cannot_use() -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+
+    result = CliRunner().invoke(app, ["train", "--model", "vector-4", "--device", "abacus"])
+    assert result.exit_code == 1 and "unknown torch device 'abacus'" in result.stderr
+    if not torch.cuda.is_available():
+        result = CliRunner().invoke(app, ["train", "--model", "vector-4", "--device", "cuda"])
+        assert result.exit_code == 1 and "no GPU for --device cuda" in result.stderr
 
 
 def test_shipped_levels_match_their_configuration() -> None:

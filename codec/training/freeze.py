@@ -8,6 +8,7 @@ test set and records the result in the metadata.
 
 from __future__ import annotations
 
+import hashlib
 import platform
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from torch import nn
 
 from ..coder import PRECISION
 from ..fileio import write_json
-from ..models import cast_params, model_digest, save_frozen
+from ..models import TABLE_PREFIX, cast_params, model_digest, save_frozen
 from ..prior import quantize_pmf, stationary_from_positional, to_symbols
 from ..transforms import run_graph
 from .mixture import TABLE_SETS, bank_rows, fit_table_sets
@@ -138,6 +139,21 @@ def prior_tables(
     }
 
 
+def transforms_name(model: str, arrays: dict[str, np.ndarray]) -> str:
+    """The name of a trained network's weights file: the model's name and a digest of its weights.
+
+    Levels frozen from one checkpoint share the file; a retrained model gets a
+    file of its own, so the weights of a model it replaces can stay for the
+    retired level's files (``weights/retired/``).
+    """
+    digest = hashlib.sha256()
+    for name in sorted(arrays):
+        if not name.startswith(TABLE_PREFIX):
+            digest.update(name.encode())
+            digest.update(np.ascontiguousarray(arrays[name]).tobytes())
+    return f"{model}-{digest.hexdigest()[:6]}"
+
+
 def write_level(
     model: Autoencoder,
     state: dict[str, Any],
@@ -152,7 +168,8 @@ def write_level(
 
     ``search_lambda`` is the encoder search's lambda (default: the training lambda).
     """
-    graph, arrays = freeze_model(model, step, state["config"]["model"], train_images, table_sets)
+    graph, arrays = freeze_model(model, step, None, train_images, table_sets)
+    graph["transforms"] = transforms_name(state["config"]["model"], arrays)
     digest = save_frozen(weights_dir, level, graph, arrays)
     if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
         raise RuntimeError("digest mismatch")
@@ -182,6 +199,7 @@ def write_level(
         "command": " && ".join(stage.get("command", "") for stage in chain),
         "torch_version": state.get("torch_version", torch.__version__),
         "torch_threads": state.get("threads"),
+        "train_device": state.get("device", "cpu"),
         "train_seconds": round(sum(seconds), 1),
         "train_history": [{k: float(v) for k, v in h.items()} for stage in chain for h in stage["history"]],
         "platform": platform.platform(),

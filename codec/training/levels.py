@@ -39,6 +39,7 @@ MODELS: dict[str, ModelConfig] = {
     for cfg in (
         ModelConfig("vector-4", 4.0, Architecture(latent_channels=32, grid=1)),
         ModelConfig("vector-5", 5.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1)),
+        ModelConfig("vector-6", 6.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1)),
         ModelConfig("vector-10", 10.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1)),
         ModelConfig("vector-25", 25.0, Architecture(latent_channels=48, grid=1)),
         ModelConfig("vector-60", 60.0, Architecture(latent_channels=64, grid=1)),

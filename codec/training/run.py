@@ -44,12 +44,19 @@ def train_models(
     command: str = "",
     lr: float | None = None,
     start_dir: Path | None = None,
+    device: str = "cpu",
 ) -> list[Path]:
     """Train each named model of :data:`MODELS` in turn; returns the checkpoint paths.
 
     With ``start_dir`` each model starts from its checkpoint there (a further
     training stage with a fresh learning-rate schedule) instead of from scratch.
     """
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"unknown torch device {device!r}; use 'cpu' or 'cuda'") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"no GPU for --device {device}: this torch ({torch.__version__}) sees no CUDA device")
     if threads:
         torch.set_num_threads(threads)
     images, _ = load_mnist("train", data_dir)
@@ -72,8 +79,8 @@ def train_models(
             config = replace(config, lr=lr)
         config = replace(config, extra={"data_sha256": dataset_digest()})
         path = checkpoint_path(checkpoint_dir, name)
-        model = train(config, images, path, resume=resume, progress=progress)
-        state = torch.load(path, weights_only=False)
+        model = train(config, images, path, resume=resume, progress=progress, device=device)
+        state = torch.load(path, weights_only=False, map_location="cpu")
         state["command"] = command
         state["torch_version"] = torch.__version__
         state["threads"] = torch.get_num_threads()

@@ -58,11 +58,11 @@ def _start_from(model: Autoencoder, source: Path) -> dict[str, Any]:
     """Load ``source``'s weights into ``model``; returns what to keep of the earlier stage."""
     if not source.is_file():
         raise FileNotFoundError(f"no checkpoint to start from at {source}")
-    state = torch.load(source, weights_only=False)
+    state = torch.load(source, weights_only=False, map_location="cpu")
     if Architecture(**state["config"]["arch"]) != model.arch:
         raise ValueError(f"{source} has another architecture than the model being trained")
     model.load_state_dict(state["model"])
-    keep = ("config", "history", "step", "command", "torch_version", "threads", "previous")
+    keep = ("config", "history", "step", "command", "torch_version", "threads", "device", "previous")
     return {k: state[k] for k in keep if k in state}
 
 
@@ -84,20 +84,25 @@ def train(
     checkpoint: Path,
     resume: bool = True,
     progress: bool = True,
+    device: str = "cpu",
 ) -> Autoencoder:
     """Train one model on ``images`` (N, 28, 28) uint8, checkpointing every epoch.
 
     With ``resume`` and an existing checkpoint of the same config, training goes
-    on from the last finished epoch, with the same result as an unbroken run.
+    on from the last finished epoch, with the same result as an unbroken run on
+    the same device. ``device`` is a torch device ("cpu", "cuda"); checkpoints
+    always hold CPU tensors, so they load anywhere.
     """
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     torch.manual_seed(config.seed)
     torch.set_flush_denormal(True)  # denormals slow CPU training several-fold
+    torch.backends.cudnn.deterministic = True  # the same run twice gives the same weights on one GPU
+    torch.backends.cudnn.benchmark = False
     if config.limit is not None:
         images = images[: config.limit]
-    data = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1)
-    model = Autoencoder(config.arch)
+    data = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1).to(device)
+    model = Autoencoder(config.arch).to(device)
     prior_params = list(model.prior.parameters())
     prior_ids = {id(p) for p in prior_params}
     net_params = [p for p in model.parameters() if id(p) not in prior_ids]
@@ -114,14 +119,16 @@ def train(
     previous: dict[str, Any] | None = None
     resumed = False
     if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False)
+        state = torch.load(checkpoint, weights_only=False, map_location=device)
         if _normalised(state["config"]) == config.to_dict():
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
             start_epoch, step, history = state["epoch"], state["step"], state["history"]
             previous = state.get("previous")
-            torch.set_rng_state(state["rng"])
+            torch.set_rng_state(state["rng"].cpu())
+            if "cuda_rng" in state and torch.device(device).type == "cuda":
+                torch.cuda.set_rng_state(state["cuda_rng"].cpu())
             resumed = True
     if not resumed and config.init_from is not None:
         previous = _start_from(model, Path(config.init_from))
@@ -139,7 +146,7 @@ def train(
             for first in range(0, len(data), config.batch_size):
                 if step >= total_steps:
                     break
-                batch = data[order[first : first + config.batch_size]]
+                batch = data[order[first : first + config.batch_size].to(device)]
                 out = model(batch)
                 bpp = out["bits"].mean() / (batch.shape[-1] * batch.shape[-2])
                 dist = distortion(out["logits"], batch, config.loss).mean()
@@ -166,24 +173,45 @@ def train(
             )
             state = {
                 "config": config.to_dict(),
-                "model": model.state_dict(),
-                "optimizer": optimizer.state_dict(),
+                "model": _on_cpu(model.state_dict()),
+                "optimizer": _on_cpu(optimizer.state_dict()),
                 "scheduler": scheduler.state_dict(),
                 "epoch": epoch + 1,
                 "step": step,
                 "history": history,
                 "rng": torch.get_rng_state(),
                 "previous": previous,
+                "device": _device_name(device),
             }
+            if torch.device(device).type == "cuda":
+                state["cuda_rng"] = torch.cuda.get_rng_state()
             save_atomic(state, checkpoint)
     model.eval()
     model.history = history  # type: ignore[assignment]
     return model
 
 
+def _on_cpu(obj: Any) -> Any:
+    """``obj`` (a state dict, nested) with every tensor moved to the CPU."""
+    if isinstance(obj, torch.Tensor):
+        return obj.cpu()
+    if isinstance(obj, dict):
+        return {k: _on_cpu(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [_on_cpu(v) for v in obj]
+    return obj
+
+
+def _device_name(device: str) -> str:
+    """What trained the model, for the metadata: "cpu" or "cuda (NVIDIA H200)"."""
+    if torch.device(device).type == "cuda":
+        return f"cuda ({torch.cuda.get_device_name(torch.device(device))})"
+    return "cpu"
+
+
 def load_checkpoint(path: Path) -> tuple[Autoencoder, dict[str, Any]]:
     """The model and the saved state (config, history) of a checkpoint."""
-    state = torch.load(path, weights_only=False)
+    state = torch.load(path, weights_only=False, map_location="cpu")
     model = Autoencoder(Architecture(**state["config"]["arch"]))
     model.load_state_dict(state["model"])
     model.eval()
