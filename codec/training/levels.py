@@ -82,10 +82,10 @@ def _level(level: int, model: str, step: float = 1.0, search_lambda: float | Non
 LEVELS: dict[int, LevelConfig] = {
     cfg.level: cfg
     for cfg in (
-        _level(1, "vector-4"),
+        _level(1, "vector-4", search_lambda=2.5),
         _level(2, "vector-5"),
-        _level(3, "vector-10"),
-        _level(4, "vector-25", 1.3),
+        _level(3, "vector-10", search_lambda=5.0),
+        _level(4, "vector-25", 1.3, search_lambda=12.0),
         _level(5, "vector-25"),
         _level(6, "grid-30", search_lambda=20.0),
         _level(7, "grid-75", 1.25),
