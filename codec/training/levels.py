@@ -29,11 +29,13 @@ class ModelConfig:
 #: payload than grid-75 at a coarser step). From 25 to 36 dB the transforms
 #: are wider and deeper (hidden 64, one extra 3x3 convolution per scale): 8 to
 #: 18 % less rate than hidden 48 (benchmarks/ABLATIONS.md); so are vector-10
-#: and vector-5 (16 epochs, for the 21.5 dB point: level 2 was vector-10 at
-#: step 1.3 until aec 0.5; that model is kept in weights/retired/ for its
-#: files). Not shipped:
-#: vector-60 (about 0.2 dB better than grid-75 at a coarser step, for 1.9 MB of
-#: weights) and grid-650 (dominated by the wider grid-1200 at coarser steps).
+#: and vector-5 (for the 21.5 dB point: level 2 was vector-10 at step 1.3 until
+#: aec 0.5). Since aec 0.7 the vector models are trained on a GPU, 31-32 epochs
+#: and a second stage of 30 at lr 5e-4 (0.3 to 0.9 dB more than 10-16 CPU
+#: epochs); the models they replaced are kept in weights/retired/ for their
+#: files. Not shipped: vector-6 (a candidate for level 2), vector-60 (about
+#: 0.2 dB better than grid-75 at a coarser step, for 1.9 MB of weights) and
+#: grid-650 (dominated by the wider grid-1200 at coarser steps).
 MODELS: dict[str, ModelConfig] = {
     cfg.name: cfg
     for cfg in (
@@ -83,9 +85,9 @@ LEVELS: dict[int, LevelConfig] = {
     cfg.level: cfg
     for cfg in (
         _level(1, "vector-4", search_lambda=2.5),
-        _level(2, "vector-5"),
+        _level(2, "vector-5", search_lambda=7.0),
         _level(3, "vector-10", search_lambda=5.0),
-        _level(4, "vector-25", 1.3, search_lambda=12.0),
+        _level(4, "vector-25", 1.3, search_lambda=10.0),
         _level(5, "vector-25"),
         _level(6, "grid-30", search_lambda=20.0),
         _level(7, "grid-75", 1.25),
