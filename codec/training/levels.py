@@ -30,10 +30,11 @@ class ModelConfig:
 #: are wider and deeper (hidden 64, one extra 3x3 convolution per scale): 8 to
 #: 18 % less rate than hidden 48 (benchmarks/ABLATIONS.md); so are vector-10
 #: and vector-5 (for the 21.5 dB point: level 2 was vector-10 at step 1.3 until
-#: aec 0.5). Since aec 0.7 the vector models are trained on a GPU, 31-32 epochs
-#: and a second stage of 30 at lr 5e-4 (0.3 to 0.9 dB more than 10-16 CPU
-#: epochs); the models they replaced are kept in weights/retired/ for their
-#: files. Not shipped: vector-6 (a candidate for level 2), vector-60 (about
+#: aec 0.5). Since aec 0.7 vector-4, vector-10 and vector-25 are trained on a
+#: GPU, 31-32 epochs and a second stage of 30 at lr 5e-4 (0.15 to 0.5 dB more
+#: than 10 CPU epochs; vector-5 gained nothing on the test digits and keeps its
+#: 16 CPU epochs); the models they replaced are kept in weights/retired/ for
+#: their files. Not shipped: vector-6 (a candidate for level 2), vector-60 (about
 #: 0.2 dB better than grid-75 at a coarser step, for 1.9 MB of weights) and
 #: grid-650 (dominated by the wider grid-1200 at coarser steps).
 MODELS: dict[str, ModelConfig] = {
