@@ -70,7 +70,8 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert meta["data_sha256"] and meta["command"].startswith(f"aec train --model {LEVELS[2].model.name}")
     assert meta["trained_model"] == LEVELS[2].model.name and meta["step"] == LEVELS[2].step
     assert meta["lambda"] == LEVELS[2].model.lmbda
-    assert meta["search_lambda"] == (LEVELS[2].search_lambda or LEVELS[2].model.lmbda)  # the level's own
+    expected = LEVELS[2].model.lmbda if LEVELS[2].search_lambda is None else LEVELS[2].search_lambda
+    assert meta["search_lambda"] == expected  # the level's own (a search lambda may be 0)
     assert meta["table_sets"] == 64 and models.load_model(2, weights).prior.sets == 64  # fitted to the 256 digits
     assert meta["train_device"] == "cpu"
     # The weights file is named by model and weights: a retrained model never overwrites a retired one's.
