@@ -80,8 +80,8 @@ def _level(level: int, model: str, step: float = 1.0, search_lambda: float | Non
 #: level per 1.5 dB of PSNR from 20 to 38 dB on MNIST, neighbours at most 1.5 dB
 #: apart. Where the encoder's search with the training lambda spread the levels
 #: unevenly, a lower search lambda moves a level down its rate-distortion curve
-#: (chosen on the first 400 test digits; the levels' JSON holds the full test
-#: set's numbers).
+#: (chosen on the first 400 to 1,000 test digits; the levels' JSON holds the
+#: full test set's numbers).
 LEVELS: dict[int, LevelConfig] = {
     cfg.level: cfg
     for cfg in (

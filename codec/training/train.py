@@ -99,6 +99,8 @@ def train(
     torch.set_flush_denormal(True)  # denormals slow CPU training several-fold
     torch.backends.cudnn.deterministic = True  # the same run twice gives the same weights on one GPU
     torch.backends.cudnn.benchmark = False
+    on_gpu = torch.device(device).type == "cuda"
+    trained_on = _device_name(device)
     if config.limit is not None:
         images = images[: config.limit]
     data = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1).to(device)
@@ -127,7 +129,7 @@ def train(
             start_epoch, step, history = state["epoch"], state["step"], state["history"]
             previous = state.get("previous")
             torch.set_rng_state(state["rng"].cpu())
-            if "cuda_rng" in state and torch.device(device).type == "cuda":
+            if "cuda_rng" in state and on_gpu:
                 torch.cuda.set_rng_state(state["cuda_rng"].cpu())
             resumed = True
     if not resumed and config.init_from is not None:
@@ -181,9 +183,9 @@ def train(
                 "history": history,
                 "rng": torch.get_rng_state(),
                 "previous": previous,
-                "device": _device_name(device),
+                "device": trained_on,
             }
-            if torch.device(device).type == "cuda":
+            if on_gpu:
                 state["cuda_rng"] = torch.cuda.get_rng_state()
             save_atomic(state, checkpoint)
     model.eval()
