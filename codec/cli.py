@@ -545,6 +545,12 @@ def train(
             "--from", help="Folder of checkpoints to start from: a further training stage with a fresh schedule."
         ),
     ] = None,
+    weight_decay: Annotated[
+        float, typer.Option(min=0.0, help="Decoupled (AdamW) weight decay of the transforms.")
+    ] = 0.0,
+    shift: Annotated[
+        int, typer.Option(min=0, max=4, help="Move each training digit by up to N pixels each way (augmentation).")
+    ] = 0,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     device: Annotated[str, typer.Option(help="Torch device to train on: 'cpu', or 'cuda' for a GPU.")] = "cpu",
     quiet: Quiet = False,
@@ -583,6 +589,8 @@ def train(
         + ([f"--activation {activation}"] if activation is not None else [])
         + ([f"--lr {lr:g}"] if lr is not None else [])
         + ([f"--from {start_from}"] if start_from is not None else [])
+        + ([f"--weight-decay {weight_decay:g}"] if weight_decay else [])
+        + ([f"--shift {shift}"] if shift else [])
         + ([f"--device {device}"] if device != "cpu" else [])
     )
     if activation is not None and activation not in ACTIVATIONS:
@@ -607,6 +615,8 @@ def train(
             lr=lr,
             start_dir=start_from,
             device=device,
+            weight_decay=weight_decay,
+            shift=shift,
         )
     except (CodecError, FileNotFoundError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None

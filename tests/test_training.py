@@ -40,12 +40,15 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     from codec.training.train import stages
 
     stage2 = ["train", "--level", "2", "--epochs", "1", "--limit", "256", "--max-steps", "2", "--lr", "1e-4"]
+    stage2 += ["--weight-decay", "0.01", "--shift", "1"]
     second = tmp_path / "ck2"
     result = runner.invoke(app, [*stage2, "--from", str(checkpoints), "--checkpoint-dir", str(second), "--quiet"])
     assert result.exit_code == 0, result.output
     chain = stages(torch.load(second / state_file.name, weights_only=False))
     assert [s["config"]["lr"] for s in chain] == [2e-3, 1e-4] and [len(s["history"]) for s in chain] == [2, 1]
     assert chain[1]["config"]["init_from"] == str(state_file) and chain[0]["step"] == 6
+    assert [(s["config"]["weight_decay"], s["config"]["shift"]) for s in chain] == [(0.0, 0), (0.01, 1)]
+    assert "--weight-decay 0.01 --shift 1" in chain[1]["command"]
     result = runner.invoke(app, [*stage2, "--from", str(tmp_path / "none"), "--checkpoint-dir", str(second / "x")])
     assert result.exit_code == 1 and "no checkpoint to start from" in result.stderr
 
@@ -85,6 +88,25 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert codec.decompress(data).shape == (28, 28)
     assert codec.inspect(data).header.model_id == int(meta["model_id"], 16)
     models.clear_cache()
+
+
+def test_shift_moves_each_digit_by_its_own_offset() -> None:
+    """The augmentation moves an image as a zero-filled np.roll would, each by its offset."""
+    import torch
+
+    from codec.training.train import random_offsets, shifted
+
+    rng = np.random.default_rng(0)
+    images = rng.random((6, 1, 9, 9)).astype(np.float32)
+    offsets = random_offsets(6, 2, seed=3)
+    assert torch.equal(offsets, random_offsets(6, 2, seed=3)) and int(offsets.abs().max()) <= 2
+    moved = shifted(torch.from_numpy(images), offsets, 2).numpy()
+    for image, (dy, dx), got in zip(images[:, 0], offsets.tolist(), moved[:, 0], strict=True):
+        want = np.zeros_like(image)
+        want[max(dy, 0) : 9 + min(dy, 0), max(dx, 0) : 9 + min(dx, 0)] = image[
+            max(-dy, 0) : 9 + min(-dy, 0), max(-dx, 0) : 9 + min(-dx, 0)
+        ]
+        np.testing.assert_array_equal(got, want)
 
 
 def test_train_refuses_unknown_level_and_model() -> None:

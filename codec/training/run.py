@@ -45,6 +45,8 @@ def train_models(
     lr: float | None = None,
     start_dir: Path | None = None,
     device: str = "cpu",
+    weight_decay: float = 0.0,
+    shift: int = 0,
 ) -> list[Path]:
     """Train each named model of :data:`MODELS` in turn; returns the checkpoint paths.
 
@@ -74,6 +76,8 @@ def train_models(
             limit=limit,
             max_steps=max_steps,
             init_from=None if start_dir is None else str(checkpoint_path(start_dir, name)),
+            weight_decay=weight_decay,
+            shift=shift,
         )
         if lr is not None:
             config = replace(config, lr=lr)

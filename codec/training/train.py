@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from torch.nn import functional as F
 
 from .model import Architecture, Autoencoder, distortion
 
@@ -31,6 +32,8 @@ class TrainConfig:
     limit: int | None = None  # train on the first N images only (smoke runs)
     max_steps: int | None = None  # stop after N optimiser steps (smoke runs)
     init_from: str | None = None  # start from this checkpoint's weights (a further training stage)
+    weight_decay: float = 0.0  # decoupled (AdamW) weight decay of the transforms, not of the prior
+    shift: int = 0  # move each training digit by up to this many pixels each way (augmentation)
     extra: dict[str, Any] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
@@ -41,7 +44,8 @@ class TrainConfig:
 
 def _normalised(saved: dict[str, Any]) -> dict[str, Any]:
     """A saved config with fields added since then at their defaults."""
-    return {"init_from": None, **saved, "arch": Architecture(**saved["arch"]).to_dict()}
+    defaults = {"init_from": None, "weight_decay": 0.0, "shift": 0}
+    return {**defaults, **saved, "arch": Architecture(**saved["arch"]).to_dict()}
 
 
 def stages(state: dict[str, Any]) -> list[dict[str, Any]]:
@@ -108,8 +112,11 @@ def train(
     prior_params = list(model.prior.parameters())
     prior_ids = {id(p) for p in prior_params}
     net_params = [p for p in model.parameters() if id(p) not in prior_ids]
-    groups: list[dict[str, Any]] = [{"params": net_params}, {"params": prior_params, "lr": config.lr * 5}]
-    optimizer = torch.optim.Adam(groups, lr=config.lr)
+    groups: list[dict[str, Any]] = [
+        {"params": net_params, "weight_decay": config.weight_decay},
+        {"params": prior_params, "lr": config.lr * 5, "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)  # with weight decay 0 exactly Adam
     steps_per_epoch = math.ceil(len(data) / config.batch_size)
     total_steps = steps_per_epoch * config.epochs
     if config.max_steps is not None:
@@ -143,12 +150,15 @@ def train(
                 break
             started = time.perf_counter()
             order = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+            offsets = random_offsets(len(data), config.shift, config.seed * 1000 + epoch).to(device)
             sums = np.zeros(3)
             model.train()
             for first in range(0, len(data), config.batch_size):
                 if step >= total_steps:
                     break
                 batch = data[order[first : first + config.batch_size].to(device)]
+                if config.shift:
+                    batch = shifted(batch, offsets[first : first + len(batch)], config.shift)
                 out = model(batch)
                 bpp = out["bits"].mean() / (batch.shape[-1] * batch.shape[-2])
                 dist = distortion(out["logits"], batch, config.loss).mean()
@@ -191,6 +201,22 @@ def train(
     model.eval()
     model.history = history  # type: ignore[assignment]
     return model
+
+
+def random_offsets(n: int, shift: int, seed: int) -> torch.Tensor:
+    """(n, 2) integer (row, column) moves in ``-shift..shift``, the same for the same seed on every device."""
+    generator = torch.Generator().manual_seed(seed + 7_919)
+    return torch.randint(-shift, shift + 1, (n, 2), generator=generator)
+
+
+def shifted(batch: torch.Tensor, offsets: torch.Tensor, shift: int) -> torch.Tensor:
+    """Each image of ``batch`` (N, 1, H, W) moved by its (row, column) offset; zeros come in at the edges."""
+    n, _, h, w = batch.shape
+    padded = F.pad(batch, (shift, shift, shift, shift))
+    rows = torch.arange(h, device=batch.device) + shift - offsets[:, :1]
+    cols = torch.arange(w, device=batch.device) + shift - offsets[:, 1:]
+    index = torch.arange(n, device=batch.device)[:, None, None]
+    return padded[index, 0, rows[:, :, None], cols[:, None, :]].unsqueeze(1)
 
 
 def _on_cpu(obj: Any) -> Any:
