@@ -86,7 +86,7 @@ LEVELS: dict[int, LevelConfig] = {
     cfg.level: cfg
     for cfg in (
         _level(1, "vector-4", search_lambda=2.5),
-        _level(2, "vector-5", search_lambda=7.0),
+        _level(2, "vector-5", search_lambda=5.0),
         _level(3, "vector-10", search_lambda=5.0),
         _level(4, "vector-25", 1.3, search_lambda=10.0),
         _level(5, "vector-25"),
