@@ -546,8 +546,12 @@ def train(
         ),
     ] = None,
     weight_decay: Annotated[
-        float, typer.Option(min=0.0, help="Decoupled (AdamW) weight decay of the transforms.")
-    ] = 0.0,
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Decoupled (AdamW) weight decay of the transforms.  [default: the model's: vector-5 0.05, else 0]",
+        ),
+    ] = None,
     shift: Annotated[
         int, typer.Option(min=0, max=4, help="Move each training digit by up to N pixels each way (augmentation).")
     ] = 0,
@@ -589,7 +593,7 @@ def train(
         + ([f"--activation {activation}"] if activation is not None else [])
         + ([f"--lr {lr:g}"] if lr is not None else [])
         + ([f"--from {start_from}"] if start_from is not None else [])
-        + ([f"--weight-decay {weight_decay:g}"] if weight_decay else [])
+        + ([f"--weight-decay {weight_decay:g}"] if weight_decay is not None else [])
         + ([f"--shift {shift}"] if shift else [])
         + ([f"--device {device}"] if device != "cpu" else [])
     )

@@ -47,7 +47,8 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     chain = stages(torch.load(second / state_file.name, weights_only=False))
     assert [s["config"]["lr"] for s in chain] == [2e-3, 1e-4] and [len(s["history"]) for s in chain] == [2, 1]
     assert chain[1]["config"]["init_from"] == str(state_file) and chain[0]["step"] == 6
-    assert [(s["config"]["weight_decay"], s["config"]["shift"]) for s in chain] == [(0.0, 0), (0.01, 1)]
+    own_decay = LEVELS[2].model.weight_decay  # stage 1 took the model's own; stage 2 was told
+    assert [(s["config"]["weight_decay"], s["config"]["shift"]) for s in chain] == [(own_decay, 0), (0.01, 1)]
     assert "--weight-decay 0.01 --shift 1" in chain[1]["command"]
     result = runner.invoke(app, [*stage2, "--from", str(tmp_path / "none"), "--checkpoint-dir", str(second / "x")])
     assert result.exit_code == 1 and "no checkpoint to start from" in result.stderr
@@ -145,5 +146,6 @@ def test_shipped_levels_match_their_configuration() -> None:
     for level, cfg in LEVELS.items():
         meta = models.load_model(level).metadata
         assert (meta["trained_model"], meta["step"], meta["lambda"]) == (cfg.model.name, cfg.step, cfg.model.lmbda)
+        assert meta.get("weight_decay", 0.0) == cfg.model.weight_decay, level  # levels frozen before aec 0.8: 0
         expected = cfg.model.lmbda if cfg.search_lambda is None else cfg.search_lambda
         assert models.load_model(level).search_lambda == expected, level

@@ -191,6 +191,8 @@ def write_level(
         "epochs": config["epochs"],
         "batch_size": config["batch_size"],
         "learning_rate": config["lr"],
+        "weight_decay": config.get("weight_decay", 0.0),
+        "shift": config.get("shift", 0),
         "seed": config["seed"],
         "train_images": config["limit"] or 60000,
         "max_steps": config["max_steps"],
@@ -210,6 +212,8 @@ def write_level(
                 "command": stage.get("command", ""),
                 "epochs": stage["config"]["epochs"],
                 "learning_rate": stage["config"]["lr"],
+                "weight_decay": stage["config"].get("weight_decay", 0.0),
+                "shift": stage["config"].get("shift", 0),
                 "train_seconds": round(stage_seconds, 1),
             }
             for stage, stage_seconds in zip(chain, seconds, strict=True)

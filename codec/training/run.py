@@ -45,10 +45,12 @@ def train_models(
     lr: float | None = None,
     start_dir: Path | None = None,
     device: str = "cpu",
-    weight_decay: float = 0.0,
+    weight_decay: float | None = None,
     shift: int = 0,
 ) -> list[Path]:
     """Train each named model of :data:`MODELS` in turn; returns the checkpoint paths.
+
+    ``weight_decay`` None takes each model's own (:attr:`ModelConfig.weight_decay`).
 
     With ``start_dir`` each model starts from its checkpoint there (a further
     training stage with a fresh learning-rate schedule) instead of from scratch.
@@ -76,7 +78,7 @@ def train_models(
             limit=limit,
             max_steps=max_steps,
             init_from=None if start_dir is None else str(checkpoint_path(start_dir, name)),
-            weight_decay=weight_decay,
+            weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
             shift=shift,
         )
         if lr is not None:
