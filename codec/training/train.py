@@ -150,7 +150,8 @@ def train(
                 break
             started = time.perf_counter()
             order = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
-            offsets = random_offsets(len(data), config.shift, config.seed * 1000 + epoch).to(device)
+            if config.shift:
+                offsets = random_offsets(len(data), config.shift, config.seed * 1000 + epoch).to(device)
             sums = np.zeros(3)
             model.train()
             for first in range(0, len(data), config.batch_size):
