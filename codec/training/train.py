@@ -206,7 +206,7 @@ def train(
 
 def random_offsets(n: int, shift: int, seed: int) -> torch.Tensor:
     """(n, 2) integer (row, column) moves in ``-shift..shift``, the same for the same seed on every device."""
-    generator = torch.Generator().manual_seed(seed + 7_919)
+    generator = torch.Generator().manual_seed(seed + 7_919)  # not the batch order's seed: independent draws
     return torch.randint(-shift, shift + 1, (n, 2), generator=generator)
 
 
