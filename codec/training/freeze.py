@@ -24,7 +24,7 @@ from ..prior import quantize_pmf, stationary_from_positional, to_symbols
 from ..transforms import run_graph
 from .mixture import TABLE_SETS, bank_rows, fit_table_sets
 from .model import GDN, Autoencoder
-from .train import stages
+from .train import normalised_config, stages
 
 
 def graph_of(sequential: nn.Sequential, prefix: str) -> tuple[list[dict[str, Any]], dict[str, np.ndarray]]:
@@ -173,8 +173,9 @@ def write_level(
     digest = save_frozen(weights_dir, level, graph, arrays)
     if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
         raise RuntimeError("digest mismatch")
-    config = state["config"]
     chain = stages(state)
+    configs = [normalised_config(stage["config"]) for stage in chain]
+    config = configs[-1]  # the last stage is the checkpoint's own
     seconds = [sum(h["seconds"] for h in stage["history"]) for stage in chain]
     meta: dict[str, Any] = {
         "level": level,
@@ -191,8 +192,8 @@ def write_level(
         "epochs": config["epochs"],
         "batch_size": config["batch_size"],
         "learning_rate": config["lr"],
-        "weight_decay": config.get("weight_decay", 0.0),
-        "shift": config.get("shift", 0),
+        "weight_decay": config["weight_decay"],
+        "shift": config["shift"],
         "seed": config["seed"],
         "train_images": config["limit"] or 60000,
         "max_steps": config["max_steps"],
@@ -210,13 +211,13 @@ def write_level(
         meta["stages"] = [
             {
                 "command": stage.get("command", ""),
-                "epochs": stage["config"]["epochs"],
-                "learning_rate": stage["config"]["lr"],
-                "weight_decay": stage["config"].get("weight_decay", 0.0),
-                "shift": stage["config"].get("shift", 0),
+                "epochs": stage_config["epochs"],
+                "learning_rate": stage_config["lr"],
+                "weight_decay": stage_config["weight_decay"],
+                "shift": stage_config["shift"],
                 "train_seconds": round(stage_seconds, 1),
             }
-            for stage, stage_seconds in zip(chain, seconds, strict=True)
+            for stage, stage_config, stage_seconds in zip(chain, configs, seconds, strict=True)
         ]
     path = weights_dir / f"level-{level}.json"
     write_json(path, meta)

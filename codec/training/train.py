@@ -6,7 +6,7 @@ import math
 import os
 import tempfile
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -42,9 +42,9 @@ class TrainConfig:
         return d
 
 
-def _normalised(saved: dict[str, Any]) -> dict[str, Any]:
-    """A saved config with fields added since then at their defaults."""
-    defaults = {"init_from": None, "weight_decay": 0.0, "shift": 0}
+def normalised_config(saved: dict[str, Any]) -> dict[str, Any]:
+    """A saved config with the fields added to :class:`TrainConfig` since then at their defaults."""
+    defaults = {f.name: f.default for f in fields(TrainConfig) if f.default is not MISSING}
     return {**defaults, **saved, "arch": Architecture(**saved["arch"]).to_dict()}
 
 
@@ -129,7 +129,7 @@ def train(
     resumed = False
     if resume and checkpoint.is_file():
         state = torch.load(checkpoint, weights_only=False, map_location=device)
-        if _normalised(state["config"]) == config.to_dict():
+        if normalised_config(state["config"]) == config.to_dict():
             model.load_state_dict(state["model"])
             optimizer.load_state_dict(state["optimizer"])
             scheduler.load_state_dict(state["scheduler"])
