@@ -13,7 +13,7 @@ from .pillow_plugin import register as _register_pillow_plugin
 
 _register_pillow_plugin()
 
-__version__ = "0.8.0"
+__version__ = "0.9.0"
 
 __all__ = [
     "CodecError",

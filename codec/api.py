@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitstream, coder, search
+from . import bitstream, choice, coder, models, search
 from .bitstream import Header
 from .errors import ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, prepare
@@ -52,8 +52,11 @@ def _pad(pixels: np.ndarray, stride: int) -> np.ndarray:
     return np.pad(pixels, ((0, -h % stride), (0, -w % stride)))
 
 
-def _encode_group(model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int) -> list[bytes]:
-    """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding."""
+def _encode_group(
+    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float
+) -> list[bytes]:
+    """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding,
+    searched at ``lmbda``."""
     payloads: list[bytes] = []
     height, width = size
     for first in range(0, len(padded), CHUNK):
@@ -65,7 +68,7 @@ def _encode_group(model: FrozenModel, padded: np.ndarray, size: tuple[int, int],
             images[:, :height, :width],
             model.prior,
             model.synthesise,
-            model.search_lambda,
+            lmbda,
             EFFORTS[effort],
         )
         layout = model.prior.layout(*latents.shape[-2:])
@@ -93,34 +96,77 @@ def compress_many(
     return encode_prepared([prepare(image) for image in images], quality, effort)
 
 
-def encode_payloads(
-    prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT
-) -> tuple[FrozenModel, list[bytes]]:
-    """The level's model and the entropy-coded payload of each prepared image (no container)."""
-    check_effort(effort)
-    model = load_model(quality)
+def _by_size(prepared: Sequence[Prepared]) -> list[list[int]]:
+    """Indices of the images, grouped by size (each group is coded as one batch)."""
     groups: dict[tuple[int, int], list[int]] = defaultdict(list)
     for index, item in enumerate(prepared):
         groups[item.pixels.shape].append(index)
+    return list(groups.values())
+
+
+def encode_payloads(
+    prepared: Sequence[Prepared],
+    quality: int = DEFAULT_LEVEL,
+    effort: int = DEFAULT_EFFORT,
+    lmbda: float | None = None,
+) -> tuple[FrozenModel, list[bytes]]:
+    """The level's model and the entropy-coded payload of each prepared image (no container).
+
+    Every image is coded with this level's model; ``lmbda`` is the search's
+    lambda (None: the level's own).
+    """
+    check_effort(effort)
+    model = load_model(quality)
+    lmbda = model.search_lambda if lmbda is None else lmbda
     out: list[bytes] = [b""] * len(prepared)
-    for indices in groups.values():
+    for indices in _by_size(prepared):
         padded = np.stack([_pad(prepared[i].pixels, model.stride) for i in indices])
         size = prepared[indices[0]].pixels.shape
-        for i, payload in zip(indices, _encode_group(model, padded, size, effort)):
+        for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda)):
             out[i] = payload
     return model, out
 
 
+def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[int]:
+    """The level whose model codes each image asked for at ``quality`` (:mod:`codec.choice`).
+
+    Effort 0 codes every image with the level's own model.
+    """
+    check_effort(effort)
+    lmbda = load_model(quality).search_lambda
+    levels = choice.candidates(quality, available_levels()) if effort > 0 and lmbda > 0 else [quality]
+    if len(levels) == 1:
+        return [quality] * len(prepared)
+    candidates = [load_model(level) for level in levels]
+    out = [quality] * len(prepared)
+    for indices in _by_size(prepared):
+        images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)
+        for i, pick in zip(indices, choice.cheapest(candidates, images, lmbda)):
+            out[i] = levels[pick]
+    return out
+
+
 def encode_prepared(
-    prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT
+    prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT, choose: bool = True
 ) -> list[bytes]:
-    """Code images already brought to the model's form by :func:`codec.images.prepare`."""
-    model, payloads = encode_payloads(prepared, quality, effort)
-    out = []
-    for item, payload in zip(prepared, payloads):
-        height, width = item.pixels.shape
-        header = Header(level=quality, model_id=model.model_id, width=width, height=height, inverted=item.inverted)
-        out.append(bitstream.pack(header, payload))
+    """Code images already brought to the model's form by :func:`codec.images.prepare`.
+
+    With ``choose`` (and effort 1 and up) each image may be coded with the model
+    of a neighbouring level (:func:`choose_levels`), at this level's lambda; the
+    file names the level it was coded with.
+    """
+    chosen = choose_levels(prepared, quality, effort) if choose else [quality] * len(prepared)
+    lmbda = load_model(quality).search_lambda
+    out: list[bytes] = [b""] * len(prepared)
+    for level in sorted(set(chosen)):
+        indices = [i for i, q in enumerate(chosen) if q == level]
+        model, payloads = encode_payloads([prepared[i] for i in indices], level, effort, lmbda)
+        for i, payload in zip(indices, payloads):
+            height, width = prepared[i].pixels.shape
+            header = Header(
+                level=level, model_id=model.model_id, width=width, height=height, inverted=prepared[i].inverted
+            )
+            out[i] = bitstream.pack(header, payload)
     return out
 
 
@@ -157,7 +203,7 @@ def _model_for(header: Header) -> FrozenModel:
 
 def decode_latents(data: bytes) -> tuple[Header, np.ndarray]:
     """Parse a file and entropy-decode its integer latents (C, H/s, W/s): the bit-exact part."""
-    header, payload = bitstream.unpack(data)
+    header, payload = bitstream.unpack(data, models.known_model_ids)
     return header, decode_payload(header, payload)
 
 
@@ -216,11 +262,11 @@ def inspect(data: bytes) -> FileInfo:
     """Check a file and describe it without decoding the image.
 
     >>> import numpy as np
-    >>> info = inspect(compress(np.zeros((28, 28), np.uint8), quality=2))
+    >>> info = inspect(compress(np.zeros((28, 28), np.uint8), quality=2, effort=0))
     >>> info.header.level, info.header.width, info.file_bytes - info.payload_bytes
-    (2, 28, 6)
+    (2, 28, 5)
     """
-    header, payload = bitstream.unpack(data)
+    header, payload = bitstream.unpack(data, models.known_model_ids)
     return FileInfo(header=header, file_bytes=len(data), payload_bytes=len(payload))
 
 

@@ -1,15 +1,23 @@
 """The ``.aec`` container: header, payload and checksum (see ``docs/format.md``).
 
-Layout of format version 3 (6 bytes of container on a 28x28 digit)::
+Layout of format version 4 (5 bytes of container on a 28x28 digit)::
 
     magic      1 byte    0xAE
-    version    4 bits    high nibble of byte 1 (3)
+    version    4 bits    high nibble of byte 1 (4)
     flags      4 bits    low nibble: bit 0 inverted polarity, bit 1 explicit size
-    level      4 bits    bits 0-3 of the little-endian 16-bit word at byte 2
-    model id   12 bits   bits 4-15 of that word: the first 12 bits of the model's SHA-256
+    level      4 bits    low nibble of byte 2
+    model id   4 bits    high nibble of byte 2: the first hex digit of the 12-bit model id
     [width, height]      unsigned LEB128 each, only with the explicit-size flag
     payload    ...       entropy-coded latents (length implied by the file size)
-    crc        2 bytes   CRC-16/XMODEM of every byte before it, little-endian
+    crc        2 bytes   CRC-16/XMODEM of the whole 12-bit model id (2 bytes, little-endian)
+                         followed by every byte before the crc; little-endian
+
+The model id's other 8 bits are implied: the decoder tries the ids of the
+level's models it has that start with the digit, and the one whose checksum
+matches is the model (like the pseudo-header in TCP's checksum). A wrong model
+differs from the right one in at most 12 consecutive bits, a burst CRC-16
+always detects. Version 3 (still read) stored all 12 bits in a 16-bit word
+(level in bits 0-3) and checksummed only the file's bytes: 6 bytes of container.
 
 Without the explicit-size flag the image is 28x28.
 """
@@ -17,15 +25,16 @@ Without the explicit-size flag the image is 28x28.
 from __future__ import annotations
 
 import binascii
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from .errors import CorruptFileError, FormatError
+from .errors import CorruptFileError, FormatError, ModelMismatchError
 
 MAGIC = b"\xae"
 #: An .aecs archive starts with the same byte; see :mod:`codec.archive`.
 ARCHIVE_MAGIC = b"\xae\xc0AS"
-VERSION = 3
-SUPPORTED_VERSIONS = (3,)
+VERSION = 4
+SUPPORTED_VERSIONS = (3, 4)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
@@ -34,12 +43,15 @@ MAX_PIXELS = 1 << 20
 FLAG_INVERTED = 0x1
 FLAG_EXPLICIT_SIZE = 0x2
 _KNOWN_FLAGS = FLAG_INVERTED | FLAG_EXPLICIT_SIZE
-_FIXED = len(MAGIC) + 3  # magic, version/flags, level/model id
+#: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
+_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2}
 MAX_LEVEL = 0xF
 MODEL_ID_BITS = 12
 CRC_BYTES = 2
 #: The smallest possible file: fixed header and checksum, empty payload.
-MIN_FILE = _FIXED + CRC_BYTES
+MIN_FILE = _FIXED[VERSION] + CRC_BYTES
+#: The model ids a decoder has for a level (installed and retired): what a version 4 file is checked against.
+KnownIds = Callable[[int], Sequence[int]]
 
 
 @dataclass(frozen=True)
@@ -114,46 +126,81 @@ def unpack_model(data: bytes) -> tuple[int, int]:
 
 
 def header_bytes(header: Header) -> bytes:
-    """The bytes of ``header`` (without the checksum)."""
+    """The bytes of ``header`` (without the checksum), in the header's format version."""
     explicit = (header.width, header.height) != DEFAULT_SIZE
     flags = (FLAG_INVERTED if header.inverted else 0) | (FLAG_EXPLICIT_SIZE if explicit else 0)
-    out = MAGIC + bytes([(header.version << 4) | flags]) + pack_model(header.level, header.model_id)
+    if header.version >= 4:
+        model = bytes([header.level | (header.model_id >> (MODEL_ID_BITS - 4)) << 4])
+    else:
+        model = pack_model(header.level, header.model_id)
+    out = MAGIC + bytes([(header.version << 4) | flags]) + model
     if explicit:
         out += _varint(header.width) + _varint(header.height)
     return out
 
 
+def checksum(version: int, model_id: int, body: bytes) -> int:
+    """The file's CRC-16 over ``body`` (every byte before it); from version 4 the model id comes first."""
+    return crc16(model_id.to_bytes(2, "little") + body) if version >= 4 else crc16(body)
+
+
 def pack(header: Header, payload: bytes) -> bytes:
     """A complete file: header, payload, checksum."""
     body = header_bytes(header) + payload
-    return body + crc16(body).to_bytes(CRC_BYTES, "little")
+    return body + checksum(header.version, header.model_id, body).to_bytes(CRC_BYTES, "little")
 
 
-def unpack(data: bytes) -> tuple[Header, bytes]:
+def _implied_model(level: int, digit: int, body: bytes, stored: int, known_ids: KnownIds | None) -> int:
+    """The model id of a version 4 file: the known one with its first hex ``digit`` whose checksum matches."""
+    ids = [i for i in (known_ids(level) if known_ids else ()) if i >> (MODEL_ID_BITS - 4) == digit]
+    for model_id in ids:
+        if checksum(4, model_id, body) == stored:
+            return model_id
+    if ids:
+        raise CorruptFileError(
+            f"file is corrupted (checksum mismatch), or coded with a level {level} model this installation lacks"
+        )
+    raise ModelMismatchError(
+        f"file was coded at level {level} with a model {digit:x}.. that this installation lacks (or it is corrupted)"
+    )
+
+
+def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, bytes]:
     """Parse and check a file; returns its header and payload.
 
-    Checks, in order: magic, version, checksum, flags and sizes. Raises
-    :class:`FormatError` (or :class:`CorruptFileError` for a checksum mismatch).
+    Checks, in order: magic, version, checksum, flags and sizes. A version 4
+    file's checksum covers its model id, of which it stores the first hex digit:
+    ``known_ids`` gives the ids to try for a level (none: such a file is
+    refused as coded with a model this installation lacks). Raises
+    :class:`FormatError` (:class:`CorruptFileError` for a checksum mismatch,
+    :class:`ModelMismatchError` when no model of the level could have coded it).
     """
     data = bytes(data)
     if data[: len(ARCHIVE_MAGIC)] == ARCHIVE_MAGIC:
         raise FormatError("an .aecs archive, not a single image (use 'aec unpack')")
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .aec file (bad magic)")
-    if len(data) < MIN_FILE:
-        raise CorruptFileError(f"file is truncated ({len(data)} bytes, at least {MIN_FILE} needed)")
+    if len(data) < 2:
+        raise CorruptFileError(f"file is truncated ({len(data)} bytes)")
     version, flags = data[1] >> 4, data[1] & 0x0F
     if version not in SUPPORTED_VERSIONS:
         raise FormatError(
             f"unsupported format version {version} (this aec reads version {', '.join(map(str, SUPPORTED_VERSIONS))})"
         )
+    pos = _FIXED[version]
+    if len(data) < pos + CRC_BYTES:
+        raise CorruptFileError(f"file is truncated ({len(data)} bytes, at least {pos + CRC_BYTES} needed)")
     body_end = len(data) - CRC_BYTES
-    if crc16(data[:body_end]) != int.from_bytes(data[body_end:], "little"):
-        raise CorruptFileError("file is corrupted (checksum mismatch)")
+    stored = int.from_bytes(data[body_end:], "little")
+    if version >= 4:
+        level = data[2] & 0x0F
+        model_id = _implied_model(level, data[2] >> 4, data[:body_end], stored, known_ids)
+    else:
+        if crc16(data[:body_end]) != stored:
+            raise CorruptFileError("file is corrupted (checksum mismatch)")
+        level, model_id = unpack_model(data[2:4])
     if flags & ~_KNOWN_FLAGS:
         raise FormatError(f"unknown flags 0x{flags:x} in header")
-    level, model_id = unpack_model(data[2:4])
-    pos = _FIXED
     width, height = DEFAULT_SIZE
     if flags & FLAG_EXPLICIT_SIZE:
         width, pos = _read_varint(data, pos, body_end)

@@ -43,7 +43,8 @@ Effort = Annotated[
         "-e",
         min=min(EFFORTS),
         max=max(EFFORTS),
-        help="How hard the encoder searches for cheaper latents: 0 (fastest) to 3 (smallest files for the quality).",
+        help="How hard the encoder works: 0 (fastest: the level's own model, rounded latents) to 3 (smallest "
+        "files for the quality); from 1 each image may take a neighbouring level's model where it codes cheaper.",
     ),
 ]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]

@@ -14,6 +14,7 @@ decode; the encoder only ever uses the installed level.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import json
@@ -248,6 +249,20 @@ def model_for_decoding(level: int, model_id: int, folder: Path | None = None) ->
     if retired.is_file():
         return _load(retired.resolve(), level)
     return installed or load_model(level, folder)  # the latter raises the ModelError
+
+
+def known_model_ids(level: int, folder: Path | None = None) -> list[int]:
+    """The ids of the models that decode files of ``level`` here: the installed one first, then the retired."""
+    folder = folder or weights_dir()
+    ids = []
+    with contextlib.suppress(ModelError):
+        ids.append(load_model(level, folder).model_id)
+    for path in sorted((folder / RETIRED).glob(f"level-{level}-*.npz")):
+        try:
+            ids.append(int(path.stem.rsplit("-", 1)[1], 16))
+        except ValueError:
+            continue
+    return ids
 
 
 def clear_cache() -> None:

@@ -50,7 +50,8 @@ def encode_for_target(
         raise ValueError("give a PSNR target, a size limit, or both")
     levels = available_levels()
     originals = [255 - p.pixels if p.inverted else p.pixels for p in prepared]
-    files = {level: encode_prepared(prepared, level, effort) for level in levels}
+    # Each level with its own model: trying every level is already a per-image choice.
+    files = {level: encode_prepared(prepared, level, effort, choose=False) for level in levels}
     images = range(len(prepared))
     fitting = [[q for q in levels if max_bytes is None or len(files[q][i]) <= max_bytes] for i in images]
     # Decode what the choice needs: every fitting level for a PSNR target, the best fit for a size alone.

@@ -40,8 +40,9 @@ def _decodes_or_refuses(data: bytes) -> None:
     assert pixels.ndim == 2 and pixels.dtype == np.uint8
 
 
-def _reseal(body: bytes) -> bytes:
-    return body + bitstream.crc16(body).to_bytes(2, "little")
+def _reseal(body: bytes, model_id: int) -> bytes:
+    """``body`` with a version 4 checksum for ``model_id`` (the model the decoder will try)."""
+    return body + bitstream.checksum(4, model_id, body).to_bytes(2, "little")
 
 
 @FUZZ
@@ -70,7 +71,10 @@ def test_truncated_and_bit_flipped(files: list[bytes], data: st.DataObject) -> N
 @given(st.data())
 def test_resealed_mutations_reach_the_checks_behind_the_checksum(files: list[bytes], data: st.DataObject) -> None:
     """Damage that a valid checksum hides: header fields at their limits, payloads too long or short."""
-    body = bytearray(data.draw(st.sampled_from(files))[:-2])
+    original = data.draw(st.sampled_from(files))
+    model_id = codec.inspect(original).header.model_id
+    body = bytearray(original[:-2])
+    fixed = 3  # magic, version and flags, level and the model id's first digit
     field = data.draw(st.sampled_from(["version", "flags", "level", "model", "size", "payload", "extend", "shorten"]))
     if field == "version":
         body[1] = (data.draw(st.integers(0, 15)) << 4) | (body[1] & 0xF)
@@ -79,21 +83,22 @@ def test_resealed_mutations_reach_the_checks_behind_the_checksum(files: list[byt
     elif field == "level":
         body[2] = (body[2] & 0xF0) | data.draw(st.integers(0, 15))
     elif field == "model":
-        body[2:4] = data.draw(st.binary(min_size=2, max_size=2))
+        body[2] = (body[2] & 0x0F) | data.draw(st.integers(0, 15)) << 4
+        model_id = data.draw(st.sampled_from([model_id, model_id ^ 0x0FF, model_id ^ 0x100, 0]))
     elif field == "size":
         width = data.draw(st.sampled_from([0, 1, 27, 28, 29, bitstream.MAX_SIDE, bitstream.MAX_SIDE + 1, 2**21 - 1]))
         height = data.draw(st.sampled_from([0, 1, 28, 1024, bitstream.MAX_SIDE + 1, 2**21 - 1]))
         body[1] |= bitstream.FLAG_EXPLICIT_SIZE
-        body = body[:4] + bitstream._varint(width) + bitstream._varint(height) + body[4:]
+        body = body[:fixed] + bitstream._varint(width) + bitstream._varint(height) + body[fixed:]
     elif field == "payload":
-        where = data.draw(st.integers(4, max(4, len(body) - 1)))
+        where = data.draw(st.integers(fixed, max(fixed, len(body) - 1)))
         if where < len(body):
             body[where] ^= data.draw(st.integers(1, 255))
     elif field == "extend":
         body += data.draw(st.binary(min_size=1, max_size=64))
     else:
         body = body[: data.draw(st.integers(0, len(body)))]
-    _decodes_or_refuses(_reseal(bytes(body)))
+    _decodes_or_refuses(_reseal(bytes(body), model_id))
 
 
 def test_atheris_harness_short_run(tmp_path: Path) -> None:

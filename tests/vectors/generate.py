@@ -10,6 +10,10 @@ rename the level's old vectors after the retired model (``digit7-q2`` ->
 
     python tests/vectors/generate.py --missing
 
+When the format version changes, rename the current vectors after the version
+they were written in (``digit7-q7`` -> ``digit7-q7-v3``) and add new ones the
+same way: every version a decoder still reads keeps its reference files.
+
 The test ``test_vectors.py`` then checks that today's decoder decodes every file
 to the same latents and pixels.
 """
@@ -30,6 +34,7 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 import codec  # noqa: E402
 from codec import api, data  # noqa: E402
+from codec.images import prepare  # noqa: E402
 
 
 def sha256(payload: bytes) -> str:
@@ -61,7 +66,7 @@ def main() -> None:
     for name, (image, level) in cases().items():
         if name in manifest:
             continue
-        coded = codec.compress(image, quality=level)
+        (coded,) = api.encode_prepared([prepare(image)], level, choose=False)  # each level's own model
         _, latents = api.decode_latents(coded)
         pixels = codec.decompress(coded)
         (HERE / f"{name}.aec").write_bytes(coded)

@@ -1,0 +1,62 @@
+"""Per image, the model of a neighbouring level that codes it at the lowest cost.
+
+A level's model is trained for the average digit, not for each one: a plain
+"1" may cost few more bits and far less error under the next level's model,
+and a tangled "8" fewer bits for little more error under the level below. So
+from effort 1 up the encoder weighs, per image, the models of the installed
+levels within :data:`NEIGHBOURS` of the level asked for by the search's cost
+
+    J = bits + lambda * SSE
+
+(lambda: the asked level's search lambda; bits: the ideal code length of the
+rounded latents under the candidate's integer tables; SSE of its decoded image,
+pixels in [0, 1]), codes the image with the cheapest, and searches its latents
+under that model at the same lambda (:mod:`codec.search`). This is the mode
+decision of classic encoders with whole models as the modes. The file names
+the level whose model coded it (``aec info`` shows it), so any decoder of the
+format reads it; a level is an operating point (its lambda) more than one
+network. Archives keep one model for all their images and skip the choice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from .models import FrozenModel
+
+#: Levels either side of the asked one whose models are candidates (installed ones only).
+NEIGHBOURS = 2
+#: Images analysed and synthesised at once (bounds memory).
+CHUNK = 256
+
+
+def candidates(level: int, installed: Sequence[int]) -> list[int]:
+    """The levels whose models may code an image asked for at ``level``: itself and its neighbours."""
+    return [q for q in installed if abs(q - level) <= NEIGHBOURS or q == level]
+
+
+def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float) -> np.ndarray:
+    """``bits + lmbda * SSE`` (N,) of same-size images (N, h, w) in [0, 1], each latent rounded.
+
+    The images are padded with zeros to the model's stride, as the encoder does.
+    """
+    n, height, width = images.shape
+    stride = model.stride
+    padded = np.pad(images, ((0, 0), (0, -height % stride), (0, -width % stride)))
+    out = np.empty(n, dtype=np.float64)
+    for first in range(0, n, CHUNK):
+        part = padded[first : first + CHUNK]
+        symbols = model.prior.to_symbols(model.analyse(part))
+        decoded = model.synthesise((symbols - model.prior.radius).astype(np.float32))[:, :height, :width]
+        error = np.clip(decoded, 0.0, 1.0) - part[:, :height, :width]
+        sse = (error.astype(np.float64) ** 2).sum(axis=(1, 2))
+        out[first : first + len(part)] = model.prior.set_costs(symbols).min(axis=1) + lmbda * sse
+    return out
+
+
+def cheapest(models: Sequence[FrozenModel], images: np.ndarray, lmbda: float) -> np.ndarray:
+    """Per image (N, h, w) in [0, 1], the index into ``models`` of the lowest rounded cost (first of equals)."""
+    costs = np.stack([rounded_costs(model, images, lmbda) for model in models], axis=1)
+    return np.argmin(costs, axis=1)

@@ -1,0 +1,57 @@
+"""The per-image choice of a neighbouring level's model: a lower cost, plain files, effort 0 untouched."""
+
+from __future__ import annotations
+
+import numpy as np
+
+import codec
+from codec import api, choice, models
+from codec.images import prepare
+from codec.metrics import mse
+
+LEVEL = 5
+
+
+def _cost(files: list[bytes], images: np.ndarray, lmbda: float) -> float:
+    """What the choice minimises, measured on real files: payload bits + lambda * SSE (pixels in [0, 1])."""
+    decoded = np.stack(codec.decompress_many(files))
+    sse = mse(images, decoded) * images[0].size / 255.0**2
+    bits = 8 * np.array([codec.inspect(f).payload_bytes for f in files])
+    return float(np.sum(bits + lmbda * sse))
+
+
+def test_candidates_are_the_installed_neighbours() -> None:
+    n, all_levels = choice.NEIGHBOURS, list(range(1, 16))
+    assert choice.candidates(5, all_levels) == list(range(5 - n, 5 + n + 1))
+    assert choice.candidates(1, all_levels) == list(range(1, n + 2))
+    assert choice.candidates(9, [2, 9, 15]) == [9]
+
+
+def test_choice_lowers_the_cost_on_real_digits(digits: np.ndarray) -> None:
+    images = digits[:80]
+    prepared = [prepare(image) for image in images]
+    lmbda = models.load_model(LEVEL).search_lambda
+    own = api.encode_prepared(prepared, LEVEL, choose=False)
+    chosen = api.encode_prepared(prepared, LEVEL)
+    levels = [codec.inspect(f).header.level for f in chosen]
+    assert len(set(levels)) > 1 and all(abs(q - LEVEL) <= choice.NEIGHBOURS for q in levels)
+    assert _cost(chosen, images, lmbda) < 0.98 * _cost(own, images, lmbda)
+
+
+def test_each_image_gets_its_cheapest_rounded_candidate(digits: np.ndarray) -> None:
+    images = digits[:30]
+    lmbda = models.load_model(LEVEL).search_lambda
+    levels = choice.candidates(LEVEL, models.available_levels())
+    costs = np.stack([choice.rounded_costs(models.load_model(q), images / np.float32(255), lmbda) for q in levels], 1)
+    assert api.choose_levels([prepare(image) for image in images], LEVEL) == [levels[i] for i in costs.argmin(1)]
+    assert api.choose_levels([prepare(image) for image in images], LEVEL, effort=0) == [LEVEL] * len(images)
+
+
+def test_rounded_cost_is_the_rounded_files_cost(digits: np.ndarray) -> None:
+    """Rounded cost from the ideal code length is within a byte per image of the coder's real payload."""
+    images = digits[:20]
+    model = models.load_model(LEVEL)
+    files = api.encode_prepared([prepare(image) for image in images], LEVEL, effort=0, choose=False)
+    per_image = choice.rounded_costs(model, images / np.float32(255), model.search_lambda)
+    measured = np.array([_cost([f], images[i : i + 1], model.search_lambda) for i, f in enumerate(files)])
+    assert np.all(np.abs(per_image - measured) <= 12)
