@@ -140,6 +140,8 @@ def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFA
     candidates = [load_model(level) for level in levels]
     out = [quality] * len(prepared)
     for indices in _by_size(prepared):
+        if not choice.applies(*prepared[indices[0]].pixels.shape):
+            continue
         images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)
         for i, pick in zip(indices, choice.cheapest(candidates, images, lmbda)):
             out[i] = levels[pick]

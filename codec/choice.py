@@ -15,7 +15,8 @@ under that model at the same lambda (:mod:`codec.search`). This is the mode
 decision of classic encoders with whole models as the modes. The file names
 the level whose model coded it (``aec info`` shows it), so any decoder of the
 format reads it; a level is an operating point (its lambda) more than one
-network. Archives keep one model for all their images and skip the choice.
+network. Archives keep one model for all their images and skip the choice, as
+do images over the search's size limit.
 """
 
 from __future__ import annotations
@@ -25,11 +26,15 @@ from collections.abc import Sequence
 import numpy as np
 
 from .models import FrozenModel
+from .search import DECODE_PIXELS, MAX_PIXELS
 
 #: Levels either side of the asked one whose models are candidates (installed ones only).
 NEIGHBOURS = 2
-#: Images analysed and synthesised at once (bounds memory).
-CHUNK = 256
+
+
+def applies(height: int, width: int) -> bool:
+    """Whether images of this size are worth the choice: the search's limit (larger ones keep their level)."""
+    return height * width <= MAX_PIXELS
 
 
 def candidates(level: int, installed: Sequence[int]) -> list[int]:
@@ -46,8 +51,9 @@ def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float) -> np.nd
     stride = model.stride
     padded = np.pad(images, ((0, 0), (0, -height % stride), (0, -width % stride)))
     out = np.empty(n, dtype=np.float64)
-    for first in range(0, n, CHUNK):
-        part = padded[first : first + CHUNK]
+    batch = max(1, DECODE_PIXELS // (padded.shape[1] * padded.shape[2]))  # bounds the synthesis' memory
+    for first in range(0, n, batch):
+        part = padded[first : first + batch]
         symbols = model.prior.to_symbols(model.analyse(part))
         decoded = model.synthesise((symbols - model.prior.radius).astype(np.float32))[:, :height, :width]
         error = np.clip(decoded, 0.0, 1.0) - part[:, :height, :width]

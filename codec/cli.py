@@ -44,7 +44,8 @@ Effort = Annotated[
         min=min(EFFORTS),
         max=max(EFFORTS),
         help="How hard the encoder works: 0 (fastest: the level's own model, rounded latents) to 3 (smallest "
-        "files for the quality); from 1 each image may take a neighbouring level's model where it codes cheaper.",
+        "files for the quality); from 1 each image may take a neighbouring level's model where it codes cheaper "
+        "(not in archives: one model codes them all).",
     ),
 ]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]

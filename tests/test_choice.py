@@ -55,3 +55,9 @@ def test_rounded_cost_is_the_rounded_files_cost(digits: np.ndarray) -> None:
     per_image = choice.rounded_costs(model, images / np.float32(255), model.search_lambda)
     measured = np.array([_cost([f], images[i : i + 1], model.search_lambda) for i, f in enumerate(files)])
     assert np.all(np.abs(per_image - measured) <= 12)
+
+
+def test_images_over_the_search_limit_keep_their_level() -> None:
+    big = np.random.default_rng(0).integers(0, 256, (130, 130), dtype=np.uint8)
+    assert not choice.applies(*big.shape) and choice.applies(28, 28)
+    assert codec.inspect(codec.compress(big, quality=LEVEL)).header.level == LEVEL
