@@ -18,7 +18,7 @@ import numpy as np
 from . import bitstream, choice, coder, models, search
 from .bitstream import Header
 from .errors import ModelError, ModelMismatchError
-from .images import ImageLike, Prepared, prepare
+from .images import ImageLike, Prepared, pad_to_stride, prepare
 from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_model, model_for_decoding
 from .search import DEFAULT_EFFORT, EFFORTS
 
@@ -45,11 +45,6 @@ class FileInfo:
     @property
     def payload_bpp(self) -> float:
         return 8.0 * self.payload_bytes / self.pixels
-
-
-def _pad(pixels: np.ndarray, stride: int) -> np.ndarray:
-    h, w = pixels.shape
-    return np.pad(pixels, ((0, -h % stride), (0, -w % stride)))
 
 
 def _encode_group(
@@ -120,7 +115,7 @@ def encode_payloads(
     lmbda = model.search_lambda if lmbda is None else lmbda
     out: list[bytes] = [b""] * len(prepared)
     for indices in _by_size(prepared):
-        padded = np.stack([_pad(prepared[i].pixels, model.stride) for i in indices])
+        padded = pad_to_stride(np.stack([prepared[i].pixels for i in indices]), model.stride)
         size = prepared[indices[0]].pixels.shape
         for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda)):
             out[i] = payload

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .images import pad_to_stride
 from .models import FrozenModel
 from .search import DECODE_PIXELS, MAX_PIXELS
 
@@ -48,8 +49,7 @@ def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float) -> np.nd
     The images are padded with zeros to the model's stride, as the encoder does.
     """
     n, height, width = images.shape
-    stride = model.stride
-    padded = np.pad(images, ((0, 0), (0, -height % stride), (0, -width % stride)))
+    padded = pad_to_stride(images, model.stride)
     out = np.empty(n, dtype=np.float64)
     batch = max(1, DECODE_PIXELS // (padded.shape[1] * padded.shape[2]))  # bounds the synthesis' memory
     for first in range(0, n, batch):

@@ -81,6 +81,12 @@ def has_light_background(pixels: np.ndarray) -> bool:
     return float(np.median(border)) > 127.5
 
 
+def pad_to_stride(images: np.ndarray, stride: int) -> np.ndarray:
+    """Images (..., H, W) zero-padded at the bottom and right to a multiple of ``stride``, as the models code them."""
+    height, width = images.shape[-2:]
+    return np.pad(images, [(0, 0)] * (images.ndim - 2) + [(0, -height % stride), (0, -width % stride)])
+
+
 def prepare(image: ImageLike) -> Prepared:
     """Grayscale, white ink on black: what the model codes."""
     pixels, notice = to_grayscale(image)
