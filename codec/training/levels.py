@@ -38,7 +38,7 @@ class ModelConfig:
 #: on a GPU with decay 0.05, 30 epochs and a second stage of 24 (0.25 dB more at
 #: the same rate). Since aec 0.9 the one-vector models reach 26.5 dB: vector-15,
 #: vector-20 and vector-30 have the wide transforms and decay 0.05 (27-28 GPU
-#: epochs and a second stage of 18; 5-7 % less rate than vector-25 at steps 1.3
+#: epochs and a second stage of 18; 7-9 % less payload than vector-25 at steps 1.3
 #: and 1 and grid-30, which they replace at levels 4-6). The models they replaced
 #: are kept in weights/retired/ for their files. Not shipped: vector-6 (a
 #: candidate for level 2), vector-25 (since aec 0.9), vector-60 (about 0.2 dB
@@ -87,7 +87,7 @@ def _level(level: int, model: str, step: float = 1.0, search_lambda: float | Non
 
 
 #: Level 1 is the smallest file, the last level the best quality: about one
-#: level per 1.5 dB of PSNR from 20 to 38 dB on MNIST, neighbours at most 1.5 dB
+#: level per 1.5 dB of PSNR from 20 to 38 dB on MNIST, neighbours about 1.5 dB
 #: apart. Since aec 0.9 the encoder codes each image with the model of the level
 #: within two of the asked one that costs the least bits + lambda * SSE
 #: (codec/choice.py), so a level's search lambda, more than its model, places it
