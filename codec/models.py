@@ -257,14 +257,22 @@ def known_model_ids(level: int, folder: Path | None = None) -> list[int]:
     ids = []
     with contextlib.suppress(ModelError):
         ids.append(load_model(level, folder).model_id)
+    return ids + list(_retired_ids(folder, level))
+
+
+@functools.cache
+def _retired_ids(folder: Path, level: int) -> tuple[int, ...]:
+    """The ids of ``level``'s models kept in ``folder/retired`` (read once; every decode asks)."""
+    ids = []
     for path in sorted((folder / RETIRED).glob(f"level-{level}-*.npz")):
         try:
             ids.append(int(path.stem.rsplit("-", 1)[1], 16))
         except ValueError:
             continue
-    return ids
+    return tuple(ids)
 
 
 def clear_cache() -> None:
     """Forget loaded models (after new weights were written)."""
     _load.cache_clear()
+    _retired_ids.cache_clear()
