@@ -79,16 +79,18 @@ def check_effort(effort: int) -> None:
 
 
 def compress_many(
-    images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT
+    images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT, choose: bool = True
 ) -> list[bytes]:
     """``compress`` for many images at once: the same bytes, batched for speed.
+
+    ``choose=False`` codes every image with the level's own model (no choice among neighbouring levels).
 
     >>> import numpy as np
     >>> blank = np.zeros((28, 28), np.uint8)
     >>> compress_many([blank, blank]) == [compress(blank)] * 2
     True
     """
-    return encode_prepared([prepare(image) for image in images], quality, effort)
+    return encode_prepared([prepare(image) for image in images], quality, effort, choose)
 
 
 def _by_size(prepared: Sequence[Prepared]) -> list[list[int]]:

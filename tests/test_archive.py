@@ -10,16 +10,15 @@ import pytest
 from typer.testing import CliRunner
 
 import codec
-from codec import api, archive, data
+from codec import archive, data
 from codec.cli import app
-from codec.images import prepare
 
 
 def test_pack_random_access_and_unpack(digits: np.ndarray, shipped_levels: list[int]) -> None:
     level = shipped_levels[3]
     images = list(digits[:60])
     packed = archive.pack(images, level)
-    singles = api.encode_prepared([prepare(image) for image in images], level, choose=False)  # one model, like it
+    singles = codec.compress_many(images, level, choose=False)  # one model, like the archive
     payloads = sum(codec.inspect(f).payload_bytes for f in singles)
     assert len(packed) - payloads <= len(images) + 40  # one byte per digit, plus one header
     arc = archive.open_archive(packed)
@@ -34,7 +33,7 @@ def test_mixed_polarity_costs_a_bit_each(digits: np.ndarray) -> None:
     images = [digits[0], 255 - digits[1], digits[2]]
     arc = archive.open_archive(archive.pack(images))
     assert arc.inverted.tolist() == [False, True, False]
-    (single,) = api.encode_prepared([prepare(images[1])], choose=False)
+    (single,) = codec.compress_many(images[1:2], choose=False)
     assert np.array_equal(arc[1], codec.decompress(single))
 
 

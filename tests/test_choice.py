@@ -29,10 +29,9 @@ def test_candidates_are_the_installed_neighbours() -> None:
 
 def test_choice_lowers_the_cost_on_real_digits(digits: np.ndarray) -> None:
     images = digits[:80]
-    prepared = [prepare(image) for image in images]
     lmbda = models.load_model(LEVEL).search_lambda
-    own = api.encode_prepared(prepared, LEVEL, choose=False)
-    chosen = api.encode_prepared(prepared, LEVEL)
+    own = codec.compress_many(images, LEVEL, choose=False)
+    chosen = codec.compress_many(images, LEVEL)
     levels = [codec.inspect(f).header.level for f in chosen]
     assert len(set(levels)) > 1 and all(abs(q - LEVEL) <= choice.NEIGHBOURS for q in levels)
     assert _cost(chosen, images, lmbda) < 0.98 * _cost(own, images, lmbda)
@@ -51,7 +50,7 @@ def test_rounded_cost_is_the_rounded_files_cost(digits: np.ndarray) -> None:
     """Rounded cost from the ideal code length is within a byte per image of the coder's real payload."""
     images = digits[:20]
     model = models.load_model(LEVEL)
-    files = api.encode_prepared([prepare(image) for image in images], LEVEL, effort=0, choose=False)
+    files = codec.compress_many(images, LEVEL, effort=0, choose=False)
     per_image = choice.rounded_costs(model, images / np.float32(255), model.search_lambda)
     measured = np.array([_cost([f], images[i : i + 1], model.search_lambda) for i, f in enumerate(files)])
     assert np.all(np.abs(per_image - measured) <= 12)

@@ -14,9 +14,8 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import codec
-from codec import api, bitstream, choice
+from codec import bitstream, choice
 from codec.cli import app
-from codec.images import prepare
 from codec.metrics import psnr
 
 runner = CliRunner()
@@ -188,14 +187,10 @@ def test_python_m_codec_starts_without_torch(tmp_path: Path) -> None:
     assert bad.returncode == 1 and bad.stderr.strip() == f"error: {tmp_path / 'none.aec'}: no such file"
 
 
-def _own_model(image: np.ndarray, level: int) -> bytes:
-    """The file of ``image`` coded with the level's own model: what the targets compare level by level."""
-    return api.encode_prepared([prepare(image)], level, choose=False)[0]
-
-
 def test_psnr_target_picks_the_smallest_level_that_reaches_it(pngs: list[Path], shipped_levels: list[int]) -> None:
     image = np.asarray(Image.open(pngs[0]))
-    quality = {q: float(psnr(image, codec.decompress(_own_model(image, q)))) for q in shipped_levels}
+    own = {q: codec.compress_many([image], q, choose=False)[0] for q in shipped_levels}  # what the target tries
+    quality = {q: float(psnr(image, codec.decompress(own[q]))) for q in shipped_levels}
     target = (quality[shipped_levels[2]] + quality[shipped_levels[3]]) / 2
     expected = min(q for q in shipped_levels if quality[q] >= target)
     result = runner.invoke(
@@ -209,7 +204,7 @@ def test_psnr_target_picks_the_smallest_level_that_reaches_it(pngs: list[Path], 
 
 def test_max_bytes_picks_the_best_level_that_fits(pngs: list[Path], shipped_levels: list[int]) -> None:
     image = np.asarray(Image.open(pngs[1]))
-    sizes = {q: len(_own_model(image, q)) for q in shipped_levels}
+    sizes = {q: len(codec.compress_many([image], q, choose=False)[0]) for q in shipped_levels}
     limit = sizes[shipped_levels[4]]
     result = runner.invoke(
         app, ["compress", str(pngs[1]), "--max-bytes", str(limit), "-o", str(pngs[1].with_name("m.aec"))]

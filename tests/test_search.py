@@ -9,7 +9,6 @@ from typer.testing import CliRunner
 import codec
 from codec import api, coder, models, search
 from codec.cli import app
-from codec.images import prepare
 from codec.metrics import mse, psnr_from_mse
 
 VECTOR_LEVEL, GRID_LEVEL = 3, 8  # one latent vector per digit; a 7x7 grid
@@ -20,11 +19,6 @@ def _cost(model: models.FrozenModel, symbols: np.ndarray, images: np.ndarray) ->
     decoded = np.clip(model.synthesise(model.prior.from_symbols(symbols).astype(np.float32)), 0, 1)
     sse = ((decoded - images) ** 2).sum(axis=(1, 2))
     return model.prior.code_lengths(symbols) + model.search_lambda * sse
-
-
-def _own_model(images: list[np.ndarray], level: int, effort: int) -> list[bytes]:
-    """Files of ``images`` coded with the level's own model (no choice among neighbouring levels)."""
-    return api.encode_prepared([prepare(image) for image in images], level, effort, choose=False)
 
 
 def _search(level: int, images: np.ndarray, effort: int) -> tuple[models.FrozenModel, np.ndarray, np.ndarray]:
@@ -53,7 +47,8 @@ def test_search_buys_quality_not_rate(digits: np.ndarray) -> None:
     """At the same level, effort 2 files are no larger and clearly better than rounded latents' (measured: +1 dB)."""
     images = list(digits[:64])
     for level in (VECTOR_LEVEL, GRID_LEVEL):
-        plain, searched = _own_model(images, level, 0), _own_model(images, level, 2)
+        plain = codec.compress_many(images, level, effort=0, choose=False)
+        searched = codec.compress_many(images, level, effort=2, choose=False)
         gain = psnr_from_mse(mse(np.stack(images), np.stack(codec.decompress_many(searched))).mean()) - psnr_from_mse(
             mse(np.stack(images), np.stack(codec.decompress_many(plain))).mean()
         )
@@ -73,7 +68,7 @@ def test_code_lengths_predict_the_payload(digits: np.ndarray) -> None:
 
 def test_files_are_plain_and_decode_to_the_searched_latents(digits: np.ndarray) -> None:
     model, _, found = _search(VECTOR_LEVEL, digits[:10], search.DEFAULT_EFFORT)
-    for data, expected in zip(_own_model(list(digits[:10]), VECTOR_LEVEL, search.DEFAULT_EFFORT), found):
+    for data, expected in zip(codec.compress_many(digits[:10], VECTOR_LEVEL, choose=False), found):
         _, latents = api.decode_latents(data)
         assert np.array_equal(latents, model.prior.from_symbols(expected))
 

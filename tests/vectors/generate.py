@@ -34,7 +34,6 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 import codec  # noqa: E402
 from codec import api, data  # noqa: E402
-from codec.images import prepare  # noqa: E402
 
 
 def sha256(payload: bytes) -> str:
@@ -66,7 +65,7 @@ def main() -> None:
     for name, (image, level) in cases().items():
         if name in manifest:
             continue
-        (coded,) = api.encode_prepared([prepare(image)], level, choose=False)  # each level's own model
+        coded = codec.compress_many([image], level, choose=False)[0]  # each level's own model
         _, latents = api.decode_latents(coded)
         pixels = codec.decompress(coded)
         (HERE / f"{name}.aec").write_bytes(coded)
