@@ -8,7 +8,16 @@
 """
 
 from .api import FileInfo, compress, compress_many, decompress, decompress_many, inspect, levels
-from .errors import CodecError, CorruptFileError, FormatError, ImageError, ModelError, ModelMismatchError
+from .errors import (
+    ArgumentError,
+    CodecError,
+    CorruptFileError,
+    FormatError,
+    ImageError,
+    InputError,
+    ModelError,
+    ModelMismatchError,
+)
 from .pillow_plugin import register as _register_pillow_plugin
 
 _register_pillow_plugin()
@@ -16,11 +25,13 @@ _register_pillow_plugin()
 __version__ = "0.9.0"
 
 __all__ = [
+    "ArgumentError",
     "CodecError",
     "CorruptFileError",
     "FileInfo",
     "FormatError",
     "ImageError",
+    "InputError",
     "ModelError",
     "ModelMismatchError",
     "compress",

@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -17,13 +18,11 @@ import numpy as np
 
 from . import bitstream, choice, coder, models, search
 from .bitstream import Header
-from .errors import ModelError, ModelMismatchError
+from .errors import ArgumentError, ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, pad_to_stride, prepare
+from .limits import images_per_batch
 from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_model, model_for_decoding
 from .search import DEFAULT_EFFORT, EFFORTS
-
-#: Images analysed or synthesised at once in a batch (bounds memory).
-CHUNK = 256
 
 
 @dataclass(frozen=True)
@@ -54,8 +53,9 @@ def _encode_group(
     searched at ``lmbda``."""
     payloads: list[bytes] = []
     height, width = size
-    for first in range(0, len(padded), CHUNK):
-        images = padded[first : first + CHUNK] / np.float32(255.0)
+    step = images_per_batch(height * width)
+    for first in range(0, len(padded), step):
+        images = padded[first : first + step] / np.float32(255.0)
         latents = model.analyse(images)
         symbols = search.refine(
             model.prior.to_symbols(latents),
@@ -72,10 +72,35 @@ def _encode_group(
     return payloads
 
 
-def check_effort(effort: int) -> None:
-    """Refuse an effort the encoder does not have."""
-    if effort not in EFFORTS:
-        raise ValueError(f"unknown effort {effort}; efforts are {min(EFFORTS)} to {max(EFFORTS)}")
+def _integer(value: object, name: str) -> int:
+    """``value`` as an int (numpy integers included); :class:`ArgumentError` for anything else."""
+    if isinstance(value, bool):
+        raise ArgumentError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ArgumentError(f"{name} must be an integer, got {value!r}") from None
+
+
+def check_effort(effort: object) -> int:
+    """``effort`` as an int; :class:`ArgumentError` for an effort the encoder does not have."""
+    value = _integer(effort, "effort")
+    if value not in EFFORTS:
+        raise ArgumentError(f"unknown effort {value}; efforts are {min(EFFORTS)} to {max(EFFORTS)}")
+    return value
+
+
+def check_quality(quality: object) -> int:
+    """``quality`` as an int; :class:`ArgumentError` for a level that is not installed.
+
+    >>> check_quality(np.uint8(8))
+    8
+    """
+    value = _integer(quality, "quality")
+    have = available_levels()
+    if value not in have:
+        raise ArgumentError(f"unknown quality {value}; levels are {', '.join(map(str, have)) or 'none installed'}")
+    return value
 
 
 def compress_many(
@@ -112,7 +137,7 @@ def encode_payloads(
     Every image is coded with this level's model; ``lmbda`` is the search's
     lambda (None: the level's own).
     """
-    check_effort(effort)
+    quality, effort = check_quality(quality), check_effort(effort)
     model = load_model(quality)
     lmbda = model.search_lambda if lmbda is None else lmbda
     out: list[bytes] = [b""] * len(prepared)
@@ -129,7 +154,7 @@ def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFA
 
     Effort 0 codes every image with the level's own model.
     """
-    check_effort(effort)
+    quality, effort = check_quality(quality), check_effort(effort)
     lmbda = load_model(quality).search_lambda
     levels = choice.candidates(quality, available_levels()) if effort > 0 and lmbda > 0 else [quality]
     if len(levels) == 1:
@@ -154,6 +179,7 @@ def encode_prepared(
     of a neighbouring level (:func:`choose_levels`), at this level's lambda; the
     file names the level it was coded with.
     """
+    quality, effort = check_quality(quality), check_effort(effort)
     chosen = choose_levels(prepared, quality, effort) if choose else [quality] * len(prepared)
     lmbda = load_model(quality).search_lambda
     out: list[bytes] = [b""] * len(prepared)
@@ -237,8 +263,9 @@ def reconstruct(decoded: Sequence[tuple[Header, np.ndarray]], dtype: type = np.f
     out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(decoded)
     for (level, model_id, height, width), indices in groups.items():
         model = model_for_decoding(level, model_id)
-        for first in range(0, len(indices), CHUNK):
-            chunk = indices[first : first + CHUNK]
+        step = images_per_batch(height * width)
+        for first in range(0, len(indices), step):
+            chunk = indices[first : first + step]
             latents = np.stack([decoded[i][1] for i in chunk])
             pixels = _to_pixels(model.synthesise(latents, dtype=dtype))[:, :height, :width]
             for i, image in zip(chunk, pixels):

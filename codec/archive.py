@@ -6,7 +6,7 @@ Layout of archive version 3 (see ``docs/format.md``)::
     version    1 byte    3
     flags      1 byte    bit 0: 2-byte lengths; bit 1: polarity bitmap present
     level, model id      2 bytes, packed as in a single .aec file
-    width, height, count   unsigned LEB128 each
+    width, height, count   unsigned LEB128 each (at most 3 bytes: count < 2^21)
     [polarity bitmap]    ceil(count / 8) bytes, bit i of byte i // 8 (LSB first): image i inverted
     index      count x 1 (or 2, little-endian) bytes: each image's payload length
     crc32      4 bytes   of every byte above
@@ -15,20 +15,30 @@ Layout of archive version 3 (see ``docs/format.md``)::
 
 Per image, the archive adds one byte (its payload length) to the payload, and one
 bit when any image is dark ink on a light background.
+
+Archives are written and read as streams: :class:`ArchiveWriter` codes images
+batch by batch into a spool and writes the header once it knows every length;
+:func:`read_head` and :func:`decode_batches` read a file front to back, one
+batch of images at a time, so packing or unpacking millions of digits takes the
+memory of one batch (plus the index: at most 4 MiB).
 """
 
 from __future__ import annotations
 
+import io
+import shutil
 import zlib
-from collections.abc import Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
+from typing import IO
 
 import numpy as np
 
 from . import api
 from .bitstream import ARCHIVE_MAGIC, Header, _read_varint, _varint, check_size, pack_model, unpack_model
 from .errors import CorruptFileError, FormatError, ImageError
-from .images import ImageLike, prepare
+from .images import ImageLike, Prepared, prepare
+from .limits import images_per_batch
 from .models import DEFAULT_LEVEL
 
 MAGIC = ARCHIVE_MAGIC
@@ -36,12 +46,201 @@ MAGIC = ARCHIVE_MAGIC
 VERSION = 3
 FLAG_WIDE_LENGTHS = 0x1
 FLAG_POLARITY = 0x2
-#: The most images one archive holds.
-MAX_COUNT = 1 << 24
+#: The most images one archive holds: what a 3-byte LEB128 count carries (the reader reads at most 3 bytes).
+MAX_COUNT = (1 << 21) - 1
+#: The longest payload of one image: what the 2-byte index entry carries.
+MAX_PAYLOAD = 0xFFFF
+#: Bytes before the variable-length fields: magic, version, flags, level and model id.
+_FIXED = len(MAGIC) + 4
+_CRC = 4
+
+Read = Callable[[int], bytes]
 
 
-def _crc(data: bytes) -> bytes:
-    return zlib.crc32(data).to_bytes(4, "little")
+def _crc(data: bytes, start: int = 0) -> int:
+    return zlib.crc32(data, start)
+
+
+def check_count(count: int) -> None:
+    """Refuse a number of images the format does not carry (the writer's check, the reader's bound)."""
+    if count < 1:
+        raise ImageError("an archive needs at least one image")
+    if count > MAX_COUNT:
+        raise ImageError(f"an archive holds at most {MAX_COUNT:,} images, got {count:,}")
+
+
+@dataclass(frozen=True)
+class ArchiveHead:
+    """Everything before the payloads: the archive's level, model, size, polarity bits and index."""
+
+    level: int
+    model_id: int
+    width: int
+    height: int
+    inverted: np.ndarray  # (count,) bool
+    lengths: np.ndarray  # (count,) int64 payload lengths
+
+    @property
+    def count(self) -> int:
+        return len(self.lengths)
+
+    @property
+    def payload_bytes(self) -> int:
+        return int(self.lengths.sum())
+
+    def header(self, index: int) -> Header:
+        """The single-file header image ``index`` would have."""
+        return Header(self.level, self.model_id, self.width, self.height, bool(self.inverted[index]))
+
+    def to_bytes(self) -> bytes:
+        """The head as written, its CRC-32 included; every limit the reader has is checked here first."""
+        check_count(self.count)
+        check_size(self.width, self.height)
+        longest = int(self.lengths.max())
+        if longest > MAX_PAYLOAD:
+            raise ImageError(
+                f"an image codes to {longest} bytes, over the archive's {MAX_PAYLOAD:,}; store it as an .aec file"
+            )
+        flags = (FLAG_WIDE_LENGTHS if longest > 0xFF else 0) | (FLAG_POLARITY if self.inverted.any() else 0)
+        head = MAGIC + bytes([VERSION, flags]) + pack_model(self.level, self.model_id)
+        head += _varint(self.width) + _varint(self.height) + _varint(self.count)
+        if flags & FLAG_POLARITY:
+            head += np.packbits(self.inverted.astype(np.uint8), bitorder="little").tobytes()
+        head += self.lengths.astype("<u2" if flags & FLAG_WIDE_LENGTHS else np.uint8).tobytes()
+        return head + _crc(head).to_bytes(_CRC, "little")
+
+
+def _exact(read: Read, size: int) -> bytes:
+    data = read(size)
+    if len(data) != size:
+        raise CorruptFileError("archive is truncated")
+    return data
+
+
+def read_head(read: Read) -> ArchiveHead:
+    """Read and check an archive's head from a stream (``read(n)`` as a file's); memory bounded by :data:`MAX_COUNT`."""
+    fixed = read(_FIXED)
+    if fixed[: len(MAGIC)] != MAGIC[: len(fixed)] or not fixed:
+        raise FormatError("not an .aecs archive (bad magic)")
+    if len(fixed) < _FIXED:
+        raise CorruptFileError("archive is truncated")
+    version, flags = fixed[4], fixed[5]
+    if version != VERSION:
+        raise FormatError(f"unsupported archive version {version} (this aec reads version {VERSION})")
+    if flags & ~(FLAG_WIDE_LENGTHS | FLAG_POLARITY):
+        raise FormatError(f"unknown archive flags 0x{flags:x}")
+    level, model_id = unpack_model(fixed[6:8])
+    head = bytearray(fixed)
+    fields = []
+    for _ in range(3):  # width, height, count: LEB128, at most 3 bytes each
+        start = len(head)
+        while len(head) - start < 3 and (len(head) == start or head[-1] & 0x80):
+            head += _exact(read, 1)
+        value, _ = _read_varint(bytes(head), start, len(head))
+        fields.append(value)
+    width, height, count = fields
+    try:
+        check_size(width, height)
+    except FormatError as exc:
+        raise FormatError(f"archive: {exc}") from None
+    if count < 1:
+        raise FormatError("archive declares no images")
+    polarity_bytes = -(-count // 8) if flags & FLAG_POLARITY else 0
+    length_bytes = 2 if flags & FLAG_WIDE_LENGTHS else 1
+    rest = _exact(read, polarity_bytes + count * length_bytes)
+    head += rest
+    if _crc(bytes(head)) != int.from_bytes(_exact(read, _CRC), "little"):
+        raise CorruptFileError("archive is corrupted (header checksum mismatch)")
+    if flags & FLAG_POLARITY:
+        inverted = np.unpackbits(np.frombuffer(rest[:polarity_bytes], np.uint8), bitorder="little")[:count]
+    else:
+        inverted = np.zeros(count, dtype=np.uint8)
+    lengths = np.frombuffer(rest[polarity_bytes:], "<u2" if length_bytes == 2 else np.uint8).astype(np.int64)
+    return ArchiveHead(level, model_id, width, height, inverted.astype(bool), lengths)
+
+
+def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[bytes]]:
+    """The payloads after ``head``, ``batch`` images at a time; the payload CRC is checked before the last batch."""
+    crc = 0
+    for first in range(0, head.count, batch):
+        lengths = head.lengths[first : first + batch]
+        data = _exact(read, int(lengths.sum()))
+        crc = _crc(data, crc)
+        if first + batch >= head.count:
+            trailer = _exact(read, _CRC)
+            if read(1):
+                raise CorruptFileError("archive has bytes after its end")
+            if crc != int.from_bytes(trailer, "little"):
+                raise CorruptFileError("archive is corrupted (payload checksum mismatch)")
+        offsets = np.concatenate([[0], np.cumsum(lengths)])
+        yield [data[offsets[i] : offsets[i + 1]] for i in range(len(lengths))]
+
+
+def decode_batches(read: Read, head: ArchiveHead) -> Iterator[list[np.ndarray]]:
+    """Every image of the archive after ``head``, decoded a batch at a time (bounded by pixels)."""
+    first = 0
+    for payloads in payload_batches(read, head, images_per_batch(head.width * head.height)):
+        decoded = [
+            (head.header(first + i), api.decode_payload(head.header(first + i), p)) for i, p in enumerate(payloads)
+        ]
+        first += len(payloads)
+        yield api.reconstruct(decoded)
+
+
+class ArchiveWriter:
+    """Codes images batch by batch into ``spool``; :meth:`write` puts the head, then the spooled payloads."""
+
+    def __init__(self, quality: int = DEFAULT_LEVEL, effort: int = api.DEFAULT_EFFORT, spool: IO[bytes] | None = None):
+        self.quality, self.effort = api.check_quality(quality), api.check_effort(effort)
+        self.spool = spool if spool is not None else io.BytesIO()
+        self.size: tuple[int, int] | None = None
+        self.model_id: int | None = None
+        self.lengths: list[int] = []
+        self.inverted: list[bool] = []
+        self.crc = 0
+
+    def add(self, prepared: Sequence[Prepared]) -> None:
+        """Code and spool some images (of the archive's one size), each with the level's own model."""
+        if not prepared:
+            return
+        shapes = {p.pixels.shape for p in prepared} | ({self.size} if self.size else set())
+        if len(shapes) > 1:
+            raise ImageError(f"an archive holds images of one size; got {len(shapes)} sizes")
+        check_count(len(self.lengths) + len(prepared))
+        self.size = prepared[0].pixels.shape
+        model, payloads = api.encode_payloads(prepared, self.quality, self.effort)
+        self.model_id = model.model_id
+        for item, payload in zip(prepared, payloads):
+            if len(payload) > MAX_PAYLOAD:
+                raise ImageError(
+                    f"an image codes to {len(payload)} bytes, over the archive's {MAX_PAYLOAD:,}; "
+                    "store it as an .aec file"
+                )
+            self.spool.write(payload)
+            self.crc = _crc(payload, self.crc)
+            self.lengths.append(len(payload))
+            self.inverted.append(item.inverted)
+
+    @property
+    def count(self) -> int:
+        return len(self.lengths)
+
+    def head(self) -> ArchiveHead:
+        if self.size is None or self.model_id is None:
+            raise ImageError("an archive needs at least one image")
+        height, width = self.size
+        return ArchiveHead(
+            self.quality, self.model_id, width, height, np.array(self.inverted, bool), np.array(self.lengths, np.int64)
+        )
+
+    def write(self, out: IO[bytes]) -> int:
+        """Write the whole archive to ``out``; returns its size in bytes."""
+        head = self.head().to_bytes()
+        out.write(head)
+        self.spool.seek(0)
+        shutil.copyfileobj(self.spool, out, 1 << 20)
+        out.write(self.crc.to_bytes(_CRC, "little"))
+        return len(head) + sum(self.lengths) + _CRC
 
 
 def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL, effort: int = api.DEFAULT_EFFORT) -> bytes:
@@ -53,57 +252,54 @@ def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL, effort: int 
     >>> len(archive), archive[1].shape
     (3, (28, 28))
     """
-    if not images:
-        raise ImageError("an archive needs at least one image")
-    if len(images) > MAX_COUNT:
-        raise ImageError(f"an archive holds at most {MAX_COUNT} images")
-    prepared = [prepare(image) for image in images]
-    shapes = {p.pixels.shape for p in prepared}
-    if len(shapes) > 1:
-        raise ImageError(f"an archive holds images of one size; got {len(shapes)} sizes")
-    height, width = prepared[0].pixels.shape
-    model, payloads = api.encode_payloads(prepared, quality, effort)
-    inverted = [p.inverted for p in prepared]
-    longest = max(map(len, payloads))
-    if longest > 0xFFFF:
-        raise ImageError(f"an image codes to {longest} bytes, over the archive's 65,535; store it as an .aec file")
-    flags = FLAG_WIDE_LENGTHS if longest > 0xFF else 0
-    if any(inverted):
-        flags |= FLAG_POLARITY
-    head = MAGIC + bytes([VERSION, flags]) + pack_model(quality, model.model_id)
-    head += _varint(width) + _varint(height) + _varint(len(images))
-    if flags & FLAG_POLARITY:
-        head += np.packbits(np.array(inverted, dtype=np.uint8), bitorder="little").tobytes()
-    width_bytes = 2 if flags & FLAG_WIDE_LENGTHS else 1
-    head += b"".join(len(p).to_bytes(width_bytes, "little") for p in payloads)
-    body = b"".join(payloads)
-    return head + _crc(head) + body + _crc(body)
+    check_count(len(images))
+    writer = ArchiveWriter(quality, effort)
+    first = 0
+    while first < len(images):
+        prepared = [prepare(images[first])]
+        step = images_per_batch(prepared[0].pixels.size)
+        prepared += [prepare(image) for image in images[first + 1 : first + step]]
+        writer.add(prepared)
+        first += len(prepared)
+    out = io.BytesIO()
+    writer.write(out)
+    return out.getvalue()
 
 
 @dataclass(frozen=True)
 class Archive:
-    """A parsed archive: header fields, index and payloads, decodable one image at a time."""
+    """A parsed archive held in memory: its head and payloads, decodable one image at a time."""
 
-    level: int
-    model_id: int
-    width: int
-    height: int
-    inverted: np.ndarray  # (count,) bool
+    head: ArchiveHead
     offsets: np.ndarray  # (count + 1,) payload boundaries within ``body``
     body: bytes
 
+    @property
+    def level(self) -> int:
+        return self.head.level
+
+    @property
+    def model_id(self) -> int:
+        return self.head.model_id
+
+    @property
+    def width(self) -> int:
+        return self.head.width
+
+    @property
+    def height(self) -> int:
+        return self.head.height
+
+    @property
+    def inverted(self) -> np.ndarray:
+        return self.head.inverted
+
     def __len__(self) -> int:
-        return len(self.inverted)
+        return self.head.count
 
     def header(self, index: int) -> Header:
         """The single-file header image ``index`` would have."""
-        return Header(
-            level=self.level,
-            model_id=self.model_id,
-            width=self.width,
-            height=self.height,
-            inverted=bool(self.inverted[index]),
-        )
+        return self.head.header(index)
 
     def payload(self, index: int) -> bytes:
         return self.body[self.offsets[index] : self.offsets[index + 1]]
@@ -127,53 +323,18 @@ class Archive:
 
 
 def is_archive(data: bytes) -> bool:
-    return data[: len(MAGIC)] == MAGIC
+    """Whether ``data`` starts like an archive (its first two bytes suffice: no single-file version is 12)."""
+    return len(data) >= 2 and data[:2] == MAGIC[:2]
 
 
 def open_archive(data: bytes) -> Archive:
-    """Parse and check an archive (both checksums: reading bytes is cheap, decoding is what random access saves)."""
-    data = bytes(data)
-    if not is_archive(data):
-        raise FormatError("not an .aecs archive (bad magic)")
-    if len(data) < len(MAGIC) + 5:
-        raise CorruptFileError("archive is truncated")
-    version, flags = data[4], data[5]
-    if version != VERSION:
-        raise FormatError(f"unsupported archive version {version} (this aec reads version {VERSION})")
-    if flags & ~(FLAG_WIDE_LENGTHS | FLAG_POLARITY):
-        raise FormatError(f"unknown archive flags 0x{flags:x}")
-    level, model_id = unpack_model(data[6:8])
-    pos = 8
-    width, pos = _read_varint(data, pos, len(data))
-    height, pos = _read_varint(data, pos, len(data))
-    count, pos = _read_varint(data, pos, len(data))
-    try:
-        check_size(width, height)
-    except FormatError as exc:
-        raise FormatError(f"archive: {exc}") from None
-    if not 1 <= count <= MAX_COUNT:
-        raise FormatError(f"archive declares {count} images")
-    polarity_bytes = -(-count // 8) if flags & FLAG_POLARITY else 0
-    length_bytes = 2 if flags & FLAG_WIDE_LENGTHS else 1
-    index_end = pos + polarity_bytes + count * length_bytes
-    if len(data) < index_end + 8:
-        raise CorruptFileError("archive is truncated")
-    if _crc(data[:index_end]) != data[index_end : index_end + 4]:
-        raise CorruptFileError("archive is corrupted (header checksum mismatch)")
-    if flags & FLAG_POLARITY:
-        bits = np.frombuffer(data[pos : pos + polarity_bytes], np.uint8)
-        inverted = np.unpackbits(bits, bitorder="little")[:count].astype(bool)
-    else:
-        inverted = np.zeros(count, dtype=bool)
-    pos += polarity_bytes
-    lengths = np.frombuffer(data[pos:index_end], dtype="<u2" if length_bytes == 2 else np.uint8).astype(np.int64)
-    offsets = np.concatenate([[0], np.cumsum(lengths)])
-    body = data[index_end + 4 : -4]
-    if offsets[-1] != len(body):
-        raise CorruptFileError(f"archive payloads hold {len(body)} bytes, the index says {offsets[-1]}")
-    if _crc(body) != data[-4:]:
-        raise CorruptFileError("archive is corrupted (payload checksum mismatch)")
-    return Archive(level, model_id, width, height, inverted, offsets, body)
+    """Parse and check an archive in memory (both checksums: reading bytes is cheap, decoding is what random
+    access saves)."""
+    stream = io.BytesIO(bytes(data))
+    head = read_head(stream.read)
+    body = b"".join(b"".join(batch) for batch in payload_batches(stream.read, head, max(1, head.count)))
+    offsets = np.concatenate([[0], np.cumsum(head.lengths)])
+    return Archive(head, offsets, body)
 
 
 def unpack(data: bytes) -> list[np.ndarray]:

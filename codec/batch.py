@@ -1,35 +1,48 @@
-"""Batch work for the command line: find inputs, name outputs, code files in chunks.
+"""Batch work for the command line: find inputs, name outputs, code files in bounded batches.
 
-Workers take a chunk of input paths and return, per file, the coded bytes or the
-error message, so one bad file never stops the others. With several jobs the
-chunks go to worker processes; the output is byte-identical to one job.
+Workers take a chunk of input paths and yield, per file, the coded bytes or the
+error message, so one bad file never stops the others. Every file is read with
+a size bound, and images are coded in batches bounded by pixels
+(:mod:`codec.limits`), so memory does not grow with the number or the size of
+the inputs. With several jobs the chunks go to worker processes, a few at a
+time; the output is byte-identical to one job.
 """
 
 from __future__ import annotations
 
+import collections
+import gzip
 import io
 import multiprocessing
 import os
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from concurrent.futures import ProcessPoolExecutor
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import IO, TypeVar
 
 import numpy as np
 from PIL import Image
 
 from . import api
-from .bitstream import Header
-from .errors import CodecError
+from .bitstream import MAX_FILE_BYTES, Header
+from .errors import CodecError, InputError
+from .fileio import STDIO, read_bounded
 from .images import Prepared, open_image, prepare
+from .limits import BATCH_IMAGES, BATCH_PIXELS, MAX_IMAGE_FILE_BYTES, images_per_batch
 
-STDIO = "-"
+__all__ = ["STDIO", "Result"]
+
+T = TypeVar("T")
+
 #: Files handed to a worker at once.
 CHUNK = 256
 
 IMAGE_SUFFIXES = frozenset({".png", ".bmp", ".gif", ".jpg", ".jpeg", ".pgm", ".pbm", ".ppm", ".tif", ".tiff", ".webp"})
 AEC_SUFFIXES = frozenset({".aec"})
+#: What ``aec decompress`` writes, by the output's suffix: lossless formats only.
+OUTPUT_FORMATS = {".png": "PNG", ".bmp": "BMP", ".tif": "TIFF", ".tiff": "TIFF", ".pgm": "PPM", ".pnm": "PPM"}
 
 
 @dataclass(frozen=True)
@@ -82,18 +95,41 @@ def output_path(source: str, output: str | None, suffix: str, several: bool, roo
     return output
 
 
-def read_input(source: str) -> bytes:
-    """The bytes of a file, or of standard input for ``-``."""
-    if source == STDIO:
-        return sys.stdin.buffer.read()
-    try:
-        return Path(source).read_bytes()
-    except FileNotFoundError:
-        raise CodecError("no such file") from None
-    except IsADirectoryError:
-        raise CodecError("is a folder") from None
-    except OSError as exc:
-        raise CodecError(exc.strerror or str(exc)) from None
+def output_format(target: str) -> str:
+    """The image format ``aec decompress`` writes to ``target`` (PNG for standard output and unknown names)."""
+    return OUTPUT_FORMATS.get(Path(target).suffix.lower(), "PNG") if target != STDIO else "PNG"
+
+
+def read_input(source: str, limit: int = MAX_IMAGE_FILE_BYTES, what: str = "file") -> bytes:
+    """The bytes of a file, or of standard input for ``-``, refused over ``limit`` bytes."""
+    return read_bounded(source, limit, what)
+
+
+def _bounded_batches(items: Iterable[tuple[Result, T | None, int]]) -> Iterator[list[tuple[Result, T | None, int]]]:
+    """Group (result, work, pixels) triples into batches of at most :data:`BATCH_IMAGES` images or
+    :data:`BATCH_PIXELS` pixels (a larger image alone), in order."""
+    batch: list[tuple[Result, T | None, int]] = []
+    pixels = 0
+    for item in items:
+        batch.append(item)
+        pixels += item[2]
+        if len(batch) >= BATCH_IMAGES or pixels >= BATCH_PIXELS:
+            yield batch
+            batch, pixels = [], 0
+    if batch:
+        yield batch
+
+
+def _read_images(sources: Sequence[str]) -> Iterator[tuple[Result, Prepared | None, int]]:
+    for source in sources:
+        try:
+            raw = read_input(source, MAX_IMAGE_FILE_BYTES, "image file")
+            item = prepare(open_image(io.BytesIO(raw)))
+        except CodecError as exc:
+            yield Result(source, error=str(exc)), None, 0
+            continue
+        size = item.pixels.size
+        yield Result(source, notice=item.notice, input_bytes=len(raw), pixels=size), item, size
 
 
 def compress_chunk(
@@ -102,63 +138,75 @@ def compress_chunk(
     psnr: float | None = None,
     max_bytes: int | None = None,
     effort: int = api.DEFAULT_EFFORT,
-) -> list[Result]:
-    """Compress a chunk of image files at ``quality``, or per image for a PSNR or size target."""
-    results: list[Result] = []
-    ready: list[tuple[int, Prepared]] = []
+) -> Iterator[Result]:
+    """Compress image files at ``quality``, or per image for a PSNR or size target, a bounded batch at a time."""
+    for batch in _bounded_batches(_read_images(sources)):
+        results = [r for r, _, _ in batch]
+        ready = [(i, p) for i, (_, p, _) in enumerate(batch) if p is not None]
+        if ready and psnr is None and max_bytes is None:
+            files = api.encode_prepared([p for _, p in ready], quality, effort)
+            for (index, _), data in zip(ready, files):
+                results[index] = replace(results[index], data=data, coded_bytes=len(data))
+        elif ready:
+            from .targets import encode_for_target
+
+            for (index, _), choice in zip(ready, encode_for_target([p for _, p in ready], psnr, max_bytes, effort)):
+                notice = ", ".join(filter(None, [results[index].notice, choice.notice])) or None
+                if choice.level is not None:
+                    notice = ", ".join(filter(None, [f"level {choice.level}", notice]))
+                size = len(choice.data or b"")
+                results[index] = replace(
+                    results[index], data=choice.data, error=choice.error, notice=notice, coded_bytes=size
+                )
+        yield from results
+
+
+def _read_files(sources: Sequence[str]) -> Iterator[tuple[Result, tuple[Header, np.ndarray] | None, int]]:
     for source in sources:
         try:
-            raw = read_input(source)
-            prepared = prepare(open_image(io.BytesIO(raw)))
+            raw = read_input(source, MAX_FILE_BYTES, ".aec file")
+            header, latents = api.decode_latents(raw)
         except CodecError as exc:
-            results.append(Result(source, error=str(exc)))
+            yield Result(source, error=str(exc)), None, 0
             continue
-        ready.append((len(results), prepared))
-        results.append(Result(source, notice=prepared.notice, input_bytes=len(raw), pixels=prepared.pixels.size))
-    if ready and psnr is None and max_bytes is None:
-        files = api.encode_prepared([p for _, p in ready], quality, effort)
-        for (index, _), data in zip(ready, files):
-            results[index] = replace(results[index], data=data, coded_bytes=len(data))
-    elif ready:
-        from .targets import encode_for_target
-
-        for (index, _), choice in zip(ready, encode_for_target([p for _, p in ready], psnr, max_bytes, effort)):
-            notice = ", ".join(filter(None, [results[index].notice, choice.notice])) or None
-            if choice.level is not None:
-                notice = ", ".join(filter(None, [f"level {choice.level}", notice]))
-            size = len(choice.data or b"")
-            results[index] = replace(
-                results[index], data=choice.data, error=choice.error, notice=notice, coded_bytes=size
-            )
-    return results
+        yield (
+            Result(source, input_bytes=len(raw), coded_bytes=len(raw)),
+            (header, latents),
+            header.width * header.height,
+        )
 
 
-def decompress_chunk(sources: Sequence[str], image_format: str = "PNG") -> list[Result]:
-    """Decompress a chunk of ``.aec`` files to image files; failures are reported per file."""
-    results: list[Result] = []
-    ready: list[tuple[int, tuple[Header, np.ndarray]]] = []
-    for source in sources:
-        try:
-            raw = read_input(source)
-            ready.append((len(results), api.decode_latents(raw)))
-            results.append(Result(source, input_bytes=len(raw), coded_bytes=len(raw)))
-        except CodecError as exc:
-            results.append(Result(source, error=str(exc)))
-    images = api.reconstruct([d for _, d in ready])
-    for (index, _), pixels in zip(ready, images):
-        results[index] = replace(results[index], data=encode_image(pixels, image_format), pixels=int(pixels.size))
-    return results
+def decompress_chunk(sources: Sequence[str], image_format: str = "PNG") -> Iterator[Result]:
+    """Decompress ``.aec`` files to image files, a bounded batch at a time; failures are reported per file."""
+    for batch in _bounded_batches(_read_files(sources)):
+        results = [r for r, _, _ in batch]
+        ready = [(i, d) for i, (_, d, _) in enumerate(batch) if d is not None]
+        for (index, _), pixels in zip(ready, api.reconstruct([d for _, d in ready])):
+            data = encode_image(pixels, image_format)
+            results[index] = replace(results[index], data=data, pixels=int(pixels.size))
+        yield from results
 
 
-def encode_image(pixels: np.ndarray, image_format: str) -> bytes:
+def encode_image(pixels: np.ndarray, image_format: str = "PNG") -> bytes:
     """An 8-bit grayscale image file (PNG by default) of ``pixels``."""
     buffer = io.BytesIO()
     Image.fromarray(pixels, mode="L").save(buffer, format=image_format)
     return buffer.getvalue()
 
 
-def run_chunks(work: Callable[..., list[Result]], sources: Sequence[str], jobs: int, *args: object) -> Iterator[Result]:
-    """Apply ``work(chunk, *args)`` to chunks of ``sources``, in order, with ``jobs`` processes."""
+def _collect(work: Callable[..., Iterable[Result]], chunk: list[str], *args: object) -> list[Result]:
+    """A worker's whole chunk, as a list to send back."""
+    return list(work(chunk, *args))
+
+
+def run_chunks(
+    work: Callable[..., Iterable[Result]], sources: Sequence[str], jobs: int, *args: object
+) -> Iterator[Result]:
+    """Apply ``work(chunk, *args)`` to chunks of ``sources``, in order, with ``jobs`` processes.
+
+    With several processes at most two chunks per process are in flight, so
+    finished work waiting to be written stays bounded however many files there are.
+    """
     chunks = [list(sources[i : i + CHUNK]) for i in range(0, len(sources), CHUNK)]
     if jobs <= 1 or len(chunks) <= 1:
         for chunk in chunks:
@@ -167,9 +215,13 @@ def run_chunks(work: Callable[..., list[Result]], sources: Sequence[str], jobs: 
     # Spawned, not forked: a fork of a process with BLAS threads running is not safe everywhere.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context) as pool:
-        futures = [pool.submit(work, chunk, *args) for chunk in chunks]
-        for future in futures:
-            yield from future.result()
+        pending: collections.deque[Future[list[Result]]] = collections.deque()
+        waiting = collections.deque(chunks)
+        while waiting or pending:
+            while waiting and len(pending) < 2 * jobs:
+                pending.append(pool.submit(_collect, work, waiting.popleft(), *args))
+            results = pending.popleft().result()
+            yield from results
 
 
 def default_jobs() -> int:
@@ -177,35 +229,127 @@ def default_jobs() -> int:
     return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
 
 
-def load_images_for_archive(names: Sequence[str], recursive: bool) -> tuple[list[np.ndarray], int]:
-    """Images from files, folders and IDX files (.gz or raw), in order; returns them and the input bytes."""
-    import gzip
+@dataclass(frozen=True)
+class PackInput:
+    """One input of ``aec pack``: an image file, or an IDX file of many images (told apart by content)."""
 
-    from .data import read_idx
-    from .images import to_grayscale
+    name: str
+    count: int
+    idx: bool
+    input_bytes: int
+
+
+def open_input(name: str) -> IO[bytes]:
+    """A binary stream of a file, or of standard input for ``-``; errors as an :class:`InputError`."""
+    if name == STDIO:
+        if sys.stdin is None:
+            raise InputError("standard input is closed")
+        return sys.stdin.buffer
+    try:
+        if Path(name).is_dir():
+            raise InputError("is a folder")
+        return open(name, "rb")
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc)) from None
+
+
+def _idx_stream(stream: IO[bytes]) -> IO[bytes] | None:
+    """The IDX content of a stream (through gzip when compressed), or None when it is not an IDX file."""
+    peek = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
+    if peek[:2] == b"\x1f\x8b":
+        unzipped = gzip.GzipFile(fileobj=stream)
+        try:
+            head = unzipped.peek(4)[:4]
+        except (OSError, EOFError):
+            raise InputError("a gzip file that cannot be read") from None
+        if not _looks_like_idx(head):
+            raise InputError("a gzip file that is not an IDX file")
+        return unzipped  # type: ignore[return-value]
+    return stream if _looks_like_idx(peek) else None
+
+
+def _looks_like_idx(head: bytes) -> bool:
+    from .data import looks_like_idx
+
+    return looks_like_idx(head)
+
+
+def plan_pack(names: Sequence[str], recursive: bool) -> list[PackInput]:
+    """The inputs of ``aec pack`` and how many images each holds, from their headers alone."""
+    from .data import read_idx_image_header
 
     files, errors = collect_inputs(names, IMAGE_SUFFIXES, recursive)
     if errors:
         raise CodecError(errors[0])
-    images: list[np.ndarray] = []
-    total = 0
+    if files.count(STDIO) > 1:
+        raise CodecError("standard input can be read only once")
+    plan = []
     for name in files:
+        shown = "<stdin>" if name == STDIO else name
         try:
-            raw = read_input(name)
+            if name == STDIO:
+                plan.append(PackInput(name, 1, False, 0))  # told apart when read
+                continue
+            with open_input(name) as stream:
+                size = os.fstat(stream.fileno()).st_size
+                idx = _idx_stream(stream)
+                if idx is None:
+                    plan.append(PackInput(name, 1, False, size))
+                    continue
+                count = read_idx_image_header(idx.read)[0]
+                plan.append(PackInput(name, count, True, size))
         except CodecError as exc:
-            raise CodecError(f"{name}: {exc}") from None
-        total += len(raw)
-        if "idx" in Path(name).name or name.endswith("-ubyte") or name.endswith("-ubyte.gz"):
-            try:
-                array = read_idx(gzip.decompress(raw) if raw[:2] == b"\x1f\x8b" else raw)
-            except (OSError, EOFError) as exc:
-                raise CodecError(f"{name}: cannot read ({exc})") from None
-            if array.ndim != 3 or array.dtype != np.uint8:
-                raise CodecError(f"{name}: expected an IDX file of uint8 images, got shape {array.shape}")
-            images.extend(array)
-            continue
+            raise CodecError(f"{shown}: {exc}") from None
+    return plan
+
+
+def pack_batches(plan: Sequence[PackInput]) -> Iterator[list[Prepared]]:
+    """The images of ``plan``, in order, prepared in batches bounded by pixels; errors name their file."""
+    batch: list[Prepared] = []
+    for item in plan:
+        shown = "<stdin>" if item.name == STDIO else item.name
         try:
-            images.append(to_grayscale(open_image(io.BytesIO(raw)))[0])
+            for prepared in _images_of(item.name):
+                batch.append(prepared)
+                if len(batch) >= images_per_batch(prepared.pixels.size):
+                    yield batch
+                    batch = []
         except CodecError as exc:
-            raise CodecError(f"{name}: {exc}") from None
-    return images, total
+            raise CodecError(f"{shown}: {exc}") from None
+    if batch:
+        yield batch
+
+
+def _images_of(name: str) -> Iterator[Prepared]:
+    """Every image of one pack input: an IDX file's, streamed, or one image file's."""
+    from .data import read_idx_image_header
+
+    stream = open_input(name)
+    try:
+        idx = _idx_stream(stream)
+        if idx is None:
+            raw = stream.read(MAX_IMAGE_FILE_BYTES + 1)
+            if len(raw) > MAX_IMAGE_FILE_BYTES:
+                raise InputError(f"image file is over the {MAX_IMAGE_FILE_BYTES >> 20} MiB limit")
+            yield prepare(open_image(io.BytesIO(raw)))
+            return
+        count, height, width = read_idx_image_header(idx.read)
+        size = height * width
+        step = images_per_batch(size)
+        try:
+            for first in range(0, count, step):
+                n = min(step, count - first)
+                data = idx.read(n * size)
+                if len(data) != n * size:
+                    raise InputError(f"IDX file is truncated (image {first + len(data) // max(size, 1)} of {count})")
+                for image in np.frombuffer(data, np.uint8).reshape(n, height, width):
+                    yield prepare(image)
+            if idx.read(1):
+                raise InputError(f"IDX file has bytes after its {count} images")
+        except (OSError, EOFError) as exc:
+            raise InputError(f"cannot read ({exc})") from None
+    finally:
+        if stream is not sys.stdin.buffer:
+            stream.close()

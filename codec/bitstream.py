@@ -39,6 +39,10 @@ DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
 MAX_PIXELS = 1 << 20
+#: The largest file: a model codes at most about one latent per pixel, each in at most 16 bits
+#: (its tables' precision), so the largest image's payload stays under 2.2 MB; twice that is the
+#: bound (checked against every shipped model by the tests, enforced by :func:`pack` and :func:`unpack`).
+MAX_FILE_BYTES = 4 << 20
 
 FLAG_INVERTED = 0x1
 FLAG_EXPLICIT_SIZE = 0x2
@@ -147,6 +151,8 @@ def checksum(version: int, model_id: int, body: bytes) -> int:
 def pack(header: Header, payload: bytes) -> bytes:
     """A complete file: header, payload, checksum."""
     body = header_bytes(header) + payload
+    if len(body) + CRC_BYTES > MAX_FILE_BYTES:
+        raise FormatError(f"file would be {len(body) + CRC_BYTES:,} bytes, over the format's {MAX_FILE_BYTES:,}")
     return body + checksum(header.version, header.model_id, body).to_bytes(CRC_BYTES, "little")
 
 
@@ -176,8 +182,10 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
     :class:`ModelMismatchError` when no model of the level could have coded it).
     """
     data = bytes(data)
-    if data[: len(ARCHIVE_MAGIC)] == ARCHIVE_MAGIC:
+    if len(data) >= 2 and data[:2] == ARCHIVE_MAGIC[:2]:
         raise FormatError("an .aecs archive, not a single image (use 'aec unpack')")
+    if len(data) > MAX_FILE_BYTES:
+        raise FormatError(f"file is {len(data):,} bytes, over the format's {MAX_FILE_BYTES:,}")
     if len(data) < len(MAGIC) or data[: len(MAGIC)] != MAGIC:
         raise FormatError("not an .aec file (bad magic)")
     if len(data) < 2:

@@ -40,7 +40,8 @@ def applies(height: int, width: int) -> bool:
 
 def candidates(level: int, installed: Sequence[int]) -> list[int]:
     """The levels whose models may code an image asked for at ``level``: itself and its neighbours."""
-    return [q for q in installed if abs(q - level) <= NEIGHBOURS]
+    level = int(level)  # a numpy unsigned level would wrap around in the subtraction
+    return [q for q in installed if abs(int(q) - level) <= NEIGHBOURS]
 
 
 def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float) -> np.ndarray:

@@ -5,11 +5,14 @@ Exit codes: 0 everything worked, 1 some input failed, 2 usage error.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any
 
+import numpy as np
 import typer
 
 from . import batch
@@ -91,10 +94,31 @@ def _check_quality(level: int) -> None:
         raise _fail(f"unknown quality {level}; levels are {', '.join(map(str, have)) or 'none installed'}", 2)
 
 
+def _stdout() -> IO[bytes]:
+    """Standard output for binary data: refused when closed or a terminal (where bytes would garble it)."""
+    if sys.stdout is None or sys.stdout.closed:
+        raise _fail("standard output is closed", 2)
+    if sys.stdout.isatty():
+        raise _fail("refusing to write binary data to a terminal: redirect it or name a file with -o", 2)
+    return sys.stdout.buffer
+
+
+def _same_file(a: str, b: str) -> bool:
+    try:
+        return Path(a).resolve() == Path(b).resolve() or os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
 def _plan(
     inputs: Sequence[str], output: str | None, suffix: str, accepted: frozenset[str], recursive: bool
 ) -> tuple[list[str], list[str], list[str]]:
-    """Inputs expanded (files, their output paths, errors about the inputs); usage errors exit 2."""
+    """Inputs expanded (files, their output paths, errors about the inputs); usage errors exit 2.
+
+    Checked before any work: outputs to standard output (not a terminal), an
+    output that would replace its own input, two inputs that would write the
+    same file (both fail, named), and an output name of the wrong kind.
+    """
     if inputs.count(STDIO) > 1:
         raise _fail("standard input can be read only once", 2)
     files, errors = batch.collect_inputs(inputs, accepted, recursive)
@@ -108,7 +132,35 @@ def _plan(
     for source in files:
         root = next((r for r in roots if Path(source).is_relative_to(r)), None)
         targets.append(batch.output_path(source, output, suffix, several, root))
-    return files, targets, errors
+    if STDIO in targets:
+        _stdout()
+    if not several and output not in (None, STDIO) and not Path(output).is_dir():
+        _check_output_name(output, suffix)
+    kept_files, kept_targets = [], []
+    sources_of: dict[str, list[str]] = {}
+    for source, target in zip(files, targets):
+        sources_of.setdefault(target, []).append(source)
+    for source, target in zip(files, targets):
+        shown = "<stdin>" if source == STDIO else source
+        if target != STDIO and len(sources_of[target]) > 1:
+            others = [o for o in sources_of[target] if o != source]
+            errors.append(f"{shown}: {target} would also be written from {others[0]}; rename one or use -o")
+        elif target != STDIO and source != STDIO and _same_file(source, target):
+            errors.append(f"{shown}: the output would replace the input itself")
+        else:
+            kept_files.append(source)
+            kept_targets.append(target)
+    return kept_files, kept_targets, errors
+
+
+def _check_output_name(output: str, suffix: str) -> None:
+    """Refuse an output file name whose suffix promises another format than the one written."""
+    ending = Path(output).suffix.lower()
+    if suffix == ".aec" and ending in batch.IMAGE_SUFFIXES:
+        raise _fail(f"{output}: would hold .aec data under an image name; name it {Path(output).stem}.aec", 2)
+    if suffix == ".png" and ending not in batch.OUTPUT_FORMATS and ending != ".aec":
+        kinds = ", ".join(sorted(batch.OUTPUT_FORMATS))
+        raise _fail(f"{output}: decompress writes lossless images ({kinds}); {ending or 'no suffix'} is not one", 2)
 
 
 def _progress(total: int, quiet: bool) -> Progress:
@@ -133,20 +185,25 @@ def _emit(result: Result, target: str, force: bool, folders: set[Path]) -> None:
     """Write one result to its target (atomically), or to standard output; ``folders`` exist already."""
     assert result.data is not None
     if target == STDIO:
-        sys.stdout.buffer.write(result.data)
-        sys.stdout.buffer.flush()
+        try:
+            out = sys.stdout.buffer
+            out.write(result.data)
+            out.flush()
+        except (OSError, ValueError, AttributeError) as exc:
+            reason = exc.strerror if isinstance(exc, OSError) and exc.strerror else "it is closed"
+            raise CodecError(f"cannot write to standard output ({reason})") from None
         return
-    from .fileio import write_file
+    from .fileio import make_folder, write_file
 
     path = Path(target)
     if path.parent not in folders:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        make_folder(path.parent)
         folders.add(path.parent)
     write_file(path, result.data, force=force)
 
 
 def _run(
-    work: Callable[..., list[Result]],
+    work: Callable[..., Iterable[Result]],
     files: list[str],
     targets: list[str],
     errors: list[str],
@@ -165,9 +222,6 @@ def _run(
     several = len(files) + len(errors) > 1
     if not files:
         raise typer.Exit(1 if failures else 0)
-    pending = {t for t in targets if t != STDIO}
-    if len(pending) < len([t for t in targets if t != STDIO]):
-        raise _fail("two inputs would write the same output file", 2)
     if not force:
         files_targets = [(f, t) for f, t in zip(files, targets) if t != STDIO and Path(t).exists()]
         for _, target in files_targets:
@@ -203,7 +257,7 @@ def _run(
                 bytes_out += len(result.data)
                 coded += result.coded_bytes
                 pixels += result.pixels
-                if verbose and result.notice:
+                if verbose and not quiet and result.notice:
                     bar.console.print(
                         f"note: {result.source}: {result.notice}", markup=False, highlight=False, soft_wrap=True
                     )
@@ -224,10 +278,22 @@ def _run(
 def _describe_compress(result: Result, target: str) -> str:
     assert result.data is not None
     size = len(result.data)
-    ratio = result.input_bytes / size if size else float("inf")
     where = "<stdout>" if target == STDIO else target
     source = "<stdin>" if result.source == STDIO else result.source
-    return f"{source} -> {where}: {size} bytes, {8 * size / result.pixels:.3f} bpp, {ratio:.1f}x smaller than input"
+    return f"{source} -> {where}: {size} bytes, {8 * size / result.pixels:.3f} bpp, {_ratio(result.input_bytes, size)}"
+
+
+def _ratio(input_bytes: int, output_bytes: int) -> str:
+    """How the output's size compares with the input's, in words that stay true either way.
+
+    >>> _ratio(1000, 100), _ratio(100, 2200), _ratio(0, 10)
+    ('10.0x smaller than input', '22.0x larger than input', 'input size unknown')
+    """
+    if input_bytes <= 0 or output_bytes <= 0:
+        return "input size unknown"
+    if output_bytes <= input_bytes:
+        return f"{input_bytes / output_bytes:.1f}x smaller than input"
+    return f"{output_bytes / input_bytes:.1f}x larger than input"
 
 
 def _describe_decompress(result: Result, target: str) -> str:
@@ -277,6 +343,8 @@ def compress(
     level = DEFAULT_LEVEL if quality is None else quality
     if quality is not None and (psnr is not None or max_bytes is not None):
         raise _fail("give --quality or a target (--psnr, --max-bytes), not both", 2)
+    if psnr is not None and not 0 < psnr < 1000:  # NaN fails both comparisons
+        raise _fail(f"--psnr must be a positive number of dB, got {psnr:g}", 2)
     _check_quality(level)
     files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
     _run(
@@ -287,7 +355,7 @@ def compress(
         (level, psnr, max_bytes, effort),
         force=force,
         quiet=quiet,
-        verbose=verbose or psnr is not None or max_bytes is not None,
+        verbose=verbose or (not quiet and (psnr is not None or max_bytes is not None)),
         jobs=jobs,
         describe=_describe_compress,
     )
@@ -314,12 +382,13 @@ def decompress(
       aec decompress -r coded/ -o restored/
     """
     files, targets, errors = _plan(inputs, output, ".png", batch.AEC_SUFFIXES, recursive)
+    image_format = batch.output_format(targets[0]) if len(targets) == 1 else "PNG"
     _run(
         batch.decompress_chunk,
         files,
         targets,
         errors,
-        (),
+        (image_format,),
         force=force,
         quiet=quiet,
         verbose=verbose,
@@ -330,7 +399,7 @@ def decompress(
 
 @app.command()
 def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs archives to describe.")]) -> None:
-    """Show what an .aec file holds: size, quality, model, bytes, bits per pixel (or list an archive).
+    """Show what an .aec file holds: size, quality, model, bytes, bits per pixel (or describe an archive).
 
     Examples:
 
@@ -338,40 +407,75 @@ def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs ar
 
       aec info digits.aecs
     """
-    from . import api, archive
-
     failures = 0
     for name in files:
         try:
-            data = batch.read_input(name)
-            if archive.is_archive(data):
-                arc = archive.open_archive(data)
-                pixels = len(arc) * arc.width * arc.height
-                typer.echo(
-                    f"{name}: aec archive, {len(arc)} images of {arc.width}x{arc.height}, quality {arc.level}, "
-                    f"model {arc.model_id:03x}, {len(data)} bytes ({arc.payload_bytes} payload), "
-                    f"{8 * len(data) / pixels:.3f} bpp, {int(arc.inverted.sum())} dark on light"
-                )
-                continue
-            meta = api.inspect(data)
+            typer.echo(f"{name}: {_describe_file(name)}")
         except CodecError as exc:
             typer.echo(f"error: {name}: {exc}", err=True)
             failures += 1
-            continue
-        h = meta.header
-        typer.echo(
-            f"{name}: aec format {h.version}, {h.width}x{h.height}, quality {h.level}, model {h.model_id:03x}, "
-            f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
-            f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
-        )
     if failures:
         raise typer.Exit(1)
 
 
+def _describe_file(name: str) -> str:
+    """One line about an .aec file or an .aecs archive (read as a stream: checked, not decoded)."""
+    from . import api, archive
+    from .bitstream import MAX_FILE_BYTES
+
+    with _input_stream(name) as stream:
+        start = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
+        if archive.is_archive(start):
+            head = archive.read_head(stream.read)
+            for _ in archive.payload_batches(stream.read, head, 4096):
+                pass  # checks the payload checksum
+            total = head.payload_bytes + len(head.to_bytes()) + 4
+            pixels = head.count * head.width * head.height
+            return (
+                f"aec archive, {head.count} images of {head.width}x{head.height}, quality {head.level}, "
+                f"model {head.model_id:03x}, {total:,} bytes ({head.payload_bytes:,} payload), "
+                f"{8 * total / pixels:.3f} bpp, {int(head.inverted.sum())} dark on light"
+            )
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise CodecError(f"over the {MAX_FILE_BYTES >> 20} MiB an .aec file can hold (not an .aec file?)")
+    meta = api.inspect(data)
+    h = meta.header
+    return (
+        f"aec format {h.version}, {h.width}x{h.height}, quality {h.level}, model {h.model_id:03x}, "
+        f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
+        f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
+    )
+
+
+@contextlib.contextmanager
+def _input_stream(name: str) -> Iterator[IO[bytes]]:
+    """A buffered binary stream of a file or of standard input ('-'); errors as one clean :class:`CodecError`."""
+    from .errors import InputError
+
+    stream = batch.open_input(name)
+    try:
+        yield stream
+    except OSError as exc:
+        raise InputError(f"cannot read ({exc.strerror or exc})") from None
+    finally:
+        if name != STDIO:
+            stream.close()
+
+
+def _progress_bar(total: int, quiet: bool, what: str) -> Progress:
+    """A progress bar for long single jobs (pack, unpack), shown on a terminal."""
+    bar = _progress(total, quiet)
+    bar.add_task(what, total=total)
+    return bar
+
+
 @app.command()
 def pack(
-    inputs: Annotated[list[str], typer.Argument(help="Image files, folders, or an IDX file (.gz) such as MNIST's.")],
-    output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs).")],
+    inputs: Annotated[
+        list[str], typer.Argument(help="Image files, folders, or IDX files (.gz or raw) such as MNIST's ('-': stdin).")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs; '-': stdout).")],
     quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = DEFAULT_LEVEL,
     effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
@@ -380,34 +484,68 @@ def pack(
 ) -> None:
     """Pack many same-size images into one .aecs archive: one header, one byte per image.
 
+    Inputs are told apart by content: an IDX file (MNIST's format, gzipped or
+    not) gives all its images, any other file is one image. Images are coded as
+    they are read, with a progress bar; the archive appears only when complete.
+
     Examples:
 
       aec pack digits/ -o digits.aecs -q 6
 
       aec pack t10k-images-idx3-ubyte.gz -o mnist-test.aecs
     """
+    import tempfile
+
     from . import archive
-    from .fileio import write_file
+    from .fileio import atomic_output, check_writable
 
     _check_quality(quality)
+    to_stdout = output == STDIO
     try:
-        images, input_bytes = batch.load_images_for_archive(inputs, recursive)
-        data = archive.pack(images, quality, effort)
-        write_file(Path(output), data, force=force)
+        if to_stdout:
+            out_stream = _stdout()
+        else:
+            check_writable(Path(output), force)
+        plan = batch.plan_pack(inputs, recursive)
+        total = sum(item.count for item in plan)
+        archive.check_count(total)
     except CodecError as exc:
         raise _fail(str(exc)) from None
+    spool_dir = None if to_stdout else (Path(output).parent if str(Path(output).parent) else Path("."))
+    try:
+        with tempfile.TemporaryFile(dir=spool_dir) as spool, _progress_bar(total, quiet, "packing") as bar:
+            writer = archive.ArchiveWriter(quality, effort, spool)
+            pixels = 0
+            for prepared in batch.pack_batches(plan):
+                writer.add(prepared)
+                pixels += sum(p.pixels.size for p in prepared)
+                bar.advance(bar.task_ids[0], len(prepared))
+            if to_stdout:
+                size = writer.write(out_stream)
+                out_stream.flush()
+            else:
+                with atomic_output(Path(output), force) as fh:
+                    size = writer.write(fh)
+    except KeyboardInterrupt:
+        typer.echo("interrupted: no archive was written", err=True)
+        raise typer.Exit(130) from None
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    except OSError as exc:
+        raise _fail(f"cannot write {'standard output' if to_stdout else output} ({exc.strerror or exc})") from None
     if not quiet:
-        pixels = sum(int(i.size) for i in images)
+        input_bytes = sum(item.input_bytes for item in plan)
+        where = "<stdout>" if to_stdout else output
         typer.echo(
-            f"{len(images)} images -> {output}: {len(data):,} bytes, {8 * len(data) / pixels:.3f} bpp, "
-            f"{input_bytes / len(data):.1f}x smaller than input",
+            f"{writer.count} images -> {where}: {size:,} bytes, {8 * size / pixels:.3f} bpp, "
+            f"{_ratio(input_bytes, size)}",
             err=True,
         )
 
 
 @app.command()
 def unpack(
-    archive_file: Annotated[str, typer.Argument(help="The .aecs archive.")],
+    archive_file: Annotated[str, typer.Argument(help="The .aecs archive ('-': standard input).")],
     output: Annotated[
         str, typer.Option("--output", "-o", help="A folder for PNGs, or an IDX file (name ending -ubyte or -ubyte.gz).")
     ],
@@ -415,6 +553,10 @@ def unpack(
     quiet: Quiet = False,
 ) -> None:
     """Restore the images of an archive as PNG files, or as one IDX file.
+
+    The archive is read and decoded as a stream, a batch at a time, with a
+    progress bar; the outputs appear only once every image is decoded and both
+    checksums hold (PNGs are written to a hidden folder first).
 
     Examples:
 
@@ -424,32 +566,63 @@ def unpack(
     """
     import gzip
 
-    import numpy as np
-
     from . import archive
-    from .data import write_idx
-    from .fileio import write_file
+    from .data import idx_image_header
+    from .fileio import StagedFolder, atomic_output, check_writable
 
+    if output == STDIO:
+        raise _fail("unpack writes a folder of PNGs or an IDX file; name one with -o", 2)
+    to_idx = output.endswith(("-ubyte", "-ubyte.gz"))
+    shown = "<stdin>" if archive_file == STDIO else archive_file
+    staged: StagedFolder | None = None
     try:
-        try:
-            images = archive.unpack(batch.read_input(archive_file))
-        except CodecError as exc:
-            raise CodecError(f"{archive_file}: {exc}") from None
-        if output.endswith(("-ubyte", "-ubyte.gz")):
-            raw = write_idx(np.stack(images))
-            write_file(Path(output), gzip.compress(raw, mtime=0) if output.endswith(".gz") else raw, force=force)
-            written = output
-        else:
-            folder = Path(output)
-            folder.mkdir(parents=True, exist_ok=True)
-            digits = max(5, len(str(len(images) - 1)))
-            for index, image in enumerate(images):
-                write_file(folder / f"{index:0{digits}d}.png", batch.encode_image(image, "PNG"), force=force)
-            written = f"{folder}/ ({len(images)} PNG files)"
+        with _input_stream(archive_file) as stream:
+            try:
+                head = archive.read_head(stream.read)
+            except CodecError as exc:
+                raise CodecError(f"{shown}: {exc}") from None
+            digits = max(5, len(str(head.count - 1)))
+            names = [f"{i:0{digits}d}.png" for i in range(head.count)]
+            if to_idx:
+                check_writable(Path(output), force)
+            else:
+                staged = StagedFolder(Path(output), names, force)
+            images = archive.decode_batches(stream.read, head)
+            with _progress_bar(head.count, quiet, "unpacking") as bar:
+                if to_idx:
+                    with atomic_output(Path(output), force) as fh:
+                        gzipped = output.endswith(".gz")
+                        with (
+                            gzip.GzipFile(fileobj=fh, mode="wb", mtime=0)
+                            if gzipped
+                            else contextlib.nullcontext(fh) as sink
+                        ):
+                            sink.write(idx_image_header(head.count, head.height, head.width))
+                            for decoded in images:
+                                sink.write(np.stack(decoded).tobytes())
+                                bar.advance(bar.task_ids[0], len(decoded))
+                    written = output
+                else:
+                    assert staged is not None
+                    index = 0
+                    for decoded in images:
+                        for image in decoded:
+                            staged.write(names[index], batch.encode_image(image, "PNG"))
+                            index += 1
+                        bar.advance(bar.task_ids[0], len(decoded))
+                    staged.commit()
+                    written = f"{output.rstrip('/')}/ ({head.count} PNG files)"
+    except KeyboardInterrupt:
+        if staged is not None:
+            staged.discard()
+        typer.echo("interrupted: nothing was written", err=True)
+        raise typer.Exit(130) from None
     except CodecError as exc:
+        if staged is not None:
+            staged.discard()
         raise _fail(str(exc)) from None
     if not quiet:
-        typer.echo(f"{archive_file} -> {written}: {len(images)} images", err=True)
+        typer.echo(f"{shown} -> {written}: {head.count} images", err=True)
 
 
 @app.command()
@@ -761,7 +934,11 @@ def data(
 def _benchmarks_report() -> Any:
     """The benchmark suite: installed as codec.benchmarks, or benchmarks/ in a source checkout."""
     import importlib
+    import importlib.util
 
+    missing = [name for name in ("matplotlib", "sklearn", "imagecodecs") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise _fail(f"the benchmark suite needs its extras: pip install 'aec[bench]' (missing {', '.join(missing)})")
     try:
         return importlib.import_module("codec.benchmarks.report")
     except ModuleNotFoundError:

@@ -17,6 +17,7 @@ import struct
 import tempfile
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -177,6 +178,33 @@ def _fetch(url: str, target: Path, name: str, bar: Progress) -> None:
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+
+
+def idx_image_header(count: int, height: int, width: int) -> bytes:
+    """The header of an IDX file of ``count`` uint8 images of ``height`` x ``width`` (the pixels follow it)."""
+    return struct.pack(">BBBB", 0, 0, 0x08, 3) + struct.pack(">3I", count, height, width)
+
+
+def looks_like_idx(head: bytes) -> bool:
+    """Whether bytes start like an IDX file (two zero bytes, a known type, a dimension count)."""
+    return len(head) >= 4 and head[0] == 0 and head[1] == 0 and head[2] in _IDX_DTYPES and 1 <= head[3] <= 4
+
+
+def read_idx_image_header(read: Callable[[int], bytes]) -> tuple[int, int, int]:
+    """(count, height, width) from the header of an IDX file of uint8 images, read from a stream."""
+    magic = read(4)
+    if not looks_like_idx(magic):
+        raise DataError("not an IDX file (bad magic)")
+    if magic[2] != 0x08 or magic[3] != 3:
+        raise DataError(
+            f"expected an IDX file of uint8 images (type 0x08, 3 dimensions), got type 0x{magic[2]:02x}, "
+            f"{magic[3]} dimensions"
+        )
+    dims = read(12)
+    if len(dims) != 12:
+        raise DataError("truncated IDX header")
+    count, height, width = struct.unpack(">3I", dims)
+    return count, height, width
 
 
 def write_idx(array: np.ndarray) -> bytes:

@@ -7,6 +7,14 @@ class CodecError(Exception):
     """Base class of every error the codec raises on bad input or data."""
 
 
+class ArgumentError(CodecError, ValueError):
+    """An argument the codec does not take: an unknown quality or effort, a target out of range."""
+
+
+class InputError(CodecError):
+    """An input cannot be read: missing, a folder, unreadable, or over its size limit."""
+
+
 class ImageError(CodecError):
     """The input image cannot be encoded (unreadable, empty, too large)."""
 

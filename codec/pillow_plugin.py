@@ -35,11 +35,14 @@ class AecImageFile(ImageFile.ImageFile):
 
     def _open(self) -> None:
         from . import api
+        from .bitstream import MAX_FILE_BYTES
         from .errors import CodecError
 
         assert self.fp is not None
-        data = self.fp.read()
+        data = self.fp.read(MAX_FILE_BYTES + 1)
         try:
+            if len(data) > MAX_FILE_BYTES:
+                raise CodecError(f"over the {MAX_FILE_BYTES >> 20} MiB an .aec file can hold")
             info = api.inspect(data)
         except CodecError as exc:
             raise SyntaxError(str(exc)) from None
@@ -57,12 +60,13 @@ class AecDecoder(ImageFile.PyDecoder):
 
     def decode(self, buffer: bytes | bytearray | memoryview | Image.SupportsArrayInterface) -> tuple[int, int]:
         from . import api
+        from .bitstream import MAX_FILE_BYTES
         from .errors import CodecError
 
         assert self.fd is not None
         self.fd.seek(0)
         try:
-            pixels = api.decompress(self.fd.read())
+            pixels = api.decompress(self.fd.read(MAX_FILE_BYTES + 1))
         except CodecError as exc:
             raise OSError(str(exc)) from None
         self.set_as_raw(pixels.tobytes())
@@ -73,8 +77,8 @@ def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     from . import api
     from .models import DEFAULT_LEVEL
 
-    quality = int(image.encoderinfo.get("quality", DEFAULT_LEVEL))
-    effort = int(image.encoderinfo.get("effort", api.DEFAULT_EFFORT))
+    quality = image.encoderinfo.get("quality", DEFAULT_LEVEL)
+    effort = image.encoderinfo.get("effort", api.DEFAULT_EFFORT)
     fp.write(api.compress(image, quality=quality, effort=effort))
 
 

@@ -11,7 +11,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .api import DEFAULT_EFFORT, decompress_many, encode_prepared
+from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared
+from .errors import ArgumentError
 from .images import Prepared
 from .metrics import psnr as psnr_of
 from .models import available_levels
@@ -47,7 +48,14 @@ def encode_for_target(
     True
     """
     if psnr is None and max_bytes is None:
-        raise ValueError("give a PSNR target, a size limit, or both")
+        raise ArgumentError("give a PSNR target, a size limit, or both")
+    if psnr is not None and not (isinstance(psnr, (int, float, np.number)) and 0 < psnr < 1000):
+        raise ArgumentError(f"a PSNR target must be a positive number of dB, got {psnr!r}")
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1
+    ):
+        raise ArgumentError(f"a size limit must be a positive integer of bytes, got {max_bytes!r}")
+    effort = check_effort(effort)
     levels = available_levels()
     originals = [255 - p.pixels if p.inverted else p.pixels for p in prepared]
     # Each level with its own model: trying every level is already a per-image choice.
