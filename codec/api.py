@@ -91,15 +91,14 @@ def check_effort(effort: object) -> int:
 
 
 def check_quality(quality: object) -> int:
-    """``quality`` as an int; :class:`ArgumentError` for a level that is not installed.
+    """``quality`` as an int (numpy integers included); :class:`ArgumentError` for a non-integer, and
+    :class:`ModelError` for a level that is not installed.
 
     >>> check_quality(np.uint8(8))
     8
     """
     value = _integer(quality, "quality")
-    have = available_levels()
-    if value not in have:
-        raise ArgumentError(f"unknown quality {value}; levels are {', '.join(map(str, have)) or 'none installed'}")
+    load_model(value)  # cached; raises ModelError, naming the installed levels
     return value
 
 

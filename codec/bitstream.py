@@ -40,8 +40,8 @@ DEFAULT_SIZE = (28, 28)
 MAX_SIDE = 8192
 MAX_PIXELS = 1 << 20
 #: The largest file: a model codes at most about one latent per pixel, each in at most 16 bits
-#: (its tables' precision), so the largest image's payload stays under 2.2 MB; twice that is the
-#: bound (checked against every shipped model by the tests, enforced by :func:`pack` and :func:`unpack`).
+#: (its tables' precision), so the largest image's payload stays under 2.2 MB; 4 MiB bounds it with
+#: margin (checked against every shipped model by the tests, enforced by :func:`pack` and :func:`unpack`).
 MAX_FILE_BYTES = 4 << 20
 
 FLAG_INVERTED = 0x1

@@ -421,7 +421,7 @@ def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs ar
 def _describe_file(name: str) -> str:
     """One line about an .aec file or an .aecs archive (read as a stream: checked, not decoded)."""
     from . import api, archive
-    from .bitstream import MAX_FILE_BYTES
+    from .bitstream import MAGIC, MAX_FILE_BYTES
 
     with _input_stream(name) as stream:
         start = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
@@ -436,6 +436,8 @@ def _describe_file(name: str) -> str:
                 f"model {head.model_id:03x}, {total:,} bytes ({head.payload_bytes:,} payload), "
                 f"{8 * total / pixels:.3f} bpp, {int(head.inverted.sum())} dark on light"
             )
+        if start[:1] != MAGIC:
+            raise CodecError("not an .aec file (bad magic)")
         data = stream.read(MAX_FILE_BYTES + 1)
     if len(data) > MAX_FILE_BYTES:
         raise CodecError(f"over the {MAX_FILE_BYTES >> 20} MiB an .aec file can hold (not an .aec file?)")
