@@ -1040,5 +1040,14 @@ def latent(
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point: a reader that went away (``aec info x | head -0``) ends the program quietly,
+    as it does ``cat``; running out of memory is one error line, not a traceback."""
+    try:
+        app()
+    except BrokenPipeError:
+        with contextlib.suppress(OSError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
+        sys.exit(1)
+    except MemoryError:
+        typer.echo("error: out of memory", err=True)
+        sys.exit(1)

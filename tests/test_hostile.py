@@ -408,3 +408,12 @@ def test_output_names_and_own_input(tmp_path: Path, digit_png: Path) -> None:
 def test_the_api_raises_codec_errors(call: Callable[[], object]) -> None:
     with pytest.raises(codec.CodecError):
         call()
+
+
+def test_a_reader_that_goes_away_ends_quietly(tmp_path: Path) -> None:
+    out = subprocess.run(
+        f"{sys.executable} -m codec levels | head -c 1",
+        shell=True, cwd=tmp_path, capture_output=True, env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )  # fmt: skip
+    assert len(out.stdout) == 1
+    assert b"Traceback" not in out.stderr and out.stderr.strip() == b""
