@@ -28,7 +28,7 @@ from PIL import Image
 from . import api
 from .bitstream import MAX_FILE_BYTES, Header
 from .errors import CodecError, InputError
-from .fileio import STDIO, read_bounded
+from .fileio import STDIO, read_bounded, read_stream
 from .images import Prepared, open_image, prepare
 from .limits import BATCH_IMAGES, BATCH_PIXELS, MAX_IMAGE_FILE_BYTES, images_per_batch
 
@@ -330,10 +330,7 @@ def _images_of(name: str) -> Iterator[Prepared]:
     try:
         idx = _idx_stream(stream)
         if idx is None:
-            raw = stream.read(MAX_IMAGE_FILE_BYTES + 1)
-            if len(raw) > MAX_IMAGE_FILE_BYTES:
-                raise InputError(f"image file is over the {MAX_IMAGE_FILE_BYTES >> 20} MiB limit")
-            yield prepare(open_image(io.BytesIO(raw)))
+            yield prepare(open_image(io.BytesIO(read_stream(stream, MAX_IMAGE_FILE_BYTES, "image file"))))
             return
         count, height, width = read_idx_image_header(idx.read)
         size = height * width

@@ -43,7 +43,7 @@ def _size_text(limit: int) -> str:
     return f"{limit // (1 << 20)} MiB" if limit >= 1 << 20 else f"{limit:,} bytes"
 
 
-def _read_stream(stream: IO[bytes], limit: int, what: str) -> bytes:
+def read_stream(stream: IO[bytes], limit: int, what: str) -> bytes:
     """At most ``limit`` bytes of a stream, read in steps; refused (not truncated) beyond."""
     parts: list[bytes] = []
     total = 0
@@ -73,7 +73,7 @@ def read_bounded(source: str | os.PathLike[str], limit: int, what: str = "input"
         if stdin is None:
             raise InputError("standard input is closed")
         try:
-            return _read_stream(stdin, limit, "standard input")
+            return read_stream(stdin, limit, "standard input")
         except OSError as exc:
             raise InputError(f"cannot read standard input ({exc.strerror or exc})") from None
     try:
@@ -83,7 +83,7 @@ def read_bounded(source: str | os.PathLike[str], limit: int, what: str = "input"
                 raise InputError("is a folder")
             if stat.S_ISREG(info.st_mode) and info.st_size > limit:
                 raise InputError(f"{what} is {info.st_size:,} bytes, over the {_size_text(limit)} limit")
-            return _read_stream(fh, limit, what)
+            return read_stream(fh, limit, what)
     except FileNotFoundError:
         raise InputError("no such file") from None
     except IsADirectoryError:
