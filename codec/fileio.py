@@ -233,6 +233,7 @@ class StagedFolder:
             if taken:
                 more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
                 raise CodecError(f"{self.folder / taken[0]}{more} exist (use --force to overwrite)")
+        self.created = not self.folder.exists()
         make_folder(self.folder)
         try:
             self.staging = Path(tempfile.mkdtemp(dir=self.folder, prefix=".aec-", suffix=".part"))
@@ -268,5 +269,8 @@ class StagedFolder:
                 self.discard()
 
     def discard(self) -> None:
-        """Remove the staging folder and whatever it holds."""
+        """Remove the staging folder and whatever it holds (and the output folder, if it made it and it is empty)."""
         shutil.rmtree(self.staging, ignore_errors=True)
+        if self.created:
+            with contextlib.suppress(OSError):
+                self.folder.rmdir()  # only when empty: after a commit it holds the files

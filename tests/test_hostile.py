@@ -224,7 +224,10 @@ def test_a_damaged_archive_leaves_nothing(tmp_path: Path, small_archive: Path) -
     bad = tmp_path / "bad.aecs"
     bad.write_bytes(bytes(damaged))
     clean_fail(runner.invoke(app, ["unpack", str(bad), "-o", str(tmp_path / "out")]), 1, "checksum")
-    assert list((tmp_path / "out").iterdir()) == []
+    assert not (tmp_path / "out").exists()
+    (tmp_path / "kept").mkdir()
+    clean_fail(runner.invoke(app, ["unpack", str(bad), "-o", str(tmp_path / "kept")]), 1, "checksum")
+    assert list((tmp_path / "kept").iterdir()) == []
     clean_fail(runner.invoke(app, ["unpack", str(bad), "-o", str(tmp_path / "x-idx3-ubyte")]), 1, "checksum")
     assert not (tmp_path / "x-idx3-ubyte").exists()
 
