@@ -15,7 +15,6 @@ import gzip
 import io
 import multiprocessing
 import os
-import sys
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
@@ -28,7 +27,7 @@ from PIL import Image
 from . import api
 from .bitstream import MAX_FILE_BYTES, Header
 from .errors import CodecError, InputError
-from .fileio import STDIO, read_bounded, read_stream
+from .fileio import STDIO, opened, read_bounded, read_stream
 from .images import Prepared, open_image, prepare
 from .limits import BATCH_IMAGES, BATCH_PIXELS, MAX_IMAGE_FILE_BYTES, images_per_batch
 
@@ -100,11 +99,6 @@ def output_format(target: str) -> str:
     return OUTPUT_FORMATS.get(Path(target).suffix.lower(), "PNG") if target != STDIO else "PNG"
 
 
-def read_input(source: str, limit: int = MAX_IMAGE_FILE_BYTES, what: str = "file") -> bytes:
-    """The bytes of a file, or of standard input for ``-``, refused over ``limit`` bytes."""
-    return read_bounded(source, limit, what)
-
-
 def _bounded_batches(items: Iterable[tuple[Result, T | None, int]]) -> Iterator[list[tuple[Result, T | None, int]]]:
     """Group (result, work, pixels) triples into batches of at most :data:`BATCH_IMAGES` images or
     :data:`BATCH_PIXELS` pixels (a larger image alone), in order."""
@@ -123,7 +117,7 @@ def _bounded_batches(items: Iterable[tuple[Result, T | None, int]]) -> Iterator[
 def _read_images(sources: Sequence[str]) -> Iterator[tuple[Result, Prepared | None, int]]:
     for source in sources:
         try:
-            raw = read_input(source, MAX_IMAGE_FILE_BYTES, "image file")
+            raw = read_bounded(source, MAX_IMAGE_FILE_BYTES, "image file")
             item = prepare(open_image(io.BytesIO(raw)))
         except CodecError as exc:
             yield Result(source, error=str(exc)), None, 0
@@ -164,7 +158,7 @@ def compress_chunk(
 def _read_files(sources: Sequence[str]) -> Iterator[tuple[Result, tuple[Header, np.ndarray] | None, int]]:
     for source in sources:
         try:
-            raw = read_input(source, MAX_FILE_BYTES, ".aec file")
+            raw = read_bounded(source, MAX_FILE_BYTES, ".aec file")
             header, latents = api.decode_latents(raw)
         except CodecError as exc:
             yield Result(source, error=str(exc)), None, 0
@@ -239,24 +233,10 @@ class PackInput:
     input_bytes: int
 
 
-def open_input(name: str) -> IO[bytes]:
-    """A binary stream of a file, or of standard input for ``-``; errors as an :class:`InputError`."""
-    if name == STDIO:
-        if sys.stdin is None:
-            raise InputError("standard input is closed")
-        return sys.stdin.buffer
-    try:
-        if Path(name).is_dir():
-            raise InputError("is a folder")
-        return open(name, "rb")
-    except FileNotFoundError:
-        raise InputError("no such file") from None
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc)) from None
-
-
 def _idx_stream(stream: IO[bytes]) -> IO[bytes] | None:
     """The IDX content of a stream (through gzip when compressed), or None when it is not an IDX file."""
+    from .data import looks_like_idx
+
     peek = stream.peek(4)[:4] if hasattr(stream, "peek") else b""
     if peek[:2] == b"\x1f\x8b":
         unzipped = gzip.GzipFile(fileobj=stream)
@@ -264,16 +244,10 @@ def _idx_stream(stream: IO[bytes]) -> IO[bytes] | None:
             head = unzipped.peek(4)[:4]
         except (OSError, EOFError):
             raise InputError("a gzip file that cannot be read") from None
-        if not _looks_like_idx(head):
+        if not looks_like_idx(head):
             raise InputError("a gzip file that is not an IDX file")
         return unzipped  # type: ignore[return-value]
-    return stream if _looks_like_idx(peek) else None
-
-
-def _looks_like_idx(head: bytes) -> bool:
-    from .data import looks_like_idx
-
-    return looks_like_idx(head)
+    return stream if looks_like_idx(peek) else None
 
 
 def plan_pack(names: Sequence[str], recursive: bool) -> list[PackInput]:
@@ -292,7 +266,7 @@ def plan_pack(names: Sequence[str], recursive: bool) -> list[PackInput]:
             if name == STDIO:
                 plan.append(PackInput(name, 1, False, 0))  # told apart when read
                 continue
-            with open_input(name) as stream:
+            with opened(name) as stream:
                 size = os.fstat(stream.fileno()).st_size
                 idx = _idx_stream(stream)
                 if idx is None:
@@ -326,8 +300,7 @@ def _images_of(name: str) -> Iterator[Prepared]:
     """Every image of one pack input: an IDX file's, streamed, or one image file's."""
     from .data import read_idx_image_header
 
-    stream = open_input(name)
-    try:
+    with opened(name) as stream:
         idx = _idx_stream(stream)
         if idx is None:
             yield prepare(open_image(io.BytesIO(read_stream(stream, MAX_IMAGE_FILE_BYTES, "image file"))))
@@ -345,8 +318,5 @@ def _images_of(name: str) -> Iterator[Prepared]:
                     yield prepare(image)
             if idx.read(1):
                 raise InputError(f"IDX file has bytes after its {count} images")
-        except (OSError, EOFError) as exc:
+        except EOFError as exc:  # a gzip stream cut short (OSError is the opener's)
             raise InputError(f"cannot read ({exc})") from None
-    finally:
-        if stream is not sys.stdin.buffer:
-            stream.close()

@@ -422,8 +422,9 @@ def _describe_file(name: str) -> str:
     """One line about an .aec file or an .aecs archive (read as a stream: checked, not decoded)."""
     from . import api, archive
     from .bitstream import MAGIC, MAX_FILE_BYTES
+    from .fileio import opened
 
-    with _input_stream(name) as stream:
+    with opened(name) as stream:
         start = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
         if archive.is_archive(start):
             head = archive.read_head(stream.read)
@@ -448,21 +449,6 @@ def _describe_file(name: str) -> str:
         f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
         f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
     )
-
-
-@contextlib.contextmanager
-def _input_stream(name: str) -> Iterator[IO[bytes]]:
-    """A buffered binary stream of a file or of standard input ('-'); errors as one clean :class:`CodecError`."""
-    from .errors import InputError
-
-    stream = batch.open_input(name)
-    try:
-        yield stream
-    except OSError as exc:
-        raise InputError(f"cannot read ({exc.strerror or exc})") from None
-    finally:
-        if name != STDIO:
-            stream.close()
 
 
 def _progress_bar(total: int, quiet: bool, what: str) -> Progress:
@@ -570,7 +556,7 @@ def unpack(
 
     from . import archive
     from .data import idx_image_header
-    from .fileio import StagedFolder, atomic_output, check_writable
+    from .fileio import StagedFolder, atomic_output, check_writable, opened
 
     if output == STDIO:
         raise _fail("unpack writes a folder of PNGs or an IDX file; name one with -o", 2)
@@ -578,7 +564,7 @@ def unpack(
     shown = "<stdin>" if archive_file == STDIO else archive_file
     staged: StagedFolder | None = None
     try:
-        with _input_stream(archive_file) as stream:
+        with opened(archive_file) as stream:
             try:
                 head = archive.read_head(stream.read)
             except CodecError as exc:

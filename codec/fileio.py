@@ -57,6 +57,37 @@ def read_stream(stream: IO[bytes], limit: int, what: str) -> bytes:
             raise InputError(f"{what} is over the {_size_text(limit)} limit")
 
 
+@contextlib.contextmanager
+def opened(source: str | os.PathLike[str]) -> Iterator[IO[bytes]]:
+    """A buffered binary stream of a file, or of standard input for ``-`` (left open after the block).
+
+    Every way it can fail to open or read is one :class:`InputError`.
+    """
+    if str(source) == STDIO:
+        if sys.stdin is None:
+            raise InputError("standard input is closed")
+        try:
+            yield sys.stdin.buffer
+        except OSError as exc:
+            raise InputError(f"cannot read standard input ({exc.strerror or exc})") from None
+        return
+    try:
+        stream = open(source, "rb")  # noqa: SIM115 (closed below, after the caller's block)
+    except FileNotFoundError:
+        raise InputError("no such file") from None
+    except IsADirectoryError:
+        raise InputError("is a folder") from None
+    except OSError as exc:
+        raise InputError(exc.strerror or str(exc)) from None
+    with stream:
+        if stat.S_ISDIR(os.fstat(stream.fileno()).st_mode):
+            raise InputError("is a folder")
+        try:
+            yield stream
+        except OSError as exc:
+            raise InputError(f"cannot read ({exc.strerror or exc})") from None
+
+
 def read_bounded(source: str | os.PathLike[str], limit: int, what: str = "input") -> bytes:
     """The bytes of a file, or of standard input for ``-``, refused beyond ``limit`` bytes.
 
@@ -68,28 +99,13 @@ def read_bounded(source: str | os.PathLike[str], limit: int, what: str = "input"
     ...
     codec.errors.InputError: input is over the 10 bytes limit
     """
-    if str(source) == STDIO:
-        stdin = sys.stdin.buffer if sys.stdin is not None else None
-        if stdin is None:
-            raise InputError("standard input is closed")
-        try:
-            return read_stream(stdin, limit, "standard input")
-        except OSError as exc:
-            raise InputError(f"cannot read standard input ({exc.strerror or exc})") from None
-    try:
-        with open(source, "rb") as fh:
-            info = os.fstat(fh.fileno())
-            if stat.S_ISDIR(info.st_mode):
-                raise InputError("is a folder")
-            if stat.S_ISREG(info.st_mode) and info.st_size > limit:
-                raise InputError(f"{what} is {info.st_size:,} bytes, over the {_size_text(limit)} limit")
-            return read_stream(fh, limit, what)
-    except FileNotFoundError:
-        raise InputError("no such file") from None
-    except IsADirectoryError:
-        raise InputError("is a folder") from None
-    except OSError as exc:
-        raise InputError(exc.strerror or str(exc)) from None
+    with opened(source) as stream:
+        if str(source) == STDIO:
+            return read_stream(stream, limit, "standard input")
+        info = os.fstat(stream.fileno())
+        if stat.S_ISREG(info.st_mode) and info.st_size > limit:
+            raise InputError(f"{what} is {info.st_size:,} bytes, over the {_size_text(limit)} limit")
+        return read_stream(stream, limit, what)
 
 
 @contextlib.contextmanager
