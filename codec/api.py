@@ -91,15 +91,14 @@ def check_effort(effort: object) -> int:
 
 
 def check_quality(quality: object) -> int:
-    """``quality`` as an int (numpy integers included); :class:`ArgumentError` for a non-integer, and
-    :class:`ModelError` for a level that is not installed.
+    """``quality`` as an int (numpy integers included); :class:`ArgumentError` for a non-integer.
+
+    A level that is not installed is the :class:`ModelError` of :func:`load_model`, where the model is loaded.
 
     >>> check_quality(np.uint8(8))
     8
     """
-    value = _integer(quality, "quality")
-    load_model(value)  # cached; raises ModelError, naming the installed levels
-    return value
+    return _integer(quality, "quality")
 
 
 def compress_many(

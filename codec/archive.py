@@ -61,6 +61,14 @@ def _crc(data: bytes, start: int = 0) -> int:
     return zlib.crc32(data, start)
 
 
+def check_payload(length: int) -> None:
+    """Refuse a payload longer than the index entry carries (the writer's check, the reader's bound)."""
+    if length > MAX_PAYLOAD:
+        raise ImageError(
+            f"an image codes to {length} bytes, over the archive's {MAX_PAYLOAD:,}; store it as an .aec file"
+        )
+
+
 def check_count(count: int) -> None:
     """Refuse a number of images the format does not carry (the writer's check, the reader's bound)."""
     if count < 1:
@@ -97,10 +105,7 @@ class ArchiveHead:
         check_count(self.count)
         check_size(self.width, self.height)
         longest = int(self.lengths.max())
-        if longest > MAX_PAYLOAD:
-            raise ImageError(
-                f"an image codes to {longest} bytes, over the archive's {MAX_PAYLOAD:,}; store it as an .aec file"
-            )
+        check_payload(longest)
         flags = (FLAG_WIDE_LENGTHS if longest > 0xFF else 0) | (FLAG_POLARITY if self.inverted.any() else 0)
         head = MAGIC + bytes([VERSION, flags]) + pack_model(self.level, self.model_id)
         head += _varint(self.width) + _varint(self.height) + _varint(self.count)
@@ -180,9 +185,8 @@ def decode_batches(read: Read, head: ArchiveHead) -> Iterator[list[np.ndarray]]:
     """Every image of the archive after ``head``, decoded a batch at a time (bounded by pixels)."""
     first = 0
     for payloads in payload_batches(read, head, images_per_batch(head.width * head.height)):
-        decoded = [
-            (head.header(first + i), api.decode_payload(head.header(first + i), p)) for i, p in enumerate(payloads)
-        ]
+        headers = [head.header(first + i) for i in range(len(payloads))]
+        decoded = [(h, api.decode_payload(h, p)) for h, p in zip(headers, payloads)]
         first += len(payloads)
         yield api.reconstruct(decoded)
 
@@ -211,11 +215,7 @@ class ArchiveWriter:
         model, payloads = api.encode_payloads(prepared, self.quality, self.effort)
         self.model_id = model.model_id
         for item, payload in zip(prepared, payloads):
-            if len(payload) > MAX_PAYLOAD:
-                raise ImageError(
-                    f"an image codes to {len(payload)} bytes, over the archive's {MAX_PAYLOAD:,}; "
-                    "store it as an .aec file"
-                )
+            check_payload(len(payload))  # before spooling the rest: the head checks again when written
             self.spool.write(payload)
             self.crc = _crc(payload, self.crc)
             self.lengths.append(len(payload))

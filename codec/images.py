@@ -31,7 +31,7 @@ class Prepared:
 
 def _wide_integers(image: Image.Image) -> tuple[np.ndarray, str | None]:
     """8-bit pixels of a 16- or 32-bit integer image: 16-bit ranges scaled (65535 -> 255), others refused."""
-    raw = np.asarray(image, dtype=np.int64) if image.mode != "I;16B" else np.asarray(image).astype(np.int64)
+    raw = np.asarray(image).astype(np.int64)
     low, high = (int(raw.min()), int(raw.max())) if raw.size else (0, 0)
     if image.mode == "I" and low >= 0 and high <= 255:
         return raw.astype(np.uint8), None
