@@ -13,15 +13,16 @@ import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
-from . import bitstream, choice, coder, models, search
+from . import bitstream, choice, coder, models, refine, search
 from .bitstream import Header
 from .errors import ArgumentError, ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, pad_to_stride, prepare
 from .limits import images_per_batch
-from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_model, model_for_decoding
+from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_general, load_model, model_for_decoding
 from .search import DEFAULT_EFFORT, EFFORTS
 
 
@@ -101,8 +102,75 @@ def check_quality(quality: object) -> int:
     return _integer(quality, "quality")
 
 
+@dataclass(frozen=True)
+class Refined:
+    """A refined file before its pixels: the latents (None without an autoencoder layer) and the refinement stream."""
+
+    latents: np.ndarray | None
+    stream: bytes
+
+
+#: What a file's payload decodes to: the latents of a plain file, or a refined file's parts.
+Decoded = np.ndarray | Refined
+
+
+def check_max_error(max_error: object) -> int:
+    """``max_error`` as an int in 0..127; :class:`ArgumentError` otherwise."""
+    value = _integer(max_error, "max error")
+    if not 0 <= value <= bitstream.MAX_REFINE_ERROR:
+        raise ArgumentError(f"max error must be 0 to {bitstream.MAX_REFINE_ERROR}, got {value}")
+    return value
+
+
+def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
+    """``pixels`` (white ink on black, as :func:`prepare` makes them) as ``level``'s autoencoder decodes them."""
+    height, width = pixels.shape
+    model, (payload,) = encode_payloads([Prepared(pixels, False)], level, effort)
+    header = Header(level=level, model_id=model.model_id, width=width, height=height)
+    return reconstruct([(header, decode_payload(header, payload))])[0]
+
+
+def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
+    """A refined file of a prepared image: every pixel within ``max_error``, over ``level``'s autoencoder (0: none)."""
+    max_error = check_max_error(max_error)
+    model = refine.load()
+    height, width = item.pixels.shape
+    base_payload, model_id = b"", 0
+    if level:
+        coded, (base_payload,) = encode_payloads([item], level, effort)
+        model_id = coded.model_id
+        plain = Header(level=level, model_id=model_id, width=width, height=height)
+        base = reconstruct([(plain, decode_payload(plain, base_payload))])[0]
+    else:
+        base = np.full(item.pixels.shape, refine.MID_GREY, np.uint8)
+    stream, _ = refine.encode(model, item.pixels, base, max_error, 1 if level else 0)
+    header = Header(
+        level=level,
+        model_id=model_id,
+        width=width,
+        height=height,
+        inverted=item.inverted,
+        version=bitstream.REFINED_VERSION,
+        max_error=max_error,
+        refine_id=model.model_id,
+    )
+    return bitstream.pack(header, bitstream.join_refined(base_payload, stream, bool(level)))
+
+
+def encode_within(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
+    """The smaller of the refined files over ``level``'s autoencoder and over none: every pixel within ``max_error``."""
+    files = [encode_refined(item, max_error, 0, effort)]
+    if level:
+        files.append(encode_refined(item, max_error, level, effort))
+    return min(files, key=len)
+
+
 def compress_many(
-    images: Iterable[ImageLike], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT, choose: bool = True
+    images: Iterable[ImageLike],
+    quality: int = DEFAULT_LEVEL,
+    effort: int = DEFAULT_EFFORT,
+    choose: bool = True,
+    max_error: int | None = None,
 ) -> list[bytes]:
     """``compress`` for many images at once: the same bytes, batched for speed.
 
@@ -113,7 +181,11 @@ def compress_many(
     >>> compress_many([blank, blank]) == [compress(blank)] * 2
     True
     """
-    return encode_prepared([prepare(image) for image in images], quality, effort, choose)
+    prepared = [prepare(image) for image in images]
+    if max_error is not None:
+        quality, effort = check_quality(quality), check_effort(effort)
+        return [encode_within(item, max_error, quality, effort) for item in prepared]
+    return encode_prepared(prepared, quality, effort, choose)
 
 
 def _by_size(prepared: Sequence[Prepared]) -> list[list[int]]:
@@ -129,14 +201,15 @@ def encode_payloads(
     quality: int = DEFAULT_LEVEL,
     effort: int = DEFAULT_EFFORT,
     lmbda: float | None = None,
+    model: FrozenModel | None = None,
 ) -> tuple[FrozenModel, list[bytes]]:
-    """The level's model and the entropy-coded payload of each prepared image (no container).
+    """The model and the entropy-coded payload of each prepared image (no container).
 
-    Every image is coded with this level's model; ``lmbda`` is the search's
-    lambda (None: the level's own).
+    Every image is coded with ``model`` (None: the level's own); ``lmbda`` is the
+    search's lambda (None: the model's own).
     """
     quality, effort = check_quality(quality), check_effort(effort)
-    model = load_model(quality)
+    model = model or load_model(quality)
     lmbda = model.search_lambda if lmbda is None else lmbda
     out: list[bytes] = [b""] * len(prepared)
     for indices in _by_size(prepared):
@@ -147,25 +220,45 @@ def encode_payloads(
     return model, out
 
 
-def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[int]:
-    """The level whose model codes each image asked for at ``quality`` (:mod:`codec.choice`).
+def own_model(level: int, height: int, width: int) -> FrozenModel:
+    """The model a level codes an image of this size with, without a choice: the level's own for a digit-sized
+    image (its home grid), its general variant (when installed) for any other size."""
+    model = load_model(level)
+    if not choice.home_size(model, height, width):
+        return load_general(level) or model
+    return model
 
-    Effort 0 codes every image with the level's own model.
+
+def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[FrozenModel]:
+    """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`).
+
+    Effort 0 takes :func:`own_model`. From effort 1 the candidates are the
+    models of the levels within :data:`choice.NEIGHBOURS` and their general
+    variants (only the level's own two for an image over the search's size
+    limit), and the cheapest at this level's lambda codes the image.
     """
     quality, effort = check_quality(quality), check_effort(effort)
     lmbda = load_model(quality).search_lambda
-    levels = choice.candidates(quality, available_levels()) if effort > 0 and lmbda > 0 else [quality]
-    if len(levels) == 1:
-        return [quality] * len(prepared)
-    candidates = [load_model(level) for level in levels]
-    out = [quality] * len(prepared)
+    out = [own_model(quality, *item.pixels.shape) for item in prepared]
+    if effort == 0 or lmbda <= 0:
+        return out
+    near = choice.candidates(quality, available_levels())
     for indices in _by_size(prepared):
-        if not choice.applies(*prepared[indices[0]].pixels.shape):
+        height, width = prepared[indices[0]].pixels.shape
+        levels = near if choice.applies(height, width) else [quality]
+        candidates = [load_model(level) for level in levels]
+        candidates += [g for g in (load_general(level) for level in levels) if g is not None]
+        if len(candidates) == 1:
             continue
         images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)
         for i, pick in zip(indices, choice.cheapest(candidates, images, lmbda)):
-            out[i] = levels[pick]
+            out[i] = candidates[pick]
     return out
+
+
+def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[int]:
+    """The level whose model (its own or its general variant) codes each image asked for at ``quality``."""
+    return [model.level for model in choose_models(prepared, quality, effort)]
 
 
 def encode_prepared(
@@ -173,39 +266,47 @@ def encode_prepared(
 ) -> list[bytes]:
     """Code images already brought to the model's form by :func:`codec.images.prepare`.
 
-    With ``choose`` (and effort 1 and up) each image may be coded with the model
-    of a neighbouring level (:func:`choose_levels`), at this level's lambda; the
-    file names the level it was coded with.
+    With ``choose`` each image is coded with the model :func:`choose_models`
+    picks, at this level's lambda; without, with :func:`own_model`. The file
+    names the level and the model it was coded with.
     """
     quality, effort = check_quality(quality), check_effort(effort)
-    chosen = choose_levels(prepared, quality, effort) if choose else [quality] * len(prepared)
+    if choose:
+        chosen = choose_models(prepared, quality, effort)
+    else:
+        chosen = [own_model(quality, *item.pixels.shape) for item in prepared]
     lmbda = load_model(quality).search_lambda
     out: list[bytes] = [b""] * len(prepared)
-    for level in sorted(set(chosen)):
-        indices = [i for i, q in enumerate(chosen) if q == level]
-        model, payloads = encode_payloads([prepared[i] for i in indices], level, effort, lmbda)
+    for digest in dict.fromkeys(model.digest for model in chosen):
+        indices = [i for i, m in enumerate(chosen) if m.digest == digest]
+        model, payloads = encode_payloads([prepared[i] for i in indices], quality, effort, lmbda, chosen[indices[0]])
         for i, payload in zip(indices, payloads):
             height, width = prepared[i].pixels.shape
             header = Header(
-                level=level, model_id=model.model_id, width=width, height=height, inverted=prepared[i].inverted
+                level=model.level, model_id=model.model_id, width=width, height=height, inverted=prepared[i].inverted
             )
             out[i] = bitstream.pack(header, payload)
     return out
 
 
-def compress(image: ImageLike, quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT) -> bytes:
+def compress(
+    image: ImageLike, quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT, max_error: int | None = None
+) -> bytes:
     """Code ``image`` (a PIL image of any mode, or a 2-D uint8 array) as ``.aec`` bytes.
 
     ``quality`` is a shipped level (see :func:`levels`); higher is better and larger.
     ``effort`` (0 to 3) is how hard the encoder searches for latents that cost
     fewer bits for the quality (:mod:`codec.search`); 0 rounds them, the fastest.
+    ``max_error`` K (0 to 127) adds the refinement layer (:mod:`codec.refine`):
+    every pixel comes back within K grey levels (0: lossless), over the level's
+    autoencoder or without one, whichever file is smaller.
 
     >>> import numpy as np
     >>> data = compress(np.zeros((28, 28), np.uint8), quality=1)
     >>> data[0] == 0xAE, len(data) < 20
     (True, True)
     """
-    return compress_many([image], quality, effort)[0]
+    return compress_many([image], quality, effort, max_error=max_error)[0]
 
 
 def _model_for(header: Header) -> FrozenModel:
@@ -224,14 +325,24 @@ def _model_for(header: Header) -> FrozenModel:
     return model
 
 
-def decode_latents(data: bytes) -> tuple[Header, np.ndarray]:
-    """Parse a file and entropy-decode its integer latents (C, H/s, W/s): the bit-exact part."""
+def decode_latents(data: bytes) -> tuple[Header, Decoded]:
+    """Parse a file and entropy-decode its integer latents (C, H/s, W/s): the bit-exact part.
+
+    A refined file gives its latents and its refinement stream (:class:`Refined`).
+    """
     header, payload = bitstream.unpack(data, models.known_model_ids)
     return header, decode_payload(header, payload)
 
 
-def decode_payload(header: Header, payload: bytes) -> np.ndarray:
-    """Entropy-decode the integer latents of a payload described by ``header``."""
+def decode_payload(header: Header, payload: bytes) -> Decoded:
+    """Entropy-decode the integer latents of a payload described by ``header`` (with a refined file's stream)."""
+    if header.refined:
+        base, stream = bitstream.split_refined(payload, header.level > 0)
+        return Refined(_decode_latents(header, base) if header.level else None, stream)
+    return _decode_latents(header, payload)
+
+
+def _decode_latents(header: Header, payload: bytes) -> np.ndarray:
     model = _model_for(header)
     gh, gw = -(-header.height // model.stride), -(-header.width // model.stride)
     stream = coder.decode(payload, model.prior.layout(gh, gw))
@@ -253,18 +364,44 @@ def decompress_many(files: Sequence[bytes], dtype: type = np.float32) -> list[np
     return reconstruct([decode_latents(data) for data in files], dtype=dtype)
 
 
-def reconstruct(decoded: Sequence[tuple[Header, np.ndarray]], dtype: type = np.float32) -> list[np.ndarray]:
+def _refine_model(header: Header) -> refine.RefineModel:
+    model = refine.load()
+    if model.model_id != header.refine_id:
+        raise ModelMismatchError(
+            f"file was refined with model {header.refine_id:03x}, "
+            f"the installed refinement model is {model.model_id:03x}"
+        )
+    return model
+
+
+def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
+    """The pixels of a refined file: its base (the autoencoder's image or mid-grey) and the refinement."""
+    size = (header.height, header.width)
+    model = _refine_model(header)
+    if item.latents is None:
+        base = np.full(size, refine.MID_GREY, np.uint8)
+    else:
+        plain = Header(level=header.level, model_id=header.model_id, width=header.width, height=header.height)
+        base = reconstruct([(plain, item.latents)], dtype)[0]
+    pixels = refine.decode(model, item.stream, base, int(header.max_error or 0), 1 if item.latents is not None else 0)
+    return 255 - pixels if header.inverted else pixels
+
+
+def reconstruct(decoded: Sequence[tuple[Header, Decoded]], dtype: type = np.float32) -> list[np.ndarray]:
     """Images from headers and latents as :func:`decode_latents` gives them, batched."""
     groups: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
-    for index, (header, _) in enumerate(decoded):
-        groups[(header.level, header.model_id, header.height, header.width)].append(index)
     out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(decoded)
+    for index, (header, item) in enumerate(decoded):
+        if isinstance(item, Refined):
+            out[index] = _refined_pixels(header, item, dtype)
+        else:
+            groups[(header.level, header.model_id, header.height, header.width)].append(index)
     for (level, model_id, height, width), indices in groups.items():
         model = model_for_decoding(level, model_id)
         step = images_per_batch(height * width)
         for first in range(0, len(indices), step):
             chunk = indices[first : first + step]
-            latents = np.stack([decoded[i][1] for i in chunk])
+            latents = np.stack([cast(np.ndarray, decoded[i][1]) for i in chunk])
             pixels = _to_pixels(model.synthesise(latents, dtype=dtype))[:, :height, :width]
             for i, image in zip(chunk, pixels):
                 out[i] = 255 - image if decoded[i][0].inverted else np.ascontiguousarray(image)

@@ -132,12 +132,24 @@ def compress_chunk(
     psnr: float | None = None,
     max_bytes: int | None = None,
     effort: int = api.DEFAULT_EFFORT,
+    max_error: int | None = None,
 ) -> Iterator[Result]:
-    """Compress image files at ``quality``, or per image for a PSNR or size target, a bounded batch at a time."""
+    """Compress image files at ``quality``, or per image for a PSNR or size target, a bounded batch at a time.
+
+    With ``max_error`` every image gets the refinement layer (:func:`codec.api.encode_within`).
+    """
     for batch in _bounded_batches(_read_images(sources)):
         results = [r for r, _, _ in batch]
         ready = [(i, p) for i, (_, p, _) in enumerate(batch) if p is not None]
-        if ready and psnr is None and max_bytes is None:
+        if ready and max_error is not None:
+            for index, item in ready:
+                try:
+                    data = api.encode_within(item, max_error, quality, effort)
+                except CodecError as exc:
+                    results[index] = replace(results[index], error=str(exc))
+                    continue
+                results[index] = replace(results[index], data=data, coded_bytes=len(data))
+        elif ready and psnr is None and max_bytes is None:
             files = api.encode_prepared([p for _, p in ready], quality, effort)
             for (index, _), data in zip(ready, files):
                 results[index] = replace(results[index], data=data, coded_bytes=len(data))
@@ -155,7 +167,7 @@ def compress_chunk(
         yield from results
 
 
-def _read_files(sources: Sequence[str]) -> Iterator[tuple[Result, tuple[Header, np.ndarray] | None, int]]:
+def _read_files(sources: Sequence[str]) -> Iterator[tuple[Result, tuple[Header, api.Decoded] | None, int]]:
     for source in sources:
         try:
             raw = read_bounded(source, MAX_FILE_BYTES, ".aec file")

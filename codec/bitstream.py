@@ -34,7 +34,9 @@ MAGIC = b"\xae"
 #: An .aecs archive starts with the same byte; see :mod:`codec.archive`.
 ARCHIVE_MAGIC = b"\xae\xc0AS"
 VERSION = 4
-SUPPORTED_VERSIONS = (3, 4)
+#: The version of refined files (the refinement layer, ``codec.refine``); plain files stay version 4.
+REFINED_VERSION = 5
+SUPPORTED_VERSIONS = (3, 4, 5)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
@@ -46,9 +48,14 @@ MAX_FILE_BYTES = 4 << 20
 
 FLAG_INVERTED = 0x1
 FLAG_EXPLICIT_SIZE = 0x2
-_KNOWN_FLAGS = FLAG_INVERTED | FLAG_EXPLICIT_SIZE
+#: Version 5: a refinement layer follows (maximum error and refinement model in the header).
+FLAG_REFINED = 0x4
+_KNOWN_FLAGS = {3: FLAG_INVERTED | FLAG_EXPLICIT_SIZE, 4: FLAG_INVERTED | FLAG_EXPLICIT_SIZE}
+_KNOWN_FLAGS[5] = _KNOWN_FLAGS[4] | FLAG_REFINED
 #: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
-_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2}
+_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2, 5: len(MAGIC) + 2}
+#: The largest maximum error a refined file carries (its step 2K + 1 stays under 256).
+MAX_REFINE_ERROR = 127
 MAX_LEVEL = 0xF
 MODEL_ID_BITS = 12
 CRC_BYTES = 2
@@ -68,6 +75,9 @@ class Header:
     height: int = 28
     inverted: bool = False
     version: int = VERSION
+    #: Refined files (version 5): the maximum error of every pixel and the refinement model's id.
+    max_error: int | None = None
+    refine_id: int = 0
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
@@ -75,6 +85,20 @@ class Header:
             raise FormatError(f"level {self.level} does not fit the format")
         if not 0 <= self.model_id < 1 << MODEL_ID_BITS:
             raise FormatError(f"model id {self.model_id} does not fit the format")
+        if self.refined:
+            if self.version < REFINED_VERSION:
+                raise FormatError(f"a refined file needs format version {REFINED_VERSION}")
+            if not 0 <= self.max_error <= MAX_REFINE_ERROR:  # type: ignore[operator]
+                raise FormatError(f"maximum error {self.max_error} does not fit the format (0..{MAX_REFINE_ERROR})")
+            if not 0 <= self.refine_id < 1 << MODEL_ID_BITS:
+                raise FormatError(f"refinement model id {self.refine_id} does not fit the format")
+        if self.level == 0 and (not self.refined or self.model_id):
+            raise FormatError("level 0 (no autoencoder layer) is for refined files only, with model id 0")
+
+    @property
+    def refined(self) -> bool:
+        """Whether a refinement layer follows the latents (or stands alone, at level 0)."""
+        return self.max_error is not None
 
 
 def check_size(width: int, height: int) -> None:
@@ -133,6 +157,7 @@ def header_bytes(header: Header) -> bytes:
     """The bytes of ``header`` (without the checksum), in the header's format version."""
     explicit = (header.width, header.height) != DEFAULT_SIZE
     flags = (FLAG_INVERTED if header.inverted else 0) | (FLAG_EXPLICIT_SIZE if explicit else 0)
+    flags |= FLAG_REFINED if header.refined else 0
     if header.version >= 4:
         model = bytes([header.level | (header.model_id >> (MODEL_ID_BITS - 4)) << 4])
     else:
@@ -140,7 +165,33 @@ def header_bytes(header: Header) -> bytes:
     out = MAGIC + bytes([(header.version << 4) | flags]) + model
     if explicit:
         out += _varint(header.width) + _varint(header.height)
+    if header.refined:
+        out += bytes([header.max_error]) + header.refine_id.to_bytes(2, "little")  # type: ignore[list-item]
     return out
+
+
+def join_refined(base: bytes, refinement: bytes, has_base: bool) -> bytes:
+    """A refined file's payload: the latents' stream (its length first, LEB128) if any, then the refinement's."""
+    return _varint(len(base)) + base + refinement if has_base else refinement
+
+
+def split_refined(payload: bytes, has_base: bool) -> tuple[bytes, bytes]:
+    """Inverse of :func:`join_refined`: (latents' stream, refinement stream)."""
+    if not has_base:
+        return b"", payload
+    value = shift = pos = 0
+    while True:
+        if pos >= len(payload) or pos > 3:
+            raise CorruptFileError("refined payload's length field is damaged")
+        byte = payload[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            break
+    if pos + value > len(payload):
+        raise CorruptFileError("refined payload is shorter than its latents' stream")
+    return payload[pos : pos + value], payload[pos + value :]
 
 
 def checksum(version: int, model_id: int, body: bytes) -> int:
@@ -202,12 +253,17 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
     stored = int.from_bytes(data[body_end:], "little")
     if version >= 4:
         level = data[2] & 0x0F
-        model_id = _implied_model(level, data[2] >> 4, data[:body_end], stored, known_ids)
+        if version >= REFINED_VERSION and level == 0:  # no autoencoder layer: model id 0, digit 0
+            if data[2] >> 4 or checksum(version, 0, data[:body_end]) != stored:
+                raise CorruptFileError("file is corrupted (checksum mismatch)")
+            model_id = 0
+        else:
+            model_id = _implied_model(level, data[2] >> 4, data[:body_end], stored, known_ids)
     else:
         if crc16(data[:body_end]) != stored:
             raise CorruptFileError("file is corrupted (checksum mismatch)")
         level, model_id = unpack_model(data[2:4])
-    if flags & ~_KNOWN_FLAGS:
+    if flags & ~_KNOWN_FLAGS[version]:
         raise FormatError(f"unknown flags 0x{flags:x} in header")
     width, height = DEFAULT_SIZE
     if flags & FLAG_EXPLICIT_SIZE:
@@ -215,6 +271,12 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
         height, pos = _read_varint(data, pos, body_end)
         if (width, height) == DEFAULT_SIZE:
             raise FormatError("explicit size equals the default size")
+    max_error, refine_id = None, 0
+    if flags & FLAG_REFINED:
+        if pos + 3 > body_end:
+            raise FormatError("header is truncated")
+        max_error, refine_id = data[pos], int.from_bytes(data[pos + 1 : pos + 3], "little")
+        pos += 3
     header = Header(
         level=level,
         model_id=model_id,
@@ -222,5 +284,7 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
         height=height,
         inverted=bool(flags & FLAG_INVERTED),
         version=version,
+        max_error=max_error,
+        refine_id=refine_id,
     )
     return header, data[pos:body_end]

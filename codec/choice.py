@@ -38,6 +38,12 @@ def applies(height: int, width: int) -> bool:
     return height * width <= MAX_PIXELS
 
 
+def home_size(model: FrozenModel, height: int, width: int) -> bool:
+    """Whether an image of this size lands on the model's home grid (a digit-sized image: 25 to 28 px a side)."""
+    stride = model.stride
+    return (-(-height // stride), -(-width // stride)) == model.prior.grid
+
+
 def candidates(level: int, installed: Sequence[int]) -> list[int]:
     """The levels whose models may code an image asked for at ``level``: itself and its neighbours."""
     level = int(level)  # a numpy unsigned level would wrap around in the subtraction

@@ -314,6 +314,15 @@ def compress(
     max_bytes: Annotated[
         int | None, typer.Option("--max-bytes", min=1, help="Per image, the best level whose file fits.")
     ] = None,
+    max_error: Annotated[
+        int | None,
+        typer.Option(
+            "--max-error",
+            min=0,
+            max=127,
+            help="Every pixel within K grey levels (0: lossless), with the refinement layer.",
+        ),
+    ] = None,
     effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
     recursive: Recursive = False,
@@ -335,6 +344,8 @@ def compress(
 
       aec compress --max-bytes 20 digit.png
 
+      aec compress --max-error 2 photo.png   # every pixel within 2 grey levels (45 dB or more)
+
       aec compress -e 0 -r scans/ -o coded/   # fastest encoder
 
       cat digit.png | aec compress - > digit.aec
@@ -345,6 +356,8 @@ def compress(
         raise _fail("give --quality or a target (--psnr, --max-bytes), not both", 2)
     if psnr is not None and not 0 < psnr < 1000:  # NaN fails both comparisons
         raise _fail(f"--psnr must be a positive number of dB, got {psnr:g}", 2)
+    if max_error is not None and (psnr is not None or max_bytes is not None):
+        raise _fail("give --max-error or a target (--psnr, --max-bytes), not both", 2)
     _check_quality(level)
     files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
     _run(
@@ -352,7 +365,7 @@ def compress(
         files,
         targets,
         errors,
-        (level, psnr, max_bytes, effort),
+        (level, psnr, max_bytes, effort, max_error),
         force=force,
         quiet=quiet,
         verbose=verbose or (not quiet and (psnr is not None or max_bytes is not None)),
@@ -444,8 +457,11 @@ def _describe_file(name: str) -> str:
         raise CodecError(f"over the {MAX_FILE_BYTES >> 20} MiB an .aec file can hold (not an .aec file?)")
     meta = api.inspect(data)
     h = meta.header
+    layers = f"quality {h.level}, model {h.model_id:03x}" if h.level else "no autoencoder layer"
+    if h.refined:
+        layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"
     return (
-        f"aec format {h.version}, {h.width}x{h.height}, quality {h.level}, model {h.model_id:03x}, "
+        f"aec format {h.version}, {h.width}x{h.height}, {layers}, "
         f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
         f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
     )
@@ -791,6 +807,31 @@ def train(
         typer.echo(f"checkpoint: {path}")
 
 
+@app.command("train-refinement")
+def train_refinement(
+    seed: Annotated[int, typer.Option(help="Random seed (which digits, renderings and degradations).")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Fit on the first N training images only (experiments).")] = None,
+) -> None:
+    """Fit the refinement layer (--max-error, --psnr above the levels) and install it; no torch needed.
+
+    Example:
+
+      aec train-refinement
+    """
+    from .training.refine_fit import train_refinement as run
+
+    command = " ".join(["aec train-refinement", f"--seed {seed}"] + ([f"--limit {limit}"] if limit else []))
+    try:
+        path, meta = run(data_dir, weights_dir, seed, command, limit)
+    except (CodecError, ImportError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{path}: {meta['training_images']} images, bpp without a base by max error {meta['train_bpp_no_base']}")
+
+
 def _levels_arg(level: list[int] | None, all_levels: bool, known: Collection[int]) -> list[int]:
     chosen = sorted(known) if all_levels else sorted(set(level or []))
     if not chosen:
@@ -814,6 +855,12 @@ def freeze(
     table_sets: Annotated[
         int, typer.Option(min=1, max=4096, help="Table sets of the mixture prior, fitted to the training digits.")
     ] = 64,
+    general: Annotated[
+        bool,
+        typer.Option(
+            "--general", help="Freeze the levels' general variants (the general model) into WEIGHTS/general/."
+        ),
+    ] = False,
     measure_only: Annotated[
         bool,
         typer.Option(
@@ -836,6 +883,8 @@ def freeze(
 
       aec freeze --all --measure-only
 
+      aec freeze --all --general
+
       aec freeze --level 9 --measure-only --search-lambda 60
     """
     if measure_only:
@@ -851,7 +900,7 @@ def freeze(
 
     chosen = _levels_arg(level, all_levels, LEVELS)
     try:
-        for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets):
+        for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets, general):
             typer.echo(
                 f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
                 f"on {test['images']} test digits"
@@ -956,6 +1005,14 @@ def bench(
             "--record", help="Write each level's measurement into its metadata (the full MNIST test set only)."
         ),
     ] = False,
+    sets: Annotated[
+        bool,
+        typer.Option(
+            "--sets",
+            help="Measure on the sets that are not MNIST (font and scanned digits, photos) against WebP, "
+            "JPEG XL and AVIF instead: wild.md, wild.json.",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -968,10 +1025,22 @@ def bench(
       aec bench --limit 500
 
       aec bench --images my_scans/ --out my_results/
+
+      aec bench --sets
     """
     report = _benchmarks_report()
     from . import data as mnist
 
+    if sets:
+        import importlib
+
+        wild = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".wild")
+        try:
+            path = wild.run(out, mnist.load_mnist("train", data_dir)[0], limit, not quiet)
+        except CodecError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(path.read_text().split("\n## ")[0].rstrip())
+        return
     try:
         if images is not None:
             if not images.is_dir():

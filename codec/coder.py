@@ -83,6 +83,29 @@ def _words(data: bytes) -> np.ndarray:
     return np.frombuffer(padded, dtype=">u4").astype(np.uint32)
 
 
+class StreamDecoder:
+    """Decodes a stream piece by piece, each piece's tables chosen from what was decoded before it.
+
+    For coders whose tables depend on earlier symbols in ways a :class:`Switch`
+    cannot express (the refinement layer's contexts). Failures are
+    :class:`CorruptFileError`.
+    """
+
+    def __init__(self, data: bytes) -> None:
+        self._coder = constriction.stream.queue.RangeDecoder(_words(data))
+
+    def decode(self, count: int, freqs: np.ndarray) -> np.ndarray:
+        """The next ``count`` symbols, with one shared row ``freqs`` (K,) or one row per symbol (count, K)."""
+        if count == 0:
+            return np.zeros(0, dtype=np.int32)
+        model, args = _model(freqs)
+        try:
+            decoded = self._coder.decode(model, *args) if args else self._coder.decode(model, count)
+        except (ValueError, KeyError, RuntimeError, OverflowError, AssertionError) as exc:
+            raise CorruptFileError(f"payload cannot be decoded ({exc})") from None
+        return np.asarray(decoded, dtype=np.int32)
+
+
 def _run_decoder(data: bytes, layout: Layout) -> np.ndarray:
     coder = constriction.stream.queue.RangeDecoder(_words(data))
     parts = []

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -72,6 +73,21 @@ def measure_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) 
     return measure_pairs(list(images), decoded, [len(f) for f in files], payloads)
 
 
+def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0) -> Measurement:
+    """Code every image (N, H, W) uint8 with ``model`` itself (no choice of model) and measure the result."""
+    from .bitstream import Header, pack
+    from .images import prepare
+
+    prepared = [prepare(image) for image in images]
+    _, payloads = api.encode_payloads(prepared, model.level, effort, model=model)
+    files = [
+        pack(Header(model.level, model.model_id, p.pixels.shape[1], p.pixels.shape[0], p.inverted), payload)
+        for p, payload in zip(prepared, payloads)
+    ]
+    decoded = api.decompress_many(files)
+    return measure_pairs(list(images), decoded, [len(f) for f in files], [len(p) for p in payloads])
+
+
 def record_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) -> Measurement:
     """Measure an installed level on ``images`` (the MNIST test set) and write the result into its metadata."""
     measured = measure_level(images, level, effort)
@@ -88,9 +104,9 @@ def write_measurement(level: int, measured: Measurement, effort: int) -> None:
     update_metadata(level, {"test": measured.to_dict(), "test_effort": effort})
 
 
-def update_metadata(level: int, fields: dict[str, Any]) -> None:
+def update_metadata(level: int, fields: dict[str, Any], folder: Path | None = None) -> None:
     """Set ``fields`` in an installed level's JSON metadata (never its weights or tables)."""
-    path = models.weights_dir() / f"level-{level}.json"
+    path = (folder or models.weights_dir()) / f"level-{level}.json"
     meta = json.loads(path.read_text()) if path.is_file() else {"level": level}
     meta.update(fields)
     write_json(path, meta)

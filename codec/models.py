@@ -38,6 +38,9 @@ WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
 DEFAULT_LEVEL = 8
 #: Subfolder of the weights holding levels' former models, for decoding old files.
 RETIRED = "retired"
+#: Subfolder of the weights holding each level's *general* variant: a model trained on every kind of
+#: grayscale image (codec/training/general.py), which the encoder picks for images that are not MNIST-like.
+GENERAL = "general"
 
 
 def weights_dir() -> Path:
@@ -228,6 +231,12 @@ def load_model(level: int, folder: Path | None = None) -> FrozenModel:
     return _load(path.resolve(), level)
 
 
+def load_general(level: int, folder: Path | None = None) -> FrozenModel | None:
+    """Level ``level``'s general variant (``general/level-N.npz``), None when it is not installed."""
+    path = (folder or weights_dir()) / GENERAL / f"level-{level}.npz"
+    return _load(path.resolve(), level) if path.is_file() else None
+
+
 def retired_path(level: int, model_id: int, folder: Path | None = None) -> Path:
     """Where level ``level``'s former model ``model_id`` is kept for decoding."""
     return (folder or weights_dir()) / RETIRED / f"level-{level}-{model_id:03x}.npz"
@@ -245,6 +254,9 @@ def model_for_decoding(level: int, model_id: int, folder: Path | None = None) ->
         installed = None
     if installed is not None and installed.model_id == model_id:
         return installed  # the common case, without a look into retired/
+    general = load_general(level, folder)
+    if general is not None and general.model_id == model_id:
+        return general
     retired = retired_path(level, model_id, folder)
     if retired.is_file():
         return _load(retired.resolve(), level)
@@ -257,6 +269,10 @@ def known_model_ids(level: int, folder: Path | None = None) -> list[int]:
     ids = []
     with contextlib.suppress(ModelError):
         ids.append(load_model(level, folder).model_id)
+    with contextlib.suppress(ModelError):
+        general = load_general(level, folder)
+        if general is not None:
+            ids.append(general.model_id)
     return ids + list(_retired_ids(folder, level))
 
 

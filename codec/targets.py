@@ -11,11 +11,16 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared
+from . import refine
+from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared, encode_within
+from .bitstream import MAX_REFINE_ERROR
 from .errors import ArgumentError
 from .images import Prepared
 from .metrics import psnr as psnr_of
 from .models import available_levels
+
+#: A PSNR target also tries the refinement layer when the smallest level reaching it spends more than this.
+REFINE_ABOVE_BPP = 0.5
 
 
 @dataclass(frozen=True)
@@ -84,5 +89,46 @@ def encode_for_target(
             level = max(fitting[i], key=lambda q: quality[q, i])
             notice = f"{psnr:g} dB not reached: best {quality[level, i]:.2f} dB at level {level}"
         value = quality[level, i]
-        choices.append(Choice(files[level][i], level, value if np.isfinite(value) else None, notice))
+        choice = Choice(files[level][i], level, value if np.isfinite(value) else None, notice)
+        if psnr is not None and (notice or 8 * len(files[level][i]) > REFINE_ABOVE_BPP * prepared[i].pixels.size):
+            refined = refine_for_target(prepared[i], originals[i], psnr, max_bytes, level, effort)
+            if refined is not None and (notice or len(refined.data or b"") < len(files[level][i])):
+                choice = refined
+        choices.append(choice)
     return choices
+
+
+def refine_for_target(
+    item: Prepared, original: np.ndarray, psnr: float, max_bytes: int | None, level: int, effort: int
+) -> Choice | None:
+    """The smallest refined file (:mod:`codec.refine`) reaching ``psnr`` within ``max_bytes``, over ``level``'s
+    autoencoder or none; None when none does or no refinement model is installed.
+
+    The largest maximum error whose file reaches the target is found by bisection
+    (the PSNR falls as the maximum error grows); every maximum error whose floor
+    is above the target reaches it, so the search starts there.
+    """
+    if refine.installed_id() is None:
+        return None
+
+    def attempt(max_error: int) -> tuple[bytes, float]:
+        data = encode_within(item, max_error, level, effort)
+        return data, float(psnr_of(original, decompress_many([data])[0]))
+
+    low = 0  # a maximum error that reaches the target (lossless always does)
+    while low < MAX_REFINE_ERROR and refine.psnr_floor(low + 1) >= psnr:
+        low += 1
+    high = MAX_REFINE_ERROR + 1  # the smallest maximum error known to miss it
+    best = attempt(low)
+    while high - low > 1:
+        middle = (low + high) // 2
+        data, value = attempt(middle)
+        if value >= psnr:
+            low, best = middle, (data, value)
+        else:
+            high = middle
+    data, value = best
+    if max_bytes is not None and len(data) > max_bytes:
+        return None
+    header_level = data[2] & 0x0F
+    return Choice(data, header_level, value if np.isfinite(value) else None, f"max error {low}")

@@ -22,6 +22,7 @@ class ModelConfig:
     lmbda: float
     arch: Architecture
     weight_decay: float = 0.0
+    data: str = "mnist"  # what it trains on: "mnist" digits, or "general" crops (codec.training.general)
 
 
 #: The lowest-rate models code each digit as one latent vector (grid 1), which
@@ -63,6 +64,7 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("grid-1200", 1200.0, Architecture(latent_channels=16, hidden=64, depth=1)),
         ModelConfig("grid-2000", 2000.0, Architecture(latent_channels=16, hidden=64, depth=1)),
         ModelConfig("grid-6000", 6000.0, Architecture(latent_channels=16)),
+        ModelConfig("general-600", 600.0, Architecture(latent_channels=16, hidden=64, depth=1), data="general"),
     )
 }
 
@@ -113,4 +115,29 @@ LEVELS: dict[int, LevelConfig] = {
         _level(14, "grid-2000", search_lambda=2100.0),
         _level(15, "grid-6000", search_lambda=12000.0),
     )
+}
+
+
+#: The general model trained for this lambda codes every level's general variant (weights/general/).
+GENERAL_MODEL = "general-600"
+#: Quantization steps the general model may be frozen with (finer and coarser than trained lose quality fast).
+GENERAL_STEPS = (0.35, 6.0)
+
+
+def general_step(level: int) -> float:
+    """The step of level ``level``'s general variant: where its search lambda meets the general model's.
+
+    A step ``s`` makes a model trained for lambda ``L`` act like one trained for
+    about ``L / s**2``; the step is rounded to two decimals and kept in
+    :data:`GENERAL_STEPS`.
+    """
+    target = LEVELS[level].search_lambda or LEVELS[level].model.lmbda
+    step = (MODELS[GENERAL_MODEL].lmbda / target) ** 0.5
+    return round(min(max(step, GENERAL_STEPS[0]), GENERAL_STEPS[1]), 2)
+
+
+#: Each level's general variant: the general model at the level's step, searched at the level's lambda.
+GENERAL_LEVELS: dict[int, LevelConfig] = {
+    level: LevelConfig(level, MODELS[GENERAL_MODEL], general_step(level), cfg.search_lambda or cfg.model.lmbda)
+    for level, cfg in LEVELS.items()
 }

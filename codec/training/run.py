@@ -7,10 +7,11 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from ..data import dataset_digest, load_mnist
-from .levels import LEVELS, MODELS
+from .levels import GENERAL_LEVELS, LEVELS, MODELS
 from .mixture import TABLE_SETS
 from .train import TrainConfig, save_atomic, train
 
@@ -63,10 +64,11 @@ def train_models(
         raise ValueError(f"no GPU for --device {device}: this torch ({torch.__version__}) sees no CUDA device")
     if threads:
         torch.set_num_threads(threads)
-    images, _ = load_mnist("train", data_dir)
+    digits, _ = load_mnist("train", data_dir)
     paths = []
     for name in names:
         cfg = MODELS[name]
+        images = training_images(cfg.data, digits, seed)
         config = TrainConfig(
             model=name,
             lmbda=cfg.lmbda if lmbda is None else lmbda,
@@ -83,7 +85,12 @@ def train_models(
         )
         if lr is not None:
             config = replace(config, lr=lr)
-        config = replace(config, extra={"data_sha256": dataset_digest()})
+        import hashlib
+
+        extra = {"data_sha256": dataset_digest(), "training_data": cfg.data}
+        if cfg.data != "mnist":
+            extra["training_images_sha256"] = hashlib.sha256(images.tobytes()).hexdigest()
+        config = replace(config, extra=extra)
         path = checkpoint_path(checkpoint_dir, name)
         model = train(config, images, path, resume=resume, progress=progress, device=device)
         state = torch.load(path, weights_only=False, map_location="cpu")
@@ -96,6 +103,15 @@ def train_models(
     return paths
 
 
+def training_images(data: str, digits: np.ndarray, seed: int) -> np.ndarray:
+    """The (N, 28, 28) training images of a model's ``data``: MNIST's training digits, or general crops."""
+    if data == "general":
+        from .general import general_crops
+
+        return general_crops(digits, seed)
+    return digits
+
+
 def freeze_levels(
     levels: list[int],
     checkpoint_dir: Path,
@@ -103,11 +119,17 @@ def freeze_levels(
     data_dir: Path | None,
     test_limit: int | None = None,
     table_sets: int = TABLE_SETS,
+    general: bool = False,
 ) -> list[tuple[Path, dict[str, Any]]]:
-    """Freeze each level (its model's checkpoint and step) into ``weights_dir``; measure it on the test set."""
+    """Freeze each level (its model's checkpoint and step) into ``weights_dir``; measure it on the test set.
+
+    With ``general`` each level's general variant (:data:`GENERAL_LEVELS`) goes
+    into ``weights_dir/general``, its tables fitted to the general crops, and
+    is measured with that model on the MNIST test digits.
+    """
     from .. import models
     from ..errors import ModelError
-    from ..evaluate import record_level
+    from ..evaluate import measure_model, record_level, update_metadata
     from .freeze import write_level
     from .train import load_checkpoint
 
@@ -118,9 +140,12 @@ def freeze_levels(
     if test_limit is not None:
         images = images[:test_limit]
     train_images = load_mnist("train", data_dir)[0] if table_sets > 1 else None
+    if general:
+        target = target / models.GENERAL
+        train_images = training_images("general", load_mnist("train", data_dir)[0], 0)
     done = []
     for level in levels:
-        cfg = LEVELS[level]
+        cfg = (GENERAL_LEVELS if general else LEVELS)[level]
         path = checkpoint_path(checkpoint_dir, cfg.model.name)
         if not path.is_file():
             raise ModelError(
@@ -132,5 +157,12 @@ def freeze_levels(
         fit_on = None if train_images is None else train_images[:limit]
         meta_path, _ = write_level(model, state, target, level, cfg.step, fit_on, table_sets, cfg.search_lambda)
         models.clear_cache()
-        done.append((meta_path, record_level(images, level).to_dict()))
+        if general:
+            variant = models.load_general(level)
+            assert variant is not None
+            measured = measure_model(images, variant)
+            update_metadata(level, {"test": measured.to_dict(), "test_effort": 0}, target)
+            done.append((meta_path, measured.to_dict()))
+        else:
+            done.append((meta_path, record_level(images, level).to_dict()))
     return done
