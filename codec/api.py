@@ -233,9 +233,11 @@ def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFA
     """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`).
 
     Effort 0 takes :func:`own_model`. From effort 1 the candidates are the
-    models of the levels within :data:`choice.NEIGHBOURS` and their general
-    variants (only the level's own two for an image over the search's size
-    limit), and the cheapest at this level's lambda codes the image.
+    models of the levels within :data:`choice.NEIGHBOURS` (only the level's own
+    for an image over the search's size limit), and for an image that is not
+    digit-sized their general variants too; the cheapest at this level's lambda
+    codes the image. A digit-sized image (MNIST's) is coded as before the
+    general models came.
     """
     quality, effort = check_quality(quality), check_effort(effort)
     lmbda = load_model(quality).search_lambda
@@ -247,7 +249,8 @@ def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFA
         height, width = prepared[indices[0]].pixels.shape
         levels = near if choice.applies(height, width) else [quality]
         candidates = [load_model(level) for level in levels]
-        candidates += [g for g in (load_general(level) for level in levels) if g is not None]
+        if not choice.home_size(candidates[0], height, width):
+            candidates += [g for g in (load_general(level) for level in levels) if g is not None]
         if len(candidates) == 1:
             continue
         images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)

@@ -4,8 +4,8 @@ A refined file carries, after the autoencoder's latents (or alone), every
 pixel's *residual* ``r = x - base`` to within a maximum error ``K``: the base
 is the autoencoder's decoded image, or mid-grey (128) when the file has no
 autoencoder layer. The decoded pixel is ``clip(base + r~)`` with ``|r - r~| <=
-K``, so the PSNR is at least ``10 log10(255^2 / K^2)`` whatever the image (45
-dB at ``K = 2`` already, uniform errors give more), and ``K = 0`` is lossless.
+K``, so the PSNR is at least ``10 log10(255^2 / K^2)`` whatever the image (42.1
+dB at ``K = 2``; errors spread over -2..2 give about 45), and ``K = 0`` is lossless.
 This is what gives ``aec`` no quality ceiling.
 
 The residuals are coded row by row, closed-loop (near-lossless DPCM, as JPEG-LS
@@ -22,8 +22,8 @@ pixel may differ by one grey level on a machine that rounds it differently,
 never more, and a file without an autoencoder layer decodes bit-exactly
 everywhere.
 
-A quantized error ``q`` (``|q| <= 255``) is coded as its *category* (0 for 0,
-otherwise ``bit_length(|q|)`` with its sign: 17 symbols) under the context's
+A quantized error ``q`` (``|q| <= 510``) is coded as its *category* (0 for 0,
+otherwise ``bit_length(|q|)`` with its sign: 19 symbols) under the context's
 table, then the ``category - 2`` lower bits of ``|q|`` (its leading 1 is implied) as fair
 binary symbols, most significant first.
 """
@@ -45,8 +45,8 @@ from .errors import CorruptFileError, ModelError
 
 #: The largest maximum error a file may ask for (the step ``2K + 1`` stays under 256).
 MAX_ERROR = 127
-#: Magnitude categories: ``bit_length(|q|)`` for ``|q| <= 255``.
-CATEGORIES = 8
+#: Magnitude categories: ``bit_length(|q|)`` for ``|q| <= 510``.
+CATEGORIES = 9
 SYMBOLS = 2 * CATEGORIES + 1
 #: Base of a file without an autoencoder layer.
 MID_GREY = 128
@@ -56,6 +56,8 @@ PREDICTOR_SHIFT = 6
 MODES = 2
 #: Passes of a row: 0 its even columns, 1 its odd columns.
 PASSES = 2
+#: Upper bounds of the gradient classes (grey levels) that each have their own predictor; the last is open.
+PREDICTOR_CLASSES = (0, 3, 8, 20, 50)
 #: Upper bounds of the error-energy bins and of the gradient bins (in quantization steps); the last bin is open.
 ENERGY_BINS = (0, 1, 2, 4, 7, 11, 19)
 GRADIENT_BINS = (0, 2, 4, 8, 16)
@@ -72,8 +74,8 @@ INCREMENT = 16
 COUNT_LIMIT = 1 << 13
 #: The fair binary row the magnitude bits are coded with.
 _BIT = np.full(2, 1 << (PRECISION - 1), dtype=np.uint32)
-#: bit_length of 0..255, exactly.
-_CATEGORY = np.array([int(v).bit_length() for v in range(256)], dtype=np.int32)
+#: bit_length of 0..511, exactly.
+_CATEGORY = np.array([int(v).bit_length() for v in range(512)], dtype=np.int32)
 #: Name of the refinement model's file in the weights folder.
 FILE_NAME = "refine.npz"
 
@@ -92,7 +94,7 @@ def psnr_floor(max_error: int) -> float:
 class RefineModel:
     """The trained refinement model: predictors and context tables, integers only."""
 
-    predictors: tuple[np.ndarray, ...]  # per mode * PASSES + pass: int32 coefficients (F,), scaled 2**PREDICTOR_SHIFT
+    predictors: tuple[np.ndarray, ...]  # per mode * PASSES + pass: (classes, F) integer weights, scaled 2**SHIFT
     tables: np.ndarray  # (MODES, PASSES, CONTEXTS, SYMBOLS) integer frequencies summing to 2**PRECISION
 
     def __post_init__(self) -> None:
@@ -102,8 +104,8 @@ class RefineModel:
             )
         if (self.tables.sum(axis=-1) != 1 << PRECISION).any() or (self.tables < 1).any():
             raise ModelError("refinement tables are not integer frequencies summing to 2**16")
-        want = [len(FEATURES[p]) for _ in range(MODES) for p in range(PASSES)]
-        if [len(w) for w in self.predictors] != want:
+        want = [(len(PREDICTOR_CLASSES) + 1, len(FEATURES[p])) for _ in range(MODES) for p in range(PASSES)]
+        if [w.shape for w in self.predictors] != want:
             raise ModelError("refinement predictors do not match the format's neighbours")
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -204,6 +206,14 @@ class _Rows:
         self.error = np.zeros_like(self.residual)
         self.base = base.astype(np.int64)
 
+    def bounds(self, y: int, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The range residuals and predictions are clipped to: what the pixel can be in mode 0 (its base is the
+        constant mid-grey), -255..255 in mode 1, never the base itself, which may differ by a grey level on
+        another machine: the symbols' contexts must not."""
+        if self.mode == 0:
+            return -self.base[y, xs], 255 - self.base[y, xs]
+        return np.full(len(xs), -255, dtype=np.int64), np.full(len(xs), 255, dtype=np.int64)
+
     def columns(self, pass_: int) -> np.ndarray:
         return np.arange(pass_, self.width, 2)
 
@@ -216,13 +226,13 @@ class _Rows:
         neighbours = np.stack([self.residual[row + dy, cols + dx] for dy, dx in FEATURES[pass_]], axis=1)
         energy_at = [(dy, dx) for dy, dx in FEATURES[pass_] if not (pass_ == 0 and dy == -2)]
         energy = sum(self.error[row + dy, cols + dx] for dy, dx in energy_at)
-        first = neighbours[:, 0]
-        gradient = sum(np.abs(first - neighbours[:, i]) for i in range(1, neighbours.shape[1]))
+        gradient = gradients(neighbours)
         if pass_ == 1:
             self.residual[row, self.width + self.PAD] = self.outside
-        low, high = -self.base[y, xs], 255 - self.base[y, xs]
+        low, high = self.bounds(y, xs)
+        weights = self.weights[pass_][_bins(gradient, PREDICTOR_CLASSES)]
         rounding = 1 << (PREDICTOR_SHIFT - 1)
-        prediction = np.clip((neighbours @ self.weights[pass_] + rounding) >> PREDICTOR_SHIFT, low, high)
+        prediction = np.clip(((neighbours * weights).sum(axis=1) + rounding) >> PREDICTOR_SHIFT, low, high)
         context = _bins(energy, ENERGY_BINS) * (len(GRADIENT_BINS) + 1) + _bins(gradient // self.step, GRADIENT_BINS)
         return prediction, context, low, high
 
@@ -246,7 +256,13 @@ class _Rows:
             counts[full] = (counts[full] + 1) >> 1
 
     def reconstruction(self) -> np.ndarray:
-        return (self.base + self.residual[self.PAD :, self.PAD : self.PAD + self.width]).astype(np.uint8)
+        return np.clip(self.base + self.residual[self.PAD :, self.PAD : self.PAD + self.width], 0, 255).astype(np.uint8)
+
+
+def gradients(neighbours: np.ndarray) -> np.ndarray:
+    """The local gradient of each pixel (n,) from its neighbours (n, F): the sum of ``|n_0 - n_i|``."""
+    first = neighbours[:, :1]
+    return np.abs(first - neighbours[:, 1:]).sum(axis=1)
 
 
 def frequencies(counts: np.ndarray) -> np.ndarray:

@@ -124,3 +124,31 @@ def test_levels_measured_in_parallel_match(mnist_test: tuple[np.ndarray, np.ndar
     images = list(mnist_test[0][:4])
     one, two = measure_aec(images, 1, jobs=1), measure_aec(images, 1, jobs=2)
     assert [(r.setting, r.bpp, r.psnr, r.ssim) for r in one] == [(r.setting, r.bpp, r.psnr, r.ssim) for r in two]
+
+
+def test_sets_hold_out_the_training_images() -> None:
+    """No benchmark photo or font is a training one, and the digit set is the same every time."""
+    from benchmarks import sets
+    from codec.training import refine_fit
+    from codec.training.digits import find_fonts
+
+    names = [name for name, _ in sets.photos()]
+    assert len(names) >= 20 and not set(names) & set(refine_fit.TRAINING_PHOTOS)
+    assert all(max(image.shape) <= sets.PHOTO_SIDE for _, image in sets.photos())
+    training = {f.name for f in find_fonts(refine_fit.TRAINING_FONT)}
+    assert sets.benchmark_fonts() and not {f.name for f in sets.benchmark_fonts()} & training
+
+
+def test_wild_benchmark_end_to_end(tmp_path: Path) -> None:
+    """aec bench --sets on one image of each set: every point measured, BD-rates against the classic codecs."""
+    from benchmarks import wild
+
+    digits = np.random.default_rng(0).integers(0, 256, (4000, 28, 28)).astype(np.uint8)
+    path = wild.run(tmp_path, digits, limit=1, progress=False)
+    results = json.loads((tmp_path / "wild.json").read_text())
+    assert set(results) == {"digits (not MNIST)", "photos"}
+    for rows in results.values():
+        (row,) = rows
+        assert row["reaches_45"] and row["best_psnr"] >= 45.0
+        assert row["bd_rate"]["WebP"] is not None and len(row["aec"]) == 15 + len(wild.MAX_ERRORS)
+    assert "| photos | 1 |" in path.read_text()

@@ -149,3 +149,51 @@ def test_shipped_levels_match_their_configuration() -> None:
         assert meta.get("weight_decay", 0.0) == cfg.model.weight_decay, level  # levels frozen before aec 0.8: 0
         expected = cfg.model.lmbda if cfg.search_lambda is None else cfg.search_lambda
         assert models.load_model(level).search_lambda == expected, level
+
+
+def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The general model: trained on general crops, frozen as level 8's variant, picked for a non-digit size."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    import codec
+    from codec import models
+    from codec.cli import app
+    from codec.training.levels import GENERAL_LEVELS, GENERAL_MODEL
+
+    runner = CliRunner()
+    checkpoints, weights = tmp_path / "ck", tmp_path / "w"
+    weights.mkdir()
+    shipped = models.weights_dir()
+    for name in ("level-8.npz", "level-8.json", f"transforms-{models.load_model(8).graph['transforms']}.npz"):
+        shutil.copy(shipped / name, weights / name)
+    args = ["train", "--model", GENERAL_MODEL, "--epochs", "1", "--limit", "256", "--max-steps", "2", "--quiet"]
+    result = runner.invoke(app, [*args, "--checkpoint-dir", str(checkpoints)])
+    assert result.exit_code == 0, result.output
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(weights))
+    models.clear_cache()
+    freeze = [
+        "freeze",
+        "--level",
+        "8",
+        "--general",
+        "--checkpoint-dir",
+        str(checkpoints),
+        "--weights-dir",
+        str(weights),
+    ]
+    result = runner.invoke(app, [*freeze, "--test-limit", "10", "--table-sets", "2"])
+    assert result.exit_code == 0, result.output
+    meta = json.loads((weights / models.GENERAL / "level-8.json").read_text())
+    assert meta["trained_model"] == GENERAL_MODEL and meta["step"] == GENERAL_LEVELS[8].step
+    assert meta["search_lambda"] == GENERAL_LEVELS[8].search_lambda and meta["test"]["images"] == 10
+    general = models.load_general(8)
+    assert general is not None and general.model_id != models.load_model(8).model_id
+    image = np.random.default_rng(0).integers(0, 256, (40, 36)).astype(np.uint8)
+    data = codec.compress(image, quality=8, effort=0)  # not digit-sized: the general variant codes it
+    assert codec.inspect(data).header.model_id == general.model_id
+    assert codec.decompress(data).shape == (40, 36)
+    digit = codec.compress(np.zeros((28, 28), np.uint8), quality=8, effort=0)
+    assert codec.inspect(digit).header.model_id == models.load_model(8).model_id
+    models.clear_cache()

@@ -101,32 +101,42 @@ def _neighbours(residual: np.ndarray, pass_: int, mode: int) -> tuple[np.ndarray
 
 
 def fit_predictors(data: list[Sample]) -> tuple[np.ndarray, ...]:
-    """Per mode and pass, the least-squares linear predictor of a residual from its neighbours, as integers.
+    """Per mode, pass and gradient class, the least-squares linear predictor of a residual from its neighbours.
 
     Mode 0 codes pixels (around mid-grey), so its weights sum to one (a flat
-    area predicts itself); mode 1's residuals are near zero and its weights are free.
+    area predicts itself); mode 1's residuals are near zero and its weights are
+    free. A class with too few pixels takes the pass's predictor over all classes.
     """
+    classes = len(refine.PREDICTOR_CLASSES) + 1
     out = []
     for mode in range(MODES):
         for pass_ in range(PASSES):
             size = len(FEATURES[pass_])
-            gram, moment = np.zeros((size, size)), np.zeros(size)
+            gram, moment = np.zeros((classes, size, size)), np.zeros((classes, size))
+            seen = np.zeros(classes)
             for image, base, sample_mode in data:
                 if sample_mode != mode or image.shape[1] <= pass_:
                     continue
                 x, y = _neighbours(image.astype(np.int64) - base, pass_, mode)
+                group = np.searchsorted(np.asarray(refine.PREDICTOR_CLASSES), refine.gradients(x), side="left")
                 x, y = x.astype(np.float64), y.astype(np.float64)
                 if mode == 0:  # y - x0 = (x_i - x0) w_i for i > 0; w_0 = 1 - sum(w_i)
                     x, y = x - x[:, :1], y - x[:, 0]
                     x[:, 0] = 0.0
-                gram += x.T @ x
-                moment += x.T @ y
-            weights = np.linalg.solve(gram + 1e-3 * np.eye(size), moment)
+                for c in range(classes):
+                    chosen = group == c
+                    gram[c] += x[chosen].T @ x[chosen]
+                    moment[c] += x[chosen].T @ y[chosen]
+                    seen[c] += chosen.sum()
             scale = 1 << PREDICTOR_SHIFT
-            integer = np.rint(weights * scale).astype(np.int64)
-            if mode == 0:
-                integer[0] = scale - integer[1:].sum()
-            out.append(integer)
+            weights = np.zeros((classes, size), dtype=np.int64)
+            overall = np.linalg.solve(gram.sum(0) + 1e-3 * np.eye(size), moment.sum(0))
+            for c in range(classes):
+                fitted = np.linalg.solve(gram[c] + 1e-3 * np.eye(size), moment[c]) if seen[c] >= 1000 else overall
+                weights[c] = np.rint(fitted * scale).astype(np.int64)
+                if mode == 0:
+                    weights[c, 0] = scale - weights[c, 1:].sum()
+            out.append(weights)
     return tuple(out)
 
 

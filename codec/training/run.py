@@ -142,7 +142,6 @@ def freeze_levels(
     train_images = load_mnist("train", data_dir)[0] if table_sets > 1 else None
     if general:
         target = target / models.GENERAL
-        train_images = training_images("general", load_mnist("train", data_dir)[0], 0)
     done = []
     for level in levels:
         cfg = (GENERAL_LEVELS if general else LEVELS)[level]
@@ -154,6 +153,8 @@ def freeze_levels(
             )
         model, state = load_checkpoint(path)
         limit = state["config"]["limit"]  # the digits the network was trained on
+        if general:  # the crops it was trained on (the same seed gives the same crops)
+            train_images = training_images("general", load_mnist("train", data_dir)[0], state["config"]["seed"])
         fit_on = None if train_images is None else train_images[:limit]
         meta_path, _ = write_level(model, state, target, level, cfg.step, fit_on, table_sets, cfg.search_lambda)
         models.clear_cache()
