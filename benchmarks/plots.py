@@ -117,3 +117,48 @@ def rate_heatmap(bits: np.ndarray, path: Path, title: str) -> Path:
     fig.savefig(path)
     plt.close(fig)
     return path
+
+
+def set_rd_plot(curves_by_codec: dict[str, tuple[list[float], list[float]]], title: str, path: Path) -> Path:
+    """One set's mean rate-distortion curves: mean bpp (log axis) against mean PSNR per setting, aec in black."""
+    plt = _pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5), dpi=110)
+    palette = plt.get_cmap("tab10")
+    for i, (name, (rates, values)) in enumerate(curves_by_codec.items()):
+        order = np.argsort(rates)
+        style: dict[str, object] = (
+            {"linewidth": 2.5, "color": "black", "zorder": 5} if name.startswith("aec") else {"color": palette(i % 10)}
+        )
+        ax.plot(np.asarray(rates)[order], np.asarray(values)[order], marker="o", markersize=3, label=name, **style)
+    ax.set_xscale("log")
+    ax.set_xlabel("bits per pixel (whole file, log scale; mean over the set)")
+    ax.set_ylabel("PSNR dB (mean over the set, each capped at 99)")
+    ax.grid(True, which="both", alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    ax.set_title(title)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path
+
+
+def side_by_side(rows: Sequence[tuple[str, Sequence[tuple[str, np.ndarray]]]], path: Path) -> Path:
+    """A grid of images of any sizes: one row per image, its panels titled (original, aec, WebP ...)."""
+    plt = _pyplot()
+    n, m = len(rows), max(len(panels) for _, panels in rows)
+    fig, axes = plt.subplots(n, m, figsize=(2.4 * m, 2.2 * n + 0.4), dpi=100, squeeze=False)
+    for i, (name, panels) in enumerate(rows):
+        for j in range(m):
+            ax = axes[i, j]
+            ax.set_xticks([])
+            ax.set_yticks([])
+            if j >= len(panels):
+                ax.axis("off")
+                continue
+            title, image = panels[j]
+            ax.imshow(image, cmap="gray", vmin=0, vmax=255, interpolation="nearest")
+            ax.set_title(f"{name}: {title}" if j == 0 else title, fontsize=6)
+    fig.tight_layout()
+    fig.savefig(path)
+    plt.close(fig)
+    return path

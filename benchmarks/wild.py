@@ -19,7 +19,7 @@ import numpy as np
 
 from codec import api
 from codec.metrics import psnr
-from codec.models import available_levels
+from codec.models import DEFAULT_LEVEL, available_levels
 
 from . import rd
 from .baselines import Codec, classic_codecs
@@ -29,6 +29,10 @@ MAX_ERRORS = (16, 8, 4, 2, 1, 0)
 #: Level whose autoencoder a refined file may build on.
 BASE_LEVEL = 8
 TARGET = 45.0
+#: Worst images of each set shown in the gallery.
+GALLERY = 10
+#: A higher level may give this much less PSNR and still count as "quality rises with the level".
+MONOTONE_SLACK = 0.05
 OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -75,6 +79,7 @@ def measure(named: list[tuple[str, np.ndarray]], progress: Callable[[], None] = 
         theirs = {c.name: codec_points(c, image) for c in anchors}
         levels_only = [p for p in ours if p[0].startswith("level")]
         best = max(p[2] for p in ours)
+        by_level = [p[2] for p in levels_only]  # in level order
         rows.append(
             {
                 "image": name,
@@ -83,6 +88,7 @@ def measure(named: list[tuple[str, np.ndarray]], progress: Callable[[], None] = 
                 "bd_rate_levels_only_vs_webp": rd.bd_rate(_curve(theirs["WebP"]), _curve(levels_only)),
                 "best_psnr": best,
                 "reaches_45": best >= TARGET,
+                "levels_monotone": all(b >= a - MONOTONE_SLACK for a, b in zip(by_level, by_level[1:])),
                 "bpp_at_45": rd.rate_at(*_curve(ours), TARGET),
                 "webp_bpp_at_45": rd.rate_at(*_curve(theirs["WebP"]), TARGET),
                 "aec": ours,
@@ -114,8 +120,8 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
         f"Measured in {seconds:.0f} s.",
         "",
         "| set | images | vs WebP mean | median | vs JPEG XL mean | vs AVIF mean | levels only vs WebP mean |"
-        " reaching 45 dB |",
-        "|---|---|---|---|---|---|---|---|",
+        " reaching 45 dB | PSNR rising with the level |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for name, rows in results.items():
         webp = _stats([r["bd_rate"].get("WebP") for r in rows])
@@ -123,9 +129,10 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
         avif = _stats([r["bd_rate"].get("AVIF") for r in rows])
         levels = _stats([r["bd_rate_levels_only_vs_webp"] for r in rows])
         reach = sum(bool(r["reaches_45"]) for r in rows) / max(1, len(rows))
+        rising = sum(bool(r["levels_monotone"]) for r in rows) / max(1, len(rows))
         lines.append(
             f"| {name} | {len(rows)} | {_pct(webp[0])} | {_pct(webp[1])} | {_pct(jxl[0])} | {_pct(avif[0])} | "
-            f"{_pct(levels[0])} | {100 * reach:.0f} % |"
+            f"{_pct(levels[0])} | {100 * reach:.0f} % | {100 * rising:.0f} % |"
         )
     for name, rows in results.items():
         lines += [
@@ -143,6 +150,54 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
                 f"{'-' if at is None else f'{at:.2f}'} | {'-' if webp_at is None else f'{webp_at:.2f}'} |"
             )
     return "\n".join(lines) + "\n"
+
+
+def mean_curves(rows: list[dict[str, Any]]) -> dict[str, tuple[list[float], list[float]]]:
+    """Per codec, the mean bpp and mean PSNR over the set's images at each of its settings (aec: levels and K)."""
+    out = {}
+    for name, key in (("aec levels", "aec"), ("aec refined", "aec"), *((n, n) for n in ANCHORS)):
+        if not rows or key not in rows[0]:
+            continue
+        labels = [p[0] for p in rows[0][key] if (key != "aec") or (p[0].startswith("level") == (name == "aec levels"))]
+        points = [[next(p for p in r[key] if p[0] == label) for r in rows] for label in labels]
+        out[name] = (
+            [float(np.mean([p[1] for p in ps])) for ps in points],
+            [float(np.mean([p[2] for p in ps])) for ps in points],
+        )
+    return out
+
+
+def pictures(
+    results: dict[str, list[dict[str, Any]]], named: dict[str, list[tuple[str, np.ndarray]]], out: Path
+) -> None:
+    """wild_rd_N.png per set, and wild_gallery.png: each set's worst images (BD-rate against WebP) at the default
+    level beside WebP at the most bytes that do not exceed aec's."""
+    from .plots import set_rd_plot, side_by_side
+
+    webp = next(c for c in classic_codecs() if c.name == "WebP")
+    rows_out = []
+    for index, (name, rows) in enumerate(results.items()):
+        set_rd_plot(mean_curves(rows), f"{name}: {len(rows)} images", out / f"wild_rd_{index + 1}.png")
+        images = dict(named[name])
+        worst = sorted(rows, key=lambda r: -(r["bd_rate"].get("WebP") or -1e9))[:GALLERY]
+        for row in worst:
+            image = images[row["image"]]
+            data = api.compress(image, quality=DEFAULT_LEVEL, effort=0)
+            ours = api.decompress(data)
+            fitting = [(len(webp.encode(image, q)), q) for q in range(0, 101, 5)]
+            size, quality = max([f for f in fitting if f[0] <= len(data)] or [min(fitting)])
+            theirs = webp.decode(webp.encode(image, quality))
+            rows_out.append(
+                (
+                    row["image"],
+                    [
+                        ("original", image),
+                        (f"aec level {DEFAULT_LEVEL}: {len(data)} B, {float(psnr(image, ours)):.1f} dB", ours),
+                        (f"WebP q{quality}: {size} B, {float(psnr(image, theirs)):.1f} dB", theirs),
+                    ],
+                )
+            )
+    side_by_side(rows_out, out / "wild_gallery.png")
 
 
 def run(out: Path, mnist_train: np.ndarray, limit: int | None = None, progress: bool = True) -> Path:
@@ -163,6 +218,7 @@ def run(out: Path, mnist_train: np.ndarray, limit: int | None = None, progress: 
             results[name] = measure(images, lambda task=task: bar.advance(task))  # type: ignore[misc]
     out.mkdir(parents=True, exist_ok=True)
     (out / "wild.json").write_text(json.dumps(results, indent=1) + "\n")
+    pictures(results, named, out)
     path = out / "wild.md"
     path.write_text(markdown(results, time.time() - started))
     return path

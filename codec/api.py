@@ -158,9 +158,13 @@ def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEF
 
 
 def encode_within(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
-    """The smaller of the refined files over ``level``'s autoencoder and over none: every pixel within ``max_error``."""
+    """The smaller of the refined files over ``level``'s autoencoder and over none: every pixel within ``max_error``.
+
+    Lossless (``max_error`` 0) never builds on the autoencoder, whose image may
+    differ by a grey level on another machine: it decodes to the same pixels everywhere.
+    """
     files = [encode_refined(item, max_error, 0, effort)]
-    if level:
+    if level and max_error > 0:
         files.append(encode_refined(item, max_error, level, effort))
     return min(files, key=len)
 
@@ -301,8 +305,10 @@ def compress(
     ``effort`` (0 to 3) is how hard the encoder searches for latents that cost
     fewer bits for the quality (:mod:`codec.search`); 0 rounds them, the fastest.
     ``max_error`` K (0 to 127) adds the refinement layer (:mod:`codec.refine`):
-    every pixel comes back within K grey levels (0: lossless), over the level's
-    autoencoder or without one, whichever file is smaller.
+    every pixel comes back within K grey levels, over the level's autoencoder or
+    without one, whichever file is smaller (on another machine, whose float
+    synthesis may round a pixel of the autoencoder's image the other way, within
+    K + 1). K = 0 is lossless on every machine (no autoencoder layer).
 
     >>> import numpy as np
     >>> data = compress(np.zeros((28, 28), np.uint8), quality=1)

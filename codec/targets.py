@@ -98,15 +98,25 @@ def encode_for_target(
     return choices
 
 
+def _even_error(psnr: float) -> int:
+    """The largest K whose errors, spread evenly over -K..K (mean square K(K+1)/3), give at least ``psnr``."""
+    k = 0
+    while k < MAX_REFINE_ERROR and 10 * np.log10(255.0**2 * 3 / ((k + 1) * (k + 2))) >= psnr:
+        k += 1
+    return k
+
+
 def refine_for_target(
     item: Prepared, original: np.ndarray, psnr: float, max_bytes: int | None, level: int, effort: int
 ) -> Choice | None:
     """The smallest refined file (:mod:`codec.refine`) reaching ``psnr`` within ``max_bytes``, over ``level``'s
     autoencoder or none; None when none does or no refinement model is installed.
 
-    The largest maximum error whose file reaches the target is found by bisection
-    (the PSNR falls as the maximum error grows); every maximum error whose floor
-    is above the target reaches it, so the search starts there.
+    The largest maximum error whose file reaches the target is found by a
+    galloping search (the PSNR falls as the maximum error grows), starting from
+    the largest one whose errors, spread evenly over ``-K..K``, would still
+    reach it; every maximum error whose floor ``20 log10(255 / K)`` is above the
+    target reaches it.
     """
     if refine.installed_id() is None:
         return None
@@ -118,8 +128,16 @@ def refine_for_target(
     low = 0  # a maximum error that reaches the target (lossless always does)
     while low < MAX_REFINE_ERROR and refine.psnr_floor(low + 1) >= psnr:
         low += 1
-    high = MAX_REFINE_ERROR + 1  # the smallest maximum error known to miss it
     best = attempt(low)
+    high = MAX_REFINE_ERROR + 1  # the smallest maximum error known to miss it
+    guess = max(low + 1, _even_error(psnr))
+    while guess < high:  # gallop up from the guess until a maximum error misses
+        data, value = attempt(guess)
+        if value < psnr:
+            high = guess
+            break
+        low, best = guess, (data, value)
+        guess = min(2 * guess + 1, MAX_REFINE_ERROR + 1)
     while high - low > 1:
         middle = (low + high) // 2
         data, value = attempt(middle)
@@ -130,5 +148,6 @@ def refine_for_target(
     data, value = best
     if max_bytes is not None and len(data) > max_bytes:
         return None
-    header_level = data[2] & 0x0F
-    return Choice(data, header_level, value if np.isfinite(value) else None, f"max error {low}")
+    level = data[2] & 0x0F  # the level whose autoencoder the file builds on; 0: none
+    layers = f"over level {level}" if level else "no autoencoder layer"
+    return Choice(data, None, value if np.isfinite(value) else None, f"refined to max error {low} ({layers})")

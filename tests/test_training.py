@@ -151,6 +151,23 @@ def test_shipped_levels_match_their_configuration() -> None:
         assert models.load_model(level).search_lambda == expected, level
 
 
+def test_shipped_general_variants_match_their_configuration() -> None:
+    """Every level has its general variant, the general model at the level's step and lambda, and picks it up."""
+    from codec import models
+    from codec.training.levels import GENERAL_LEVELS, GENERAL_STEPS
+
+    steps = []
+    for level, cfg in GENERAL_LEVELS.items():
+        general = models.load_general(level)
+        assert general is not None, level
+        meta = general.metadata
+        assert (meta["trained_model"], meta["step"], meta["lambda"]) == (cfg.model.name, cfg.step, cfg.model.lmbda)
+        assert general.search_lambda == models.load_model(level).search_lambda and meta["test"]["images"] >= 1000
+        assert general.model_id in models.known_model_ids(level) and meta["training_data"] == "general"
+        steps.append(cfg.step)
+    assert steps == sorted(steps, reverse=True) and GENERAL_STEPS[0] <= min(steps) <= max(steps) <= GENERAL_STEPS[1]
+
+
 def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The general model: trained on general crops, frozen as level 8's variant, picked for a non-digit size."""
     import shutil

@@ -199,6 +199,12 @@ def write_level(
         "max_steps": config["max_steps"],
         "steps": state["step"],
         "data_sha256": config["extra"].get("data_sha256"),
+        "training_data": config["extra"].get("training_data", "mnist"),
+        **(
+            {"training_images_sha256": config["extra"]["training_images_sha256"]}
+            if "training_images_sha256" in config["extra"]
+            else {}
+        ),
         "command": " && ".join(stage.get("command", "") for stage in chain),
         "torch_version": state.get("torch_version", torch.__version__),
         "torch_threads": state.get("threads"),

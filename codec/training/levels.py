@@ -121,7 +121,7 @@ LEVELS: dict[int, LevelConfig] = {
 #: The general model trained for this lambda codes every level's general variant (weights/general/).
 GENERAL_MODEL = "general-600"
 #: Quantization steps the general model may be frozen with (finer and coarser than trained lose quality fast).
-GENERAL_STEPS = (0.35, 6.0)
+GENERAL_STEPS = (0.8, 6.0)
 
 
 def general_step(level: int) -> float:
