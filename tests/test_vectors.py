@@ -34,3 +34,18 @@ def test_reference_file_decodes_exactly(name: str) -> None:
     # Symbols are bit-exact everywhere; pixels may move by float rounding, at most one grey level.
     assert np.abs(pixels.astype(int) - reference).max() <= 1
     assert codec.inspect(coded).header.level == expected["level"]
+
+
+@pytest.mark.parametrize("name", ["refined-camera-k0", "refined-camera-k3", "refined-digit7-q12-k4"])
+def test_refined_reference_file_decodes(name: str) -> None:
+    """Version 5 reference files: without an autoencoder layer the pixels are exact, over one within a grey level."""
+    coded = (VECTORS / f"{name}.aec").read_bytes()
+    header = codec.inspect(coded).header
+    assert header.version == 5 and header.max_error == int(name.rsplit("-k", 1)[1])
+    pixels = codec.decompress(coded)
+    reference = np.asarray(Image.open(VECTORS / f"{name}.png"))
+    slack = 0 if header.level == 0 else 1
+    assert np.abs(pixels.astype(int) - reference).max() <= slack
+    if name.startswith("refined-camera"):
+        original = np.asarray(Image.open(VECTORS / "refined-camera-k0.png"))
+        assert np.abs(pixels.astype(int) - original).max() <= header.max_error
