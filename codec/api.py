@@ -123,7 +123,10 @@ def check_max_error(max_error: object) -> int:
 
 
 def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
-    """``pixels`` (white ink on black, as :func:`prepare` makes them) as ``level``'s autoencoder decodes them."""
+    """``pixels`` (white ink on black, as :func:`prepare` makes them) as ``level``'s own model decodes them.
+
+    (What the refinement model was fitted over: :mod:`codec.training.refine_fit`.)
+    """
     height, width = pixels.shape
     model, (payload,) = encode_payloads([Prepared(pixels, False)], level, effort)
     header = Header(level=level, model_id=model.model_id, width=width, height=height)
@@ -131,13 +134,16 @@ def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
 
 
 def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
-    """A refined file of a prepared image: every pixel within ``max_error``, over ``level``'s autoencoder (0: none)."""
+    """A refined file of a prepared image: every pixel within ``max_error``, over ``level``'s autoencoder (0: none).
+
+    The autoencoder is the one the level codes an image of this size with (:func:`own_model`).
+    """
     max_error = check_max_error(max_error)
     model = refine.load()
     height, width = item.pixels.shape
     base_payload, model_id = b"", 0
     if level:
-        coded, (base_payload,) = encode_payloads([item], level, effort)
+        coded, (base_payload,) = encode_payloads([item], level, effort, model=own_model(level, height, width))
         model_id = coded.model_id
         plain = Header(level=level, model_id=model_id, width=width, height=height)
         base = reconstruct([(plain, decode_payload(plain, base_payload))])[0]

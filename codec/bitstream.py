@@ -126,20 +126,21 @@ def _varint(value: int) -> bytes:
             return bytes(out)
 
 
-def _read_varint(data: bytes, pos: int, end: int) -> tuple[int, int]:
+def _read_varint(data: bytes, pos: int, end: int, longest: int = 3, what: str = "size field") -> tuple[int, int]:
+    """An unsigned LEB128 value of at most ``longest`` bytes (3 carry 21 bits, more than MAX_SIDE needs)."""
     value = shift = 0
-    for i in range(3):  # 3 bytes carry 21 bits, more than MAX_SIDE needs
+    for i in range(longest):
         if pos >= end:
-            raise FormatError("header is truncated")
+            raise FormatError("header is truncated" if what == "size field" else f"{what} is truncated")
         byte = data[pos]
         pos += 1
         value |= (byte & 0x7F) << shift
         shift += 7
         if not byte & 0x80:
             if byte == 0 and i > 0:
-                raise FormatError("size field is not minimally encoded")
+                raise FormatError(f"{what} is not minimally encoded")
             return value, pos
-    raise FormatError("size field is too long")
+    raise FormatError(f"{what} is too long")
 
 
 def pack_model(level: int, model_id: int) -> bytes:
@@ -179,16 +180,10 @@ def split_refined(payload: bytes, has_base: bool) -> tuple[bytes, bytes]:
     """Inverse of :func:`join_refined`: (latents' stream, refinement stream)."""
     if not has_base:
         return b"", payload
-    value = shift = pos = 0
-    while True:
-        if pos >= len(payload) or pos > 3:
-            raise CorruptFileError("refined payload's length field is damaged")
-        byte = payload[pos]
-        pos += 1
-        value |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            break
+    try:  # 4 bytes carry 28 bits, more than MAX_FILE_BYTES needs
+        value, pos = _read_varint(payload, 0, len(payload), 4, "refined payload's length field")
+    except FormatError as exc:
+        raise CorruptFileError(str(exc)) from None
     if pos + value > len(payload):
         raise CorruptFileError("refined payload is shorter than its latents' stream")
     return payload[pos : pos + value], payload[pos + value :]

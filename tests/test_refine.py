@@ -163,3 +163,10 @@ def test_cli_refuses_max_error_with_a_target(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "not both" in result.output
     result = runner.invoke(app, ["compress", "--max-error", "128", "x.png"])
     assert result.exit_code == 2
+
+
+def test_a_photo_is_refined_over_the_levels_general_variant(photo: np.ndarray) -> None:
+    data = api.encode_refined(prepare(photo), 4, 8, 0)
+    general = codec.models.load_general(8)
+    assert general is not None and codec.inspect(data).header.model_id == general.model_id
+    assert np.abs(codec.decompress(data).astype(int) - photo).max() <= 4
