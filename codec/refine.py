@@ -32,7 +32,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import io
 import json
+import zipfile
+import zlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -137,8 +140,6 @@ def save(model: RefineModel, folder: Path, metadata: dict[str, object]) -> Path:
     from .fileio import write_file, write_json
 
     folder.mkdir(parents=True, exist_ok=True)
-    import io
-
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **model.arrays())  # type: ignore[arg-type]
     path = folder / FILE_NAME
@@ -151,13 +152,18 @@ def save(model: RefineModel, folder: Path, metadata: dict[str, object]) -> Path:
 
 @functools.cache
 def _load(path: Path) -> RefineModel:
+    """The model in ``path``, checked against the digest its metadata records (read once per path)."""
     try:
         with np.load(path, allow_pickle=False) as npz:
             arrays = {name: npz[name] for name in npz.files}
         predictors = tuple(arrays[f"predictor{i}"].astype(np.int64) for i in range(MODES * PASSES))
-        return RefineModel(predictors=predictors, tables=arrays["tables"].astype(np.uint32))
-    except (OSError, ValueError, KeyError, EOFError) as exc:
+        model = RefineModel(predictors=predictors, tables=arrays["tables"].astype(np.uint32))
+    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise ModelError(f"{path}: cannot read the refinement model ({exc})") from None
+    meta = path.with_suffix(".json")
+    if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", model.digest) != model.digest:
+        raise ModelError(f"{path}: the refinement model does not match its metadata (damaged or replaced)")
+    return model
 
 
 def load(folder: Path | None = None) -> RefineModel:
@@ -167,11 +173,7 @@ def load(folder: Path | None = None) -> RefineModel:
     path = (folder or weights_dir()) / FILE_NAME
     if not path.is_file():
         raise ModelError(f"no refinement model ({path} is missing): this installation cannot refine")
-    model = _load(path.resolve())
-    meta = path.with_suffix(".json")
-    if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", model.digest) != model.digest:
-        raise ModelError(f"{path}: the refinement model does not match its metadata (damaged or replaced)")
-    return model
+    return _load(path.resolve())
 
 
 def installed_id() -> int | None:
@@ -189,7 +191,7 @@ def _bins(values: np.ndarray, bounds: tuple[int, ...]) -> np.ndarray:
 class _Rows:
     """The closed loop shared by encoder and decoder: coded residuals and errors, row by row."""
 
-    PAD = 2  # rows above / columns either side that read as zero
+    PAD = 2  # rows above and columns either side of the image, read as the mode's outside value
 
     def __init__(self, model: RefineModel, base: np.ndarray, max_error: int, mode: int) -> None:
         self.height, self.width = base.shape
