@@ -92,7 +92,10 @@ class StreamDecoder:
     """
 
     def __init__(self, data: bytes) -> None:
-        self._coder = constriction.stream.queue.RangeDecoder(_words(data))
+        try:
+            self._coder = constriction.stream.queue.RangeDecoder(_words(data))
+        except _CODER_ERRORS as exc:
+            raise CorruptFileError(f"payload cannot be decoded ({exc})") from None
 
     def decode(self, count: int, freqs: np.ndarray) -> np.ndarray:
         """The next ``count`` symbols, with one shared row ``freqs`` (K,) or one row per symbol (count, K)."""
@@ -101,32 +104,28 @@ class StreamDecoder:
         model, args = _model(freqs)
         try:
             decoded = self._coder.decode(model, *args) if args else self._coder.decode(model, count)
-        except (ValueError, KeyError, RuntimeError, OverflowError, AssertionError) as exc:
+        except _CODER_ERRORS as exc:
             raise CorruptFileError(f"payload cannot be decoded ({exc})") from None
         return np.asarray(decoded, dtype=np.int32)
 
 
+#: How constriction reports data it cannot decode: invalid data for a model as an AssertionError,
+#: a stream ending in a zero word as a ValueError.
+_CODER_ERRORS = (ValueError, KeyError, RuntimeError, OverflowError, AssertionError)
+
+
 def _run_decoder(data: bytes, layout: Layout) -> np.ndarray:
-    coder = constriction.stream.queue.RangeDecoder(_words(data))
-    parts = []
+    stream = StreamDecoder(data)
     if isinstance(layout, Switch):
-        model, _ = _model(layout.selector)
-        selector = int(np.asarray(coder.decode(model, 1))[0])
-        parts.append(np.array([selector], dtype=np.int32))
-        segments = layout.body(selector)
-    else:
-        segments = layout
-    for count, freqs in segments:
-        model, args = _model(freqs)
-        decoded = coder.decode(model, *args) if args else coder.decode(model, count)
-        parts.append(np.asarray(decoded, dtype=np.int32))
-    return np.concatenate(parts)
+        selector = stream.decode(1, layout.selector)
+        return np.concatenate([selector, *(stream.decode(n, f) for n, f in layout.body(int(selector[0])))])
+    return np.concatenate([stream.decode(count, freqs) for count, freqs in layout])
 
 
 def _decodes_to(data: bytes, layout: Layout, symbols: np.ndarray) -> bool:
     try:
         return bool(np.array_equal(_run_decoder(data, layout), symbols))
-    except (ValueError, KeyError, RuntimeError, OverflowError, AssertionError):
+    except CorruptFileError:
         return False
 
 
@@ -184,9 +183,4 @@ def decode(data: bytes, layout: Layout) -> np.ndarray:
         if data:
             raise CorruptFileError("payload has bytes after its last symbol")
         return np.zeros(0, dtype=np.int32)
-    try:
-        return _run_decoder(data, layout)
-    except (ValueError, KeyError, RuntimeError, OverflowError, AssertionError) as exc:
-        # constriction reports invalid data for a model as an AssertionError, a
-        # stream ending in a zero word as a ValueError.
-        raise CorruptFileError(f"payload cannot be decoded ({exc})") from None
+    return _run_decoder(data, layout)
