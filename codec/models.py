@@ -61,11 +61,16 @@ def weights_dir() -> Path:
 def model_digest(graph: Mapping[str, Any], arrays: Mapping[str, np.ndarray]) -> str:
     """SHA-256 (hex) of a frozen model: its graph description and every array, by name."""
     h = hashlib.sha256(json.dumps(graph, sort_keys=True, separators=(",", ":")).encode())
+    hash_arrays(h, arrays)
+    return h.hexdigest()
+
+
+def hash_arrays(h: Any, arrays: Mapping[str, np.ndarray]) -> None:
+    """Feed every array to the hash ``h`` in name order: its name, dtype and shape, then its bytes."""
     for name in sorted(arrays):
         a = np.ascontiguousarray(arrays[name])
         h.update(f"{name}:{a.dtype.str}:{a.shape}\n".encode())
         h.update(a.tobytes())
-    return h.hexdigest()
 
 
 def model_id_of(digest: str) -> int:
@@ -181,7 +186,7 @@ def available_levels(folder: Path | None = None) -> list[int]:
     return sorted(levels)
 
 
-def _read_npz(path: Path) -> dict[str, np.ndarray]:
+def read_npz(path: Path) -> dict[str, np.ndarray]:
     try:
         with np.load(path, allow_pickle=False) as npz:
             return {name: npz[name] for name in npz.files}
@@ -191,7 +196,7 @@ def _read_npz(path: Path) -> dict[str, np.ndarray]:
 
 @functools.cache
 def _load(path: Path, level: int) -> FrozenModel:
-    arrays = _read_npz(path)
+    arrays = read_npz(path)
     try:
         graph = json.loads(arrays.pop("graph").tobytes())
         if "transforms" in graph:
@@ -201,7 +206,7 @@ def _load(path: Path, level: int) -> FrozenModel:
                 shared = path.parent.parent / name
             if not shared.is_file():
                 raise ModelError(f"{path}: its weights {shared.name} are missing")
-            arrays.update(_read_npz(shared))
+            arrays.update(read_npz(shared))
         prior = LatentPrior(
             bank=arrays["prior.bank"],
             index=arrays["prior.index"],

@@ -34,8 +34,6 @@ import functools
 import hashlib
 import io
 import json
-import zipfile
-import zlib
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -45,9 +43,8 @@ import numpy as np
 from . import coder
 from .coder import PRECISION, Segment
 from .errors import CorruptFileError, ModelError
+from .models import hash_arrays, read_npz, weights_dir
 
-#: The largest maximum error a file may ask for (the step ``2K + 1`` stays under 256).
-MAX_ERROR = 127
 #: Magnitude categories: ``bit_length(|q|)`` for ``|q| <= 510``.
 CATEGORIES = 9
 SYMBOLS = 2 * CATEGORIES + 1
@@ -70,6 +67,8 @@ FEATURES = (
     ((-1, 0), (-1, -1), (-1, 1), (-2, 0)),  # even columns: N, NW, NE, NN
     ((0, -1), (0, 1), (-1, 0), (-1, -1), (-1, 1)),  # odd columns: W, E, N, NW, NE
 )
+#: Neighbours whose quantized errors make each pass's error energy: its own but NN.
+ENERGY_NEIGHBOURS = tuple(tuple(at for at in features if at != (-2, 0)) for features in FEATURES)
 #: Adaptation: a context's trained table counts as PRIOR_TOTAL observations; each coded symbol adds INCREMENT,
 #: and a context whose counts pass COUNT_LIMIT has them halved (recent rows weigh more).
 PRIOR_TOTAL = 256
@@ -121,9 +120,7 @@ class RefineModel:
     @functools.cached_property
     def digest(self) -> str:
         h = hashlib.sha256(b"aec-refine-1")
-        for name, a in sorted(self.arrays().items()):
-            h.update(f"{name}:{a.dtype.str}:{a.shape}\n".encode())
-            h.update(np.ascontiguousarray(a).tobytes())
+        hash_arrays(h, self.arrays())
         return h.hexdigest()
 
     @property
@@ -153,13 +150,12 @@ def save(model: RefineModel, folder: Path, metadata: dict[str, object]) -> Path:
 @functools.cache
 def _load(path: Path) -> RefineModel:
     """The model in ``path``, checked against the digest its metadata records (read once per path)."""
+    arrays = read_npz(path)
     try:
-        with np.load(path, allow_pickle=False) as npz:
-            arrays = {name: npz[name] for name in npz.files}
         predictors = tuple(arrays[f"predictor{i}"].astype(np.int64) for i in range(MODES * PASSES))
         model = RefineModel(predictors=predictors, tables=arrays["tables"].astype(np.uint32))
-    except (OSError, ValueError, KeyError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
-        raise ModelError(f"{path}: cannot read the refinement model ({exc})") from None
+    except KeyError as exc:
+        raise ModelError(f"{path}: incomplete refinement model ({exc})") from None
     meta = path.with_suffix(".json")
     if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", model.digest) != model.digest:
         raise ModelError(f"{path}: the refinement model does not match its metadata (damaged or replaced)")
@@ -168,8 +164,6 @@ def _load(path: Path) -> RefineModel:
 
 def load(folder: Path | None = None) -> RefineModel:
     """The installed refinement model; :class:`ModelError` if it is missing or damaged."""
-    from .models import weights_dir
-
     path = (folder or weights_dir()) / FILE_NAME
     if not path.is_file():
         raise ModelError(f"no refinement model ({path} is missing): this installation cannot refine")
@@ -226,8 +220,7 @@ class _Rows:
         if pass_ == 1:  # the last odd column has no right neighbour: read its left one twice
             self.residual[row, self.width + self.PAD] = self.residual[row, self.width + self.PAD - 1]
         neighbours = np.stack([self.residual[row + dy, cols + dx] for dy, dx in FEATURES[pass_]], axis=1)
-        energy_at = [(dy, dx) for dy, dx in FEATURES[pass_] if not (pass_ == 0 and dy == -2)]
-        energy = sum(self.error[row + dy, cols + dx] for dy, dx in energy_at)
+        energy = sum(self.error[row + dy, cols + dx] for dy, dx in ENERGY_NEIGHBOURS[pass_])
         gradient = gradients(neighbours)
         if pass_ == 1:
             self.residual[row, self.width + self.PAD] = self.outside
