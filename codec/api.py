@@ -127,10 +127,16 @@ def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
 
     (What the refinement model was fitted over: :mod:`codec.training.refine_fit`.)
     """
-    height, width = pixels.shape
-    model, (payload,) = encode_payloads([Prepared(pixels, False)], level, effort)
-    header = Header(level=level, model_id=model.model_id, width=width, height=height)
-    return reconstruct([(header, decode_payload(header, payload))])[0]
+    return _autoencode(Prepared(pixels, False), level, effort, load_model(level))[2]
+
+
+def _autoencode(item: Prepared, level: int, effort: int, model: FrozenModel) -> tuple[FrozenModel, bytes, np.ndarray]:
+    """A prepared image coded by ``model`` for ``level``: the model, its payload and the image the decoder makes of
+    it (white ink on black, before any inversion)."""
+    height, width = item.pixels.shape
+    coded, (payload,) = encode_payloads([item], level, effort, model=model)
+    header = Header(level=level, model_id=coded.model_id, width=width, height=height)
+    return coded, payload, reconstruct([(header, decode_payload(header, payload))])[0]
 
 
 def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
@@ -143,10 +149,8 @@ def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEF
     height, width = item.pixels.shape
     base_payload, model_id = b"", 0
     if level:
-        coded, (base_payload,) = encode_payloads([item], level, effort, model=own_model(level, height, width))
+        coded, base_payload, base = _autoencode(item, level, effort, own_model(level, height, width))
         model_id = coded.model_id
-        plain = Header(level=level, model_id=model_id, width=width, height=height)
-        base = reconstruct([(plain, decode_payload(plain, base_payload))])[0]
     else:
         base = np.full(item.pixels.shape, refine.MID_GREY, np.uint8)
     stream, _ = refine.encode(model, item.pixels, base, max_error, 1 if level else 0)
@@ -292,13 +296,20 @@ def encode_prepared(
     out: list[bytes] = [b""] * len(prepared)
     for digest in dict.fromkeys(model.digest for model in chosen):
         indices = [i for i, m in enumerate(chosen) if m.digest == digest]
-        model, payloads = encode_payloads([prepared[i] for i in indices], quality, effort, lmbda, chosen[indices[0]])
-        for i, payload in zip(indices, payloads):
-            height, width = prepared[i].pixels.shape
-            header = Header(
-                level=model.level, model_id=model.model_id, width=width, height=height, inverted=prepared[i].inverted
-            )
-            out[i] = bitstream.pack(header, payload)
+        items = [prepared[i] for i in indices]
+        model, payloads = encode_payloads(items, quality, effort, lmbda, chosen[indices[0]])
+        for i, data in zip(indices, pack_files(model, items, payloads)):
+            out[i] = data
+    return out
+
+
+def pack_files(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[bytes]) -> list[bytes]:
+    """Whole files of the payloads ``model`` coded for the prepared images: header (its level and id), checksum."""
+    out = []
+    for item, payload in zip(prepared, payloads):
+        height, width = item.pixels.shape
+        header = Header(level=model.level, model_id=model.model_id, width=width, height=height, inverted=item.inverted)
+        out.append(bitstream.pack(header, payload))
     return out
 
 

@@ -75,15 +75,11 @@ def measure_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) 
 
 def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0) -> Measurement:
     """Code every image (N, H, W) uint8 with ``model`` itself (no choice of model) and measure the result."""
-    from .bitstream import Header, pack
     from .images import prepare
 
     prepared = [prepare(image) for image in images]
     _, payloads = api.encode_payloads(prepared, model.level, effort, model=model)
-    files = [
-        pack(Header(model.level, model.model_id, p.pixels.shape[1], p.pixels.shape[0], p.inverted), payload)
-        for p, payload in zip(prepared, payloads)
-    ]
+    files = api.pack_files(model, prepared, payloads)
     decoded = api.decompress_many(files)
     return measure_pairs(list(images), decoded, [len(f) for f in files], [len(p) for p in payloads])
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import refine
-from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared, encode_within
+from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared, encode_within, inspect
 from .bitstream import MAX_REFINE_ERROR
 from .errors import ArgumentError
 from .images import Prepared
@@ -148,6 +148,6 @@ def refine_for_target(
     data, value = best
     if max_bytes is not None and len(data) > max_bytes:
         return None
-    level = data[2] & 0x0F  # the level whose autoencoder the file builds on; 0: none
+    level = inspect(data).header.level  # the level whose autoencoder the file builds on; 0: none
     layers = f"over level {level}" if level else "no autoencoder layer"
     return Choice(data, None, value if np.isfinite(value) else None, f"refined to max error {low} ({layers})")
