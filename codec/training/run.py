@@ -139,7 +139,8 @@ def freeze_levels(
     images, _ = load_mnist("test", data_dir)
     if test_limit is not None:
         images = images[:test_limit]
-    train_images = load_mnist("train", data_dir)[0] if table_sets > 1 else None
+    digits = load_mnist("train", data_dir)[0] if table_sets > 1 else None
+    crops: dict[int, np.ndarray] = {}  # the general crops of each training seed, made once
     if general:
         target = target / models.GENERAL
     done = []
@@ -153,8 +154,12 @@ def freeze_levels(
             )
         model, state = load_checkpoint(path)
         limit = state["config"]["limit"]  # the digits the network was trained on
-        if general:  # the crops it was trained on (the same seed gives the same crops)
-            train_images = training_images("general", load_mnist("train", data_dir)[0], state["config"]["seed"])
+        train_images = digits
+        if general and digits is not None:  # the crops it was trained on (the same seed gives the same crops)
+            seed = state["config"]["seed"]
+            if seed not in crops:
+                crops[seed] = training_images("general", digits, seed)
+            train_images = crops[seed]
         fit_on = None if train_images is None else train_images[:limit]
         meta_path, _ = write_level(model, state, target, level, cfg.step, fit_on, table_sets, cfg.search_lambda)
         models.clear_cache()
