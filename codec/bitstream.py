@@ -40,11 +40,13 @@ SUPPORTED_VERSIONS = (3, 4, 5)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
-MAX_PIXELS = 1 << 20
-#: The largest file: a model codes at most about one latent per pixel, each in at most 16 bits
-#: (its tables' precision), so the largest image's payload stays under 2.2 MB; 4 MiB bounds it with
-#: margin (checked against every shipped model by the tests, enforced by :func:`pack` and :func:`unpack`).
-MAX_FILE_BYTES = 4 << 20
+#: (2^24 pixels: a 4096x4096 image; aec 0.10 and older accept 2^20.)
+MAX_PIXELS = 1 << 24
+#: The largest file: 32 bits a pixel of the largest image. A model codes at most about one latent per
+#: pixel in at most 16 bits (its tables' precision), and a lossless refinement of pure noise takes about
+#: 9 bits a pixel (checked against every shipped model by the tests, enforced by :func:`pack` and
+#: :func:`unpack`).
+MAX_FILE_BYTES = 64 << 20
 
 FLAG_INVERTED = 0x1
 FLAG_EXPLICIT_SIZE = 0x2

@@ -15,14 +15,14 @@ from typing import IO, TYPE_CHECKING, Annotated, Any
 import numpy as np
 import typer
 
-from . import batch
+from . import batch, progress
 from .batch import STDIO, Result
 from .errors import CodecError
 from .models import DEFAULT_LEVEL
 from .search import DEFAULT_EFFORT, EFFORTS
 
 if TYPE_CHECKING:
-    from rich.progress import Progress
+    from rich.progress import Progress, TaskID
 
 app = typer.Typer(
     name="aec",
@@ -163,13 +163,13 @@ def _check_output_name(output: str, suffix: str) -> None:
         raise _fail(f"{output}: decompress writes lossless images ({kinds}); {ending or 'no suffix'} is not one", 2)
 
 
-def _progress(total: int, quiet: bool) -> Progress:
-    """A progress bar on stderr, shown for several files on a terminal."""
+def _progress(total: int, quiet: bool, stages: bool = False) -> Progress:
+    """A progress bar on stderr, shown for several files on a terminal (or for one, with ``stages``)."""
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
-    show = total > 1 and not quiet and console.is_terminal
+    show = (total > 1 or stages) and not quiet and console.is_terminal
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
@@ -179,6 +179,27 @@ def _progress(total: int, quiet: bool) -> Progress:
         disable=not show,
         transient=True,
     )
+
+
+def _stage_bars(bar: Progress) -> progress.Listener:
+    """A listener that shows each stage of one large image's coding (:mod:`codec.progress`) as a bar.
+
+    Only work over :data:`STAGE_MIN` units gets a bar, so a digit shows none.
+    """
+    tasks: dict[str, TaskID] = {}
+
+    def listen(stage: str, done: int, total: int) -> None:
+        if stage not in tasks:
+            if total < STAGE_MIN:
+                return
+            tasks[stage] = bar.add_task(stage, total=total)
+        bar.update(tasks[stage], completed=done, total=total)
+
+    return listen
+
+
+#: The least work (strips or rows) a stage of one image's coding needs to be shown.
+STAGE_MIN = 256
 
 
 def _emit(result: Result, target: str, force: bool, folders: set[Path]) -> None:
@@ -234,12 +255,14 @@ def _run(
     done = bytes_in = bytes_out = coded = pixels = 0
     folders: set[Path] = set()
     jobs = jobs or batch.default_jobs()
-    with _progress(len(files), quiet) as bar:
-        task = bar.add_task("coding", total=len(files))
+    one = len(files) == 1
+    with _progress(len(files), quiet, stages=one) as bar, progress.listening(_stage_bars(bar)):
+        task = None if one else bar.add_task("coding", total=len(files))
         results: Iterator[Result] = batch.run_chunks(work, files, jobs, *args)
         try:
             for result in results:
-                bar.advance(task)
+                if task is not None:
+                    bar.advance(task)
                 target = by_source[result.source]
                 if result.error is None:
                     try:
@@ -1013,6 +1036,12 @@ def bench(
             "JPEG XL and AVIF instead: wild.md, wild.json.",
         ),
     ] = False,
+    large: Annotated[
+        bool,
+        typer.Option(
+            "--large", help="Measure time and peak memory on one photo at 512 to 4096 px a side: large.md, large.json."
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -1027,10 +1056,18 @@ def bench(
       aec bench --images my_scans/ --out my_results/
 
       aec bench --sets
+
+      aec bench --large
     """
     report = _benchmarks_report()
     from . import data as mnist
 
+    if large:
+        import importlib
+
+        path = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".large").run(out, progress=not quiet)
+        typer.echo(path.read_text().rstrip())
+        return
     if sets:
         import importlib
 

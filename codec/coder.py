@@ -157,19 +157,53 @@ def encode(symbols: np.ndarray, layout: Layout) -> bytes:
     _check(symbols, segments)
     if symbols.size == 0:
         return b""
-    return _shortest(range_encode(symbols, segments).astype(">u4").tobytes(), layout, symbols)
+    data = range_encode(symbols, segments).astype(">u4").tobytes()
+    return _shortest(data, layout, symbols) if symbols.size <= CUT_SYMBOLS else data
+
+
+#: Streams of at most this many symbols are cut to their shortest decodable length. Each try decodes
+#: the whole stream and the cut saves about 2 bytes, so longer streams (large images) keep their last word.
+CUT_SYMBOLS = 1 << 18
 
 
 def range_encode(symbols: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
     """constriction's range-coder words for ``symbols``, whole (before any cut)."""
-    coder = constriction.stream.queue.RangeEncoder()
+    encoder = StreamEncoder()
     start = 0
     for count, freqs in segments:
-        model, args = _model(freqs)
-        coder.encode(np.ascontiguousarray(symbols[start : start + count], dtype=np.int32), model, *args)
+        encoder.encode(symbols[start : start + count], freqs)
         start += count
-    words: np.ndarray = coder.get_compressed()
-    return words
+    return encoder.words()
+
+
+class StreamEncoder:
+    """Codes a stream piece by piece, each piece with its own tables: the twin of :class:`StreamDecoder`,
+    for streams too long to hold their tables at once (a large image's refinement)."""
+
+    def __init__(self) -> None:
+        self._coder = constriction.stream.queue.RangeEncoder()
+        self.count = 0
+
+    def encode(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
+        """Code ``symbols`` (n,) with one shared row ``freqs`` (K,) or one row per symbol (n, K)."""
+        if len(symbols) == 0:
+            return
+        model, args = _model(freqs)
+        self._coder.encode(np.ascontiguousarray(symbols, dtype=np.int32), model, *args)
+        self.count += len(symbols)
+
+    def words(self) -> np.ndarray:
+        """The coder's 32-bit words for everything coded so far (before any cut)."""
+        words: np.ndarray = self._coder.get_compressed()
+        return words
+
+    def finish(self, segments: Sequence[Segment] | None = None, symbols: np.ndarray | None = None) -> bytes:
+        """The stream's bytes, cut to the shortest that decodes to ``symbols`` coded with ``segments`` when
+        they are given and short enough (:data:`CUT_SYMBOLS`)."""
+        data = self.words().astype(">u4").tobytes() if self.count else b""
+        if segments is None or symbols is None or self.count > CUT_SYMBOLS:
+            return data
+        return _shortest(data, list(segments), symbols)
 
 
 def decode(data: bytes, layout: Layout) -> np.ndarray:

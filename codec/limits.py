@@ -13,12 +13,16 @@ from __future__ import annotations
 MiB = 1 << 20
 
 #: The largest image file (PNG, TIFF, ...) read for compression. An image of the
-#: format's largest size (2^20 pixels) as 16-bit RGBA is 8 MiB uncompressed.
+#: format's largest size (2^24 pixels) as 8-bit RGB is 48 MiB uncompressed.
 MAX_IMAGE_FILE_BYTES = 64 * MiB
 
-#: Pixels analysed or synthesised at once: 256 digits, or one larger image (the
-#: largest, 2^20 pixels, is coded alone). Bounds the memory of every batch.
+#: Pixels analysed or synthesised at once: 256 digits, or one larger image (coded alone,
+#: in strips of :data:`STRIP_PIXELS`). Bounds the memory of every batch.
 BATCH_PIXELS = 256 * 28 * 28
+
+#: Pixels a network runs on at once: a larger image goes through it in strips of about this many
+#: pixels, each with the rows of context its receptive field needs (:func:`codec.transforms.run_graph_in_strips`).
+STRIP_PIXELS = 1 << 19
 
 #: Images coded at once, however small.
 BATCH_IMAGES = 256

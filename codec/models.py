@@ -29,8 +29,9 @@ from typing import Any, cast
 import numpy as np
 
 from .errors import ModelError
+from .limits import STRIP_PIXELS
 from .prior import LatentPrior
-from .transforms import Graph, run_graph
+from .transforms import Graph, run_graph_in_strips
 
 #: Environment variable naming another folder of frozen levels.
 WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
@@ -137,14 +138,22 @@ class FrozenModel:
             self._cast[key] = cast_params(self.params, dtype)
         return self._cast[key]
 
+    def strip_rows(self, count: int, width: int) -> int:
+        """Latent rows run at once for ``count`` images ``width`` pixels wide: about :data:`STRIP_PIXELS` pixels."""
+        return max(1, STRIP_PIXELS // (count * width * self.stride))
+
     def analyse(self, images: np.ndarray, dtype: type = np.float32) -> np.ndarray:
-        """Real-valued latents (N, C, H/s, W/s) of images (N, H, W) in [0, 1]."""
+        """Real-valued latents (N, C, H/s, W/s) of images (N, H, W) in [0, 1], H and W multiples of the stride."""
         x: np.ndarray = np.asarray(images, dtype=dtype)[:, None]
-        return run_graph(self.analysis_graph, self.params_as(dtype), x)
+        strip = self.strip_rows(len(x), x.shape[3])
+        return run_graph_in_strips(self.analysis_graph, self.params_as(dtype), x, self.stride, 1, strip, "analysis")
 
     def synthesise(self, latents: np.ndarray, dtype: type = np.float32) -> np.ndarray:
         """Images (N, s*GH, s*GW) in [0, 1] from integer latents (N, C, GH, GW)."""
-        return run_graph(self.synthesis_graph, self.params_as(dtype), np.asarray(latents, dtype=dtype))[:, 0]
+        x: np.ndarray = np.asarray(latents, dtype=dtype)
+        strip = self.strip_rows(len(x), x.shape[3] * self.stride)
+        params = self.params_as(dtype)
+        return run_graph_in_strips(self.synthesis_graph, params, x, 1, self.stride, strip, "synthesis")[:, 0]
 
 
 #: Arrays of a level's own file; all others are transform weights.

@@ -40,7 +40,7 @@ from pathlib import Path
 
 import numpy as np
 
-from . import coder
+from . import coder, progress
 from .coder import PRECISION, Segment
 from .errors import CorruptFileError, ModelError
 from .models import hash_arrays, read_npz, weights_dir
@@ -198,16 +198,18 @@ class _Rows:
         # Coded residuals and |quantized errors|, zero-padded so that every neighbour can be read.
         # Outside the image reads as black (mode 0: -128 around mid-grey) or as no residual (mode 1).
         self.outside = -MID_GREY if mode == 0 else 0
-        self.residual = np.full((self.height + self.PAD, self.width + 2 * self.PAD), self.outside, dtype=np.int64)
+        # int16 holds every value (-255..255, errors 0..255) in a quarter of int64's memory; arithmetic is int64.
+        self.residual = np.full((self.height + self.PAD, self.width + 2 * self.PAD), self.outside, dtype=np.int16)
         self.error = np.zeros_like(self.residual)
-        self.base = base.astype(np.int64)
+        self.base = base.astype(np.int16)
 
     def bounds(self, y: int, xs: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """The range residuals and predictions are clipped to: what the pixel can be in mode 0 (its base is the
         constant mid-grey), -255..255 in mode 1, never the base itself, which may differ by a grey level on
         another machine: the symbols' contexts must not."""
         if self.mode == 0:
-            return -self.base[y, xs], 255 - self.base[y, xs]
+            base = self.base[y, xs].astype(np.int64)
+            return -base, 255 - base
         return np.full(len(xs), -255, dtype=np.int64), np.full(len(xs), 255, dtype=np.int64)
 
     def columns(self, pass_: int) -> np.ndarray:
@@ -219,8 +221,9 @@ class _Rows:
         row, cols = y + self.PAD, xs + self.PAD
         if pass_ == 1:  # the last odd column has no right neighbour: read its left one twice
             self.residual[row, self.width + self.PAD] = self.residual[row, self.width + self.PAD - 1]
-        neighbours = np.stack([self.residual[row + dy, cols + dx] for dy, dx in FEATURES[pass_]], axis=1)
-        energy = sum(self.error[row + dy, cols + dx] for dy, dx in ENERGY_NEIGHBOURS[pass_])
+        features = [self.residual[row + dy, cols + dx] for dy, dx in FEATURES[pass_]]
+        neighbours = np.stack(features, axis=1).astype(np.int64)
+        energy = sum(self.error[row + dy, cols + dx].astype(np.int64) for dy, dx in ENERGY_NEIGHBOURS[pass_])
         gradient = gradients(neighbours)
         if pass_ == 1:
             self.residual[row, self.width + self.PAD] = self.outside
@@ -251,7 +254,8 @@ class _Rows:
             counts[full] = (counts[full] + 1) >> 1
 
     def reconstruction(self) -> np.ndarray:
-        return np.clip(self.base + self.residual[self.PAD :, self.PAD : self.PAD + self.width], 0, 255).astype(np.uint8)
+        residual = self.residual[self.PAD :, self.PAD : self.PAD + self.width]
+        return np.clip(self.base + residual, 0, 255).astype(np.uint8)
 
 
 def gradients(neighbours: np.ndarray) -> np.ndarray:
@@ -310,22 +314,28 @@ def coded_rows(
     After the last one, ``image`` as decoded is what the generator returns.
     """
     rows = _Rows(model, base, max_error, mode)
-    residual = image.astype(np.int64) - rows.base
     for y in range(rows.height):
+        residual = image[y].astype(np.int64) - rows.base[y]
         for pass_ in range(min(PASSES, rows.width)):
             prediction, context, low, high = rows.predict(y, pass_)
-            q = _quantize(residual[y, rows.columns(pass_)], prediction, rows.max_error)
+            q = _quantize(residual[rows.columns(pass_)], prediction, rows.max_error)
             rows.commit(y, pass_, prediction, q, low, high)
             yield pass_, context, q, rows.tables(pass_, context)
             rows.adapt(pass_, context, category_symbols(q))
+        progress.report("refinement", y + 1, rows.height)
     return rows.reconstruction()
 
 
-def plan(
+def encode(
     model: RefineModel, image: np.ndarray, base: np.ndarray, max_error: int, mode: int
-) -> tuple[np.ndarray, list[Segment], np.ndarray]:
-    """The refinement of ``image`` over ``base`` (both (H, W) uint8): decoded image, coder segments and symbols."""
-    segments: list[Segment] = []
+) -> tuple[bytes, np.ndarray]:
+    """The refinement stream of ``image`` over ``base`` (both (H, W) uint8) and the image it decodes to.
+
+    Each row pass is range-coded as it comes, so memory does not grow with the
+    image; a short stream's tables are kept to cut it (:meth:`coder.StreamEncoder.finish`).
+    """
+    encoder = coder.StreamEncoder()
+    kept: list[Segment] | None = []
     symbols: list[np.ndarray] = []
     loop = coded_rows(model, image, base, max_error, mode)
     while True:
@@ -334,22 +344,15 @@ def plan(
         except StopIteration as done:
             decoded: np.ndarray = done.value
             break
-        segments.append((len(q), tables))
-        symbols.append(category_symbols(q))
-        bits = _bits_of(q)
-        if len(bits):
-            segments.append((len(bits), _BIT))
-            symbols.append(bits)
+        for piece, freqs in ((category_symbols(q), tables), (_bits_of(q), _BIT)):
+            encoder.encode(piece, freqs)
+            if kept is not None and len(piece):
+                kept.append((len(piece), freqs))
+                symbols.append(piece)
+        if encoder.count > coder.CUT_SYMBOLS:
+            kept, symbols = None, []
     flat = np.concatenate(symbols) if symbols else np.zeros(0, np.int32)
-    return decoded, segments, flat
-
-
-def encode(
-    model: RefineModel, image: np.ndarray, base: np.ndarray, max_error: int, mode: int
-) -> tuple[bytes, np.ndarray]:
-    """The refinement stream of ``image`` over ``base`` and the image it decodes to."""
-    decoded, segments, symbols = plan(model, image, base, max_error, mode)
-    return coder.encode(symbols, segments), decoded
+    return encoder.finish(kept, flat), decoded
 
 
 def decode(model: RefineModel, data: bytes, base: np.ndarray, max_error: int, mode: int) -> np.ndarray:
@@ -374,4 +377,5 @@ def decode(model: RefineModel, data: bytes, base: np.ndarray, max_error: int, mo
                 raise CorruptFileError("refinement payload decodes outside the image's range")
             rows.commit(y, pass_, prediction, q, low, high)
             rows.adapt(pass_, context, symbol)
+        progress.report("refinement", y + 1, rows.height)
     return rows.reconstruction()

@@ -19,17 +19,25 @@ The matrix products run on one BLAS thread: OpenBLAS splits a product
 differently for another thread count and rounds differently, which would make
 the encoder's latents (and the decoded pixels) depend on the machine's load and
 on ``--jobs``. Parallelism comes from worker processes instead.
+
+A large image runs through a graph in horizontal strips (:func:`run_graph_in_strips`),
+each with the rows of context its receptive field needs, so memory stays bounded
+whatever the image's size and the work grows linearly with its pixels.
 """
 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Mapping, Sequence
+from fractions import Fraction
 from typing import Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from threadpoolctl import ThreadpoolController
+
+from . import progress
 
 Graph = Sequence[Mapping[str, Any]]
 
@@ -136,3 +144,49 @@ def _run(graph: Graph, params: Mapping[str, np.ndarray], x: np.ndarray) -> np.nd
         else:
             raise ValueError(f"unknown operation {op!r} in frozen graph")
     return x.transpose(0, 3, 1, 2)
+
+
+def reach(graph: Graph, params: Mapping[str, np.ndarray]) -> Fraction:
+    """Input rows of context each side that an output row depends on: each convolution reaches half its
+    kernel at its input's resolution (a stride coarsens the rows after it, a pixel shuffle refines them)."""
+    rows, scale = Fraction(0), Fraction(1)  # scale: input rows per row of the current resolution
+    for layer in graph:
+        if layer["op"] == "conv":
+            rows += int(params[f"{layer['name']}.weight"].shape[2]) // 2 * scale
+            scale *= int(layer.get("stride", 1))
+        elif layer["op"] == "pixel_shuffle":
+            scale /= int(layer["factor"])
+    return rows
+
+
+def run_graph_in_strips(
+    graph: Graph,
+    params: Mapping[str, np.ndarray],
+    x: np.ndarray,
+    rows_in: int,
+    rows_out: int,
+    strip: int,
+    stage: str,
+) -> np.ndarray:
+    """:func:`run_graph` on ``x`` (N, C, H, W) a strip at a time; the same result, in bounded memory.
+
+    The graph maps each *unit* of ``rows_in`` input rows to ``rows_out`` output
+    rows (a latent row and its pixel rows). Each strip of ``strip`` units runs
+    with the units of context either side that cover :func:`reach`, whose outputs
+    are dropped, so no output row sees a strip's edge. One strip runs the whole input.
+    """
+    units = x.shape[2] // rows_in
+    if units <= strip:
+        return run_graph(graph, params, x)
+    context = math.ceil(reach(graph, params) / rows_in)
+    out: np.ndarray | None = None
+    for first in range(0, units, strip):
+        last = min(units, first + strip)
+        low, high = max(0, first - context), min(units, last + context)
+        part = run_graph(graph, params, x[:, :, low * rows_in : high * rows_in])
+        if out is None:
+            out = np.empty((part.shape[0], part.shape[1], units * rows_out, part.shape[3]), part.dtype)
+        out[:, :, first * rows_out : last * rows_out] = part[:, :, (first - low) * rows_out : (last - low) * rows_out]
+        progress.report(stage, last, units)
+    assert out is not None
+    return out
