@@ -17,9 +17,9 @@ from typing import cast
 
 import numpy as np
 
-from . import bitstream, choice, coder, models, refine, search
+from . import bitstream, choice, coder, contexts, models, refine, search
 from .bitstream import Header
-from .errors import ArgumentError, ModelError, ModelMismatchError
+from .errors import ArgumentError, FormatError, ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, pad_to_stride, prepare
 from .limits import images_per_batch
 from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_general, load_model, model_for_decoding
@@ -47,12 +47,21 @@ class FileInfo:
         return 8.0 * self.payload_bytes / self.pixels
 
 
+@dataclass(frozen=True)
+class Payload:
+    """One image's entropy-coded latents, and whether they are coded in contexts (:mod:`codec.contexts`,
+    format version 6) rather than with the model's tables (versions 4 and 5)."""
+
+    data: bytes
+    in_context: bool = False
+
+
 def _encode_group(
-    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float
-) -> list[bytes]:
+    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float, in_context: bool
+) -> list[Payload]:
     """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding,
-    searched at ``lmbda``."""
-    payloads: list[bytes] = []
+    searched at ``lmbda``. With ``in_context``, latents off the home grid take the smaller of their two codings."""
+    payloads: list[Payload] = []
     height, width = size
     step = images_per_batch(height * width)
     for first in range(0, len(padded), step):
@@ -68,8 +77,13 @@ def _encode_group(
             EFFORTS[effort],
         )
         layout = model.prior.layout(*latents.shape[-2:])
-        for stream in model.prior.streams(symbols):
-            payloads.append(coder.encode(stream, layout))
+        off_home = in_context and latents.shape[-2:] != model.prior.grid
+        for grid, stream in zip(symbols, model.prior.streams(symbols)):
+            coded = Payload(coder.encode(stream, layout))
+            if off_home:
+                adaptive = contexts.encode(model.prior, grid)
+                coded = Payload(adaptive, True) if len(adaptive) < len(coded.data) else coded
+            payloads.append(coded)
     return payloads
 
 
@@ -130,13 +144,13 @@ def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
     return _autoencode(Prepared(pixels, False), level, effort, load_model(level))[2]
 
 
-def _autoencode(item: Prepared, level: int, effort: int, model: FrozenModel) -> tuple[FrozenModel, bytes, np.ndarray]:
+def _autoencode(item: Prepared, level: int, effort: int, model: FrozenModel) -> tuple[FrozenModel, Payload, np.ndarray]:
     """A prepared image coded by ``model`` for ``level``: the model, its payload and the image the decoder makes of
     it (white ink on black, before any inversion)."""
     height, width = item.pixels.shape
     coded, (payload,) = encode_payloads([item], level, effort, model=model)
-    header = Header(level=level, model_id=coded.model_id, width=width, height=height)
-    return coded, payload, reconstruct([(header, decode_payload(header, payload))])[0]
+    (header,) = file_headers(coded, [item], [payload])
+    return coded, payload, reconstruct([(header, decode_payload(header, payload.data))])[0]
 
 
 def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
@@ -147,10 +161,11 @@ def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEF
     max_error = check_max_error(max_error)
     model = refine.load()
     height, width = item.pixels.shape
-    base_payload, model_id = b"", 0
+    base_payload, model_id, version = Payload(b""), 0, bitstream.REFINED_VERSION
     if level:
         coded, base_payload, base = _autoencode(item, level, effort, own_model(level, height, width))
         model_id = coded.model_id
+        version = bitstream.CONTEXT_VERSION if base_payload.in_context else version
     else:
         base = np.full(item.pixels.shape, refine.MID_GREY, np.uint8)
     stream, _ = refine.encode(model, item.pixels, base, max_error, 1 if level else 0)
@@ -160,11 +175,11 @@ def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEF
         width=width,
         height=height,
         inverted=item.inverted,
-        version=bitstream.REFINED_VERSION,
+        version=version,
         max_error=max_error,
         refine_id=model.model_id,
     )
-    return bitstream.pack(header, bitstream.join_refined(base_payload, stream, bool(level)))
+    return bitstream.pack(header, bitstream.join_refined(base_payload.data, stream, bool(level)))
 
 
 def encode_within(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
@@ -216,20 +231,22 @@ def encode_payloads(
     effort: int = DEFAULT_EFFORT,
     lmbda: float | None = None,
     model: FrozenModel | None = None,
-) -> tuple[FrozenModel, list[bytes]]:
+    in_context: bool = True,
+) -> tuple[FrozenModel, list[Payload]]:
     """The model and the entropy-coded payload of each prepared image (no container).
 
     Every image is coded with ``model`` (None: the level's own); ``lmbda`` is the
-    search's lambda (None: the model's own).
+    search's lambda (None: the model's own). ``in_context=False`` codes every
+    payload with the model's tables (what archives hold).
     """
     quality, effort = check_quality(quality), check_effort(effort)
     model = model or load_model(quality)
     lmbda = model.search_lambda if lmbda is None else lmbda
-    out: list[bytes] = [b""] * len(prepared)
+    out: list[Payload] = [Payload(b"")] * len(prepared)
     for indices in _by_size(prepared):
         padded = pad_to_stride(np.stack([prepared[i].pixels for i in indices]), model.stride)
         size = prepared[indices[0]].pixels.shape
-        for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda)):
+        for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda, in_context)):
             out[i] = payload
     return model, out
 
@@ -303,14 +320,20 @@ def encode_prepared(
     return out
 
 
-def pack_files(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[bytes]) -> list[bytes]:
-    """Whole files of the payloads ``model`` coded for the prepared images: header (its level and id), checksum."""
+def file_headers(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload]) -> list[Header]:
+    """The headers of plain files of the payloads ``model`` coded for the prepared images (level, id, version)."""
     out = []
     for item, payload in zip(prepared, payloads):
         height, width = item.pixels.shape
-        header = Header(level=model.level, model_id=model.model_id, width=width, height=height, inverted=item.inverted)
-        out.append(bitstream.pack(header, payload))
+        version = bitstream.CONTEXT_VERSION if payload.in_context else bitstream.VERSION
+        out.append(Header(model.level, model.model_id, width, height, item.inverted, version))
     return out
+
+
+def pack_files(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload]) -> list[bytes]:
+    """Whole files of the payloads ``model`` coded for the prepared images: header, payload, checksum."""
+    headers = file_headers(model, prepared, payloads)
+    return [bitstream.pack(header, payload.data) for header, payload in zip(headers, payloads)]
 
 
 def compress(
@@ -371,6 +394,10 @@ def decode_payload(header: Header, payload: bytes) -> Decoded:
 def _decode_latents(header: Header, payload: bytes) -> np.ndarray:
     model = _model_for(header)
     gh, gw = -(-header.height // model.stride), -(-header.width // model.stride)
+    if header.version >= bitstream.CONTEXT_VERSION:
+        if (gh, gw) == model.prior.grid:
+            raise FormatError(f"format version {header.version} codes latents off the model's home grid only")
+        return model.prior.from_symbols(contexts.decode(model.prior, payload, gh, gw))
     stream = coder.decode(payload, model.prior.layout(gh, gw))
     return model.prior.from_symbols(model.prior.symbols_of(stream, gh, gw))
 

@@ -212,9 +212,9 @@ class ArchiveWriter:
             raise ImageError(f"an archive holds images of one size; got {len(shapes)} sizes")
         check_count(len(self.lengths) + len(prepared))
         self.size = prepared[0].pixels.shape
-        model, payloads = api.encode_payloads(prepared, self.quality, self.effort)
+        model, coded = api.encode_payloads(prepared, self.quality, self.effort, in_context=False)
         self.model_id = model.model_id
-        for item, payload in zip(prepared, payloads):
+        for item, payload in zip(prepared, (p.data for p in coded)):
             check_payload(len(payload))  # before spooling the rest: the head checks again when written
             self.spool.write(payload)
             self.crc = _crc(payload, self.crc)

@@ -36,7 +36,9 @@ ARCHIVE_MAGIC = b"\xae\xc0AS"
 VERSION = 4
 #: The version of refined files (the refinement layer, ``codec.refine``); plain files stay version 4.
 REFINED_VERSION = 5
-SUPPORTED_VERSIONS = (3, 4, 5)
+#: Version 6: latents off the model's home grid coded in adaptive contexts (``codec.contexts``), plain or refined.
+CONTEXT_VERSION = 6
+SUPPORTED_VERSIONS = (3, 4, 5, 6)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
@@ -53,9 +55,9 @@ FLAG_EXPLICIT_SIZE = 0x2
 #: Version 5: a refinement layer follows (maximum error and refinement model in the header).
 FLAG_REFINED = 0x4
 _KNOWN_FLAGS = {3: FLAG_INVERTED | FLAG_EXPLICIT_SIZE, 4: FLAG_INVERTED | FLAG_EXPLICIT_SIZE}
-_KNOWN_FLAGS[5] = _KNOWN_FLAGS[4] | FLAG_REFINED
+_KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[4] | FLAG_REFINED
 #: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
-_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2, 5: len(MAGIC) + 2}
+_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2, 5: len(MAGIC) + 2, 6: len(MAGIC) + 2}
 #: The largest maximum error a refined file carries (its step 2K + 1 stays under 256).
 MAX_REFINE_ERROR = 127
 MAX_LEVEL = 0xF
@@ -96,6 +98,8 @@ class Header:
                 raise FormatError(f"refinement model id {self.refine_id} does not fit the format")
         if self.level == 0 and (not self.refined or self.model_id):
             raise FormatError("level 0 (no autoencoder layer) is for refined files only, with model id 0")
+        if self.level == 0 and self.version >= CONTEXT_VERSION:
+            raise FormatError(f"format version {self.version} carries latents: level 0 is a version 5 file")
 
     @property
     def refined(self) -> bool:

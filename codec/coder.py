@@ -163,7 +163,7 @@ def encode(symbols: np.ndarray, layout: Layout) -> bytes:
 
 #: Streams of at most this many symbols are cut to their shortest decodable length. Each try decodes
 #: the whole stream and the cut saves about 2 bytes, so longer streams (large images) keep their last word.
-CUT_SYMBOLS = 1 << 18
+CUT_SYMBOLS = 1 << 16
 
 
 def range_encode(symbols: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:

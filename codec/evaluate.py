@@ -81,7 +81,7 @@ def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0
     _, payloads = api.encode_payloads(prepared, model.level, effort, model=model)
     files = api.pack_files(model, prepared, payloads)
     decoded = api.decompress_many(files)
-    return measure_pairs(list(images), decoded, [len(f) for f in files], [len(p) for p in payloads])
+    return measure_pairs(list(images), decoded, [len(f) for f in files], [len(p.data) for p in payloads])
 
 
 def record_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) -> Measurement:

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from . import coder, progress
+from .adaptive import Adaptation, AdaptiveCounts
 from .coder import PRECISION, Segment
 from .errors import CorruptFileError, ModelError
 from .models import hash_arrays, read_npz, weights_dir
@@ -69,11 +70,8 @@ FEATURES = (
 )
 #: Neighbours whose quantized errors make each pass's error energy: its own but NN.
 ENERGY_NEIGHBOURS = tuple(tuple(at for at in features if at != (-2, 0)) for features in FEATURES)
-#: Adaptation: a context's trained table counts as PRIOR_TOTAL observations; each coded symbol adds INCREMENT,
-#: and a context whose counts pass COUNT_LIMIT has them halved (recent rows weigh more).
-PRIOR_TOTAL = 256
-INCREMENT = 16
-COUNT_LIMIT = 1 << 13
+#: How the trained tables adapt to the image (:mod:`codec.adaptive`).
+ADAPTATION = Adaptation(prior_total=256, increment=16, limit=1 << 13)
 #: The fair binary row the magnitude bits are coded with.
 _BIT = np.full(2, 1 << (PRECISION - 1), dtype=np.uint32)
 #: bit_length of 0..511, exactly.
@@ -193,7 +191,7 @@ class _Rows:
         self.max_error = int(max_error)
         self.mode = mode
         # Adaptive counts per pass and context, starting from the trained tables (integers throughout).
-        self.counts = 1 + model.tables[mode].astype(np.int64) * PRIOR_TOTAL // (1 << PRECISION)
+        self.counts = AdaptiveCounts(model.tables[mode], ADAPTATION)
         self.weights = [model.predictor(mode, p) for p in range(PASSES)]
         # Coded residuals and |quantized errors|, zero-padded so that every neighbour can be read.
         # Outside the image reads as black (mode 0: -128 around mid-grey) or as no residual (mode 1).
@@ -243,15 +241,11 @@ class _Rows:
 
     def tables(self, pass_: int, context: np.ndarray) -> np.ndarray:
         """The (n, SYMBOLS) frequency rows the pass's symbols are coded with: the contexts' current counts."""
-        return frequencies(self.counts[pass_, context])
+        return self.counts.frequencies((np.full(len(context), pass_), context))
 
     def adapt(self, pass_: int, context: np.ndarray, symbols: np.ndarray) -> None:
         """Count the pass's symbols in their contexts (after the pass is coded); halve full contexts."""
-        counts = self.counts[pass_]
-        np.add.at(counts, (context, symbols), INCREMENT)
-        full = counts.sum(axis=1) > COUNT_LIMIT
-        if full.any():
-            counts[full] = (counts[full] + 1) >> 1
+        self.counts.update((np.full(len(context), pass_), context), symbols)
 
     def reconstruction(self) -> np.ndarray:
         residual = self.residual[self.PAD :, self.PAD : self.PAD + self.width]
@@ -262,21 +256,6 @@ def gradients(neighbours: np.ndarray) -> np.ndarray:
     """The local gradient of each pixel (n,) from its neighbours (n, F): the sum of ``|n_0 - n_i|``."""
     first = neighbours[:, :1]
     return np.abs(first - neighbours[:, 1:]).sum(axis=1)
-
-
-def frequencies(counts: np.ndarray) -> np.ndarray:
-    """Integer frequency rows summing to ``2**PRECISION``, none below 1, from counts (n, K): integer arithmetic only.
-
-    Each symbol gets 1 plus its share of the rest, rounded down; what rounding
-    leaves goes to the row's most frequent symbol (the first of equals).
-    """
-    total = counts.sum(axis=-1, keepdims=True)
-    free = (1 << PRECISION) - counts.shape[-1]
-    freq = 1 + counts * free // total
-    deficit = (1 << PRECISION) - freq.sum(axis=-1)
-    top = np.argmax(freq, axis=-1)
-    freq[np.arange(len(freq)), top] += deficit
-    return freq
 
 
 def category_symbols(q: np.ndarray) -> np.ndarray:

@@ -34,14 +34,26 @@ sys.path.insert(0, str(HERE.parent.parent))
 
 import codec  # noqa: E402
 from codec import api, data  # noqa: E402
+from codec.images import prepare  # noqa: E402
 
 
 def sha256(payload: bytes) -> str:
     return hashlib.sha256(payload).hexdigest()
 
 
+def camera() -> np.ndarray:
+    """A 64x80 crop of scikit-image's camera man (a benchmark photo, never a training one)."""
+    from skimage import data as samples
+
+    return np.asarray(samples.camera()[100:164, 200:280])
+
+
+#: Name -> (max error, level): refined files over a level's own model for the image (format version 5 or 6).
+REFINED = {"context-camera-q8-k2": (2, 8)}
+
+
 def cases() -> dict[str, tuple[np.ndarray, int]]:
-    """Name -> (image, level): every level on one digit, plus paper polarity and odd sizes."""
+    """Name -> (image, level): every level on one digit, plus paper polarity, odd sizes and a photo."""
     images, _ = data.load_mnist("test")
     out = {f"digit7-q{level}": (images[0], level) for level in codec.levels()}
     out["paper-digit2"] = (255 - images[1], codec.levels()[len(codec.levels()) // 2])
@@ -49,7 +61,17 @@ def cases() -> dict[str, tuple[np.ndarray, int]]:
     wide[:, :28] = images[2][4:24]
     out["wide-20x45"] = (wide, codec.levels()[-1])
     out["wide-20x45-q1"] = (wide, codec.levels()[0])  # one latent vector per 28x28 block, padded
+    out["context-camera-q8"] = (camera(), 8)  # off the home grid: latents in contexts (version 6)
+    for name, (_, level) in REFINED.items():
+        out[name] = (camera(), level)
     return out
+
+
+def code(name: str, image: np.ndarray, level: int) -> bytes:
+    """The reference file: the level's own model, refined over it for the names in :data:`REFINED`."""
+    if name in REFINED:
+        return api.encode_refined(prepare(image), REFINED[name][0], level)
+    return codec.compress_many([image], level, choose=False)[0]
 
 
 def main() -> None:
@@ -65,8 +87,9 @@ def main() -> None:
     for name, (image, level) in cases().items():
         if name in manifest:
             continue
-        coded = codec.compress_many([image], level, choose=False)[0]  # each level's own model
-        _, latents = api.decode_latents(coded)
+        coded = code(name, image, level)
+        _, decoded = api.decode_latents(coded)
+        latents = decoded.latents if isinstance(decoded, api.Refined) else decoded
         pixels = codec.decompress(coded)
         (HERE / f"{name}.aec").write_bytes(coded)
         Image.fromarray(pixels).save(HERE / f"{name}.png")
@@ -76,6 +99,7 @@ def main() -> None:
             "pixels_sha256": sha256(pixels.tobytes()),
             "shape": list(pixels.shape),
             "level": level,
+            "version": codec.inspect(coded).header.version,
         }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     print(f"wrote {len(manifest) - kept} vectors to {HERE} (kept {kept})")
