@@ -48,6 +48,12 @@ def weights_dir() -> Path:
     """The folder of frozen levels: ``$AEC_WEIGHTS_DIR``, the installed package data, or the checkout."""
     if os.environ.get(WEIGHTS_ENV):
         return Path(os.environ[WEIGHTS_ENV])
+    return _shipped_weights()
+
+
+@functools.cache
+def _shipped_weights() -> Path:
+    """The shipped levels: the installed package data, or the checkout's (found once; every call asks)."""
     try:
         from importlib.resources import files
 
@@ -236,19 +242,26 @@ def _load(path: Path, level: int) -> FrozenModel:
 def load_model(level: int, folder: Path | None = None) -> FrozenModel:
     """The frozen model of ``level``; :class:`ModelError` if it is not installed."""
     folder = folder or weights_dir()
-    path = folder / f"level-{level}.npz"
-    if not path.is_file():
+    path = _installed(folder / f"level-{level}.npz")
+    if path is None:
         have = available_levels(folder)
         raise ModelError(
             f"quality level {level} is not installed (have {', '.join(map(str, have)) or 'none'} in {folder})"
         )
-    return _load(path.resolve(), level)
+    return _load(path, level)
+
+
+@functools.cache
+def _installed(path: Path) -> Path | None:
+    """``path`` resolved when it is a file, else None (asked on every decode, so remembered until
+    :func:`clear_cache`)."""
+    return path.resolve() if path.is_file() else None
 
 
 def load_general(level: int, folder: Path | None = None) -> FrozenModel | None:
     """Level ``level``'s general variant (``general/level-N.npz``), None when it is not installed."""
-    path = (folder or weights_dir()) / GENERAL / f"level-{level}.npz"
-    return _load(path.resolve(), level) if path.is_file() else None
+    path = _installed((folder or weights_dir()) / GENERAL / f"level-{level}.npz")
+    return _load(path, level) if path is not None else None
 
 
 def retired_path(level: int, model_id: int, folder: Path | None = None) -> Path:
@@ -306,3 +319,4 @@ def clear_cache() -> None:
     """Forget loaded models (after new weights were written)."""
     _load.cache_clear()
     _retired_ids.cache_clear()
+    _installed.cache_clear()
