@@ -33,27 +33,33 @@ class AdaptiveCounts:
     def __init__(self, tables: np.ndarray, adaptation: Adaptation) -> None:
         self.adaptation = adaptation
         self.counts = 1 + tables.astype(np.int64) * adaptation.prior_total // (1 << PRECISION)
+        self.totals = self.counts.sum(axis=-1)  # kept equal to the counts' sums
 
     def frequencies(self, index: tuple[np.ndarray, ...] | np.ndarray) -> np.ndarray:
         """The (n, K) frequency rows of the contexts at ``index`` (into the leading axes), as coded now."""
-        return frequencies(self.counts[index].reshape(-1, self.counts.shape[-1]))
+        size = self.counts.shape[-1]
+        return frequencies(self.counts[index].reshape(-1, size), self.totals[index].reshape(-1, 1))
 
     def update(self, index: tuple[np.ndarray, ...] | np.ndarray, symbols: np.ndarray) -> None:
         """Count ``symbols`` in the contexts at ``index``; halve the contexts that passed the limit."""
         where = index if isinstance(index, tuple) else (index,)
         np.add.at(self.counts, (*where, symbols), self.adaptation.increment)
-        full = self.counts.sum(axis=-1) > self.adaptation.limit
+        np.add.at(self.totals, where, self.adaptation.increment)
+        full = self.totals > self.adaptation.limit
         if full.any():
             self.counts[full] = (self.counts[full] + 1) >> 1
+            self.totals[full] = self.counts[full].sum(axis=-1)
 
 
-def frequencies(counts: np.ndarray) -> np.ndarray:
-    """Integer frequency rows summing to ``2**PRECISION``, none below 1, from counts (n, K): integer arithmetic only.
+def frequencies(counts: np.ndarray, total: np.ndarray | None = None) -> np.ndarray:
+    """Integer frequency rows summing to ``2**PRECISION``, none below 1, from counts (n, K) (and their sums (n, 1),
+    when known): integer arithmetic only.
 
     Each symbol gets 1 plus its share of the rest, rounded down; what rounding
     leaves goes to the row's most frequent symbol (the first of equals).
     """
-    total = counts.sum(axis=-1, keepdims=True)
+    if total is None:
+        total = counts.sum(axis=-1, keepdims=True)
     free = (1 << PRECISION) - counts.shape[-1]
     freq = 1 + counts * free // total
     deficit = (1 << PRECISION) - freq.sum(axis=-1)

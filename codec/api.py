@@ -153,45 +153,76 @@ def _autoencode(item: Prepared, level: int, effort: int, model: FrozenModel) -> 
     return coded, payload, reconstruct([(header, decode_payload(header, payload.data))])[0]
 
 
+@dataclass(frozen=True)
+class Base:
+    """What a refined file builds on: a level's autoencoder layer (its payload and the image the decoder makes of
+    it, white ink on black) or, at level 0, none (mid-grey)."""
+
+    level: int
+    model_id: int
+    payload: Payload
+    image: np.ndarray
+
+
+def refinement_base(item: Prepared, level: int, effort: int = DEFAULT_EFFORT) -> Base:
+    """The base of ``item``'s refined files over ``level`` (0: none): the model the level codes an image of this size
+    with (:func:`own_model`). It does not depend on the maximum error, so a search over errors makes it once."""
+    if not level:
+        return Base(0, 0, Payload(b""), np.full(item.pixels.shape, refine.MID_GREY, np.uint8))
+    coded, payload, image = _autoencode(item, level, effort, own_model(level, *item.pixels.shape))
+    return Base(level, coded.model_id, payload, image)
+
+
+def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.ndarray]:
+    """A refined file of a prepared image over ``base``, and the pixels it decodes to here (as the user gave them)."""
+    max_error = check_max_error(max_error)
+    model = refine.load()
+    stream, decoded = refine.encode(model, item.pixels, base.image, max_error, 1 if base.level else 0)
+    height, width = item.pixels.shape
+    header = Header(
+        level=base.level,
+        model_id=base.model_id,
+        width=width,
+        height=height,
+        inverted=item.inverted,
+        version=bitstream.CONTEXT_VERSION if base.payload.in_context else bitstream.REFINED_VERSION,
+        max_error=max_error,
+        refine_id=model.model_id,
+    )
+    data = bitstream.pack(header, bitstream.join_refined(base.payload.data, stream, bool(base.level)))
+    return data, 255 - decoded if item.inverted else decoded
+
+
 def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
     """A refined file of a prepared image: every pixel within ``max_error``, over ``level``'s autoencoder (0: none).
 
     The autoencoder is the one the level codes an image of this size with (:func:`own_model`).
     """
-    max_error = check_max_error(max_error)
-    model = refine.load()
-    height, width = item.pixels.shape
-    base_payload, model_id, version = Payload(b""), 0, bitstream.REFINED_VERSION
-    if level:
-        coded, base_payload, base = _autoencode(item, level, effort, own_model(level, height, width))
-        model_id = coded.model_id
-        version = bitstream.CONTEXT_VERSION if base_payload.in_context else version
-    else:
-        base = np.full(item.pixels.shape, refine.MID_GREY, np.uint8)
-    stream, _ = refine.encode(model, item.pixels, base, max_error, 1 if level else 0)
-    header = Header(
-        level=level,
-        model_id=model_id,
-        width=width,
-        height=height,
-        inverted=item.inverted,
-        version=version,
-        max_error=max_error,
-        refine_id=model.model_id,
-    )
-    return bitstream.pack(header, bitstream.join_refined(base_payload.data, stream, bool(level)))
+    return refined_file(item, check_max_error(max_error), refinement_base(item, level, effort))[0]
 
 
-def encode_within(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
-    """The smaller of the refined files over ``level``'s autoencoder and over none: every pixel within ``max_error``.
+def within_bases(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> list[Base]:
+    """The bases :func:`encode_within` tries: none, and ``level``'s autoencoder unless the file is lossless."""
+    bases = [refinement_base(item, 0)]
+    if level and max_error > 0:
+        bases.append(refinement_base(item, level, effort))
+    return bases
+
+
+def encode_within(
+    item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT, bases: Sequence[Base] | None = None
+) -> tuple[bytes, np.ndarray]:
+    """The smaller of the refined files over ``level``'s autoencoder and over none (or over ``bases``, made once by
+    :func:`within_bases`): every pixel within ``max_error``. Returns the file and the pixels it decodes to here.
 
     Lossless (``max_error`` 0) never builds on the autoencoder, whose image may
     differ by a grey level on another machine: it decodes to the same pixels everywhere.
     """
-    files = [encode_refined(item, max_error, 0, effort)]
-    if level and max_error > 0:
-        files.append(encode_refined(item, max_error, level, effort))
-    return min(files, key=len)
+    max_error = check_max_error(max_error)
+    if bases is None:
+        bases = within_bases(item, max_error, level, effort)
+    usable = [b for b in bases if max_error > 0 or not b.level]
+    return min((refined_file(item, max_error, base) for base in usable), key=lambda made: len(made[0]))
 
 
 def compress_many(
@@ -213,7 +244,7 @@ def compress_many(
     prepared = [prepare(image) for image in images]
     if max_error is not None:
         quality, effort = check_quality(quality), check_effort(effort)
-        return [encode_within(item, max_error, quality, effort) for item in prepared]
+        return [encode_within(item, max_error, quality, effort)[0] for item in prepared]
     return encode_prepared(prepared, quality, effort, choose)
 
 

@@ -144,7 +144,7 @@ def compress_chunk(
         if ready and max_error is not None:
             for index, item in ready:
                 try:
-                    data = api.encode_within(item, max_error, quality, effort)
+                    data = api.encode_within(item, max_error, quality, effort)[0]
                 except CodecError as exc:
                     results[index] = replace(results[index], error=str(exc))
                     continue

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import refine
-from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared, encode_within, inspect
+from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared, encode_within, inspect, within_bases
 from .bitstream import MAX_REFINE_ERROR
 from .errors import ArgumentError
 from .images import Prepared
@@ -120,10 +120,11 @@ def refine_for_target(
     """
     if refine.installed_id() is None:
         return None
+    bases = within_bases(item, 1, level, effort)  # made once: the attempts differ in their maximum error only
 
     def attempt(max_error: int) -> tuple[bytes, float]:
-        data = encode_within(item, max_error, level, effort)
-        return data, float(psnr_of(original, decompress_many([data])[0]))
+        data, pixels = encode_within(item, max_error, level, effort, bases)
+        return data, float(psnr_of(original, pixels))
 
     low = 0  # a maximum error that reaches the target (lossless always does)
     while low < MAX_REFINE_ERROR and refine.psnr_floor(low + 1) >= psnr:
