@@ -18,8 +18,10 @@ from typing import Any
 import numpy as np
 
 from codec import api
+from codec.images import prepare
 from codec.metrics import psnr
 from codec.models import DEFAULT_LEVEL, available_levels
+from codec.targets import encode_for_target
 
 from . import rd
 from .baselines import Codec, classic_codecs
@@ -33,6 +35,10 @@ TARGET = 45.0
 GALLERY = 10
 #: A higher level may give this much less PSNR and still count as "quality rises with the level".
 MONOTONE_SLACK = 0.05
+#: The PSNR targets ``--psnr`` is measured at, on every TARGET_EVERY-th image of each set (a sample: each
+#: target tries every level and the refinement, seconds per image).
+PSNR_TARGETS = (30.0, 35.0, 40.0, 45.0)
+TARGET_EVERY = 3
 OUT = Path(__file__).resolve().parent / "results"
 
 
@@ -66,6 +72,25 @@ def codec_points(codec: Codec, image: np.ndarray) -> list[tuple[str, float, floa
     return out
 
 
+def target_points(image: np.ndarray, ours: list[tuple[str, float, float]]) -> list[dict[str, float | None]]:
+    """``--psnr T`` (effort 0) on one image at each of :data:`PSNR_TARGETS`: the PSNR and bpp it gives, and the
+    bpp the RD curve promises, the cheapest of aec's measured settings that reaches T."""
+    out = []
+    for target in PSNR_TARGETS:
+        (choice,) = encode_for_target([prepare(image)], psnr=target, effort=0)
+        assert choice.data is not None
+        reaching = [bpp for _, bpp, quality in ours if quality >= target]
+        out.append(
+            {
+                "target": target,
+                "psnr": _capped(float(psnr(image, api.decompress(choice.data)))),
+                "bpp": 8 * len(choice.data) / image.size,
+                "promised_bpp": min(reaching) if reaching else None,
+            }
+        )
+    return out
+
+
 def _curve(points: list[tuple[str, float, float]]) -> tuple[list[float], list[float]]:
     return [p[1] for p in points], [p[2] for p in points]
 
@@ -74,7 +99,7 @@ def measure(named: list[tuple[str, np.ndarray]], progress: Callable[[], None] = 
     """Per image: every point of aec and of the anchors, aec's BD-rate against each and its best PSNR."""
     anchors = [c for c in classic_codecs() if c.name in ANCHORS]
     rows = []
-    for name, image in named:
+    for index, (name, image) in enumerate(named):
         ours = aec_points(image)
         theirs = {c.name: codec_points(c, image) for c in anchors}
         levels_only = [p for p in ours if p[0].startswith("level")]
@@ -91,6 +116,7 @@ def measure(named: list[tuple[str, np.ndarray]], progress: Callable[[], None] = 
                 "levels_monotone": all(b >= a - MONOTONE_SLACK for a, b in zip(by_level, by_level[1:])),
                 "bpp_at_45": rd.rate_at(*_curve(ours), TARGET),
                 "webp_bpp_at_45": rd.rate_at(*_curve(theirs["WebP"]), TARGET),
+                "targets": target_points(image, ours) if index % TARGET_EVERY == 0 else [],
                 "aec": ours,
                 **{n: points for n, points in theirs.items()},
             }
@@ -134,6 +160,26 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
             f"| {name} | {len(rows)} | {_pct(webp[0])} | {_pct(webp[1])} | {_pct(jxl[0])} | {_pct(avif[0])} | "
             f"{_pct(levels[0])} | {100 * reach:.0f} % | {100 * rising:.0f} % |"
         )
+    lines += [
+        "",
+        f"## PSNR targets (`--psnr T`, effort 0, every {TARGET_EVERY}rd image)",
+        "",
+        "Reached: the file's PSNR is at least T. Bytes against the curve: the target file's bpp over the bpp of",
+        "the cheapest measured aec setting (level or maximum error) that reaches T on that image.",
+        "",
+        "| set | T | images | reached | bytes / curve, median | worst |",
+        "|---|---|---|---|---|---|",
+    ]
+    for name, rows in results.items():
+        for target in PSNR_TARGETS:
+            points = [t for r in rows for t in r.get("targets", []) if t["target"] == target]
+            if not points:
+                continue
+            reached = sum(t["psnr"] >= target for t in points) / len(points)
+            ratios = [t["bpp"] / t["promised_bpp"] for t in points if t["promised_bpp"]]
+            median = f"{np.median(ratios):.2f}" if ratios else "-"
+            worst = f"{max(ratios):.2f}" if ratios else "-"
+            lines.append(f"| {name} | {target:.0f} | {len(points)} | {100 * reached:.0f} % | {median} | {worst} |")
     for name, rows in results.items():
         lines += [
             "",

@@ -21,6 +21,8 @@ from .models import available_levels
 
 #: A PSNR target also tries the refinement layer when the smallest level reaching it spends more than this.
 REFINE_ABOVE_BPP = 0.5
+#: Maximum errors tried past the first that misses a PSNR target (the PSNR falls with the error only roughly).
+BEYOND = 2
 
 
 @dataclass(frozen=True)
@@ -116,7 +118,10 @@ def refine_for_target(
     galloping search (the PSNR falls as the maximum error grows), starting from
     the largest one whose errors, spread evenly over ``-K..K``, would still
     reach it; every maximum error whose floor ``20 log10(255 / K)`` is above the
-    target reaches it.
+    target reaches it. The PSNR falls only roughly (a larger error may land
+    above the target where a smaller one missed), so the :data:`BEYOND` errors
+    past the first miss are tried too, and the smallest file that reaches the
+    target wins.
     """
     if refine.installed_id() is None:
         return None
@@ -146,6 +151,10 @@ def refine_for_target(
             low, best = middle, (data, value)
         else:
             high = middle
+    for beyond in range(high + 1, min(high + BEYOND, MAX_REFINE_ERROR) + 1):
+        data, value = attempt(beyond)
+        if value >= psnr and len(data) < len(best[0]):
+            low, best = beyond, (data, value)
     data, value = best
     if max_bytes is not None and len(data) > max_bytes:
         return None

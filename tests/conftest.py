@@ -34,3 +34,12 @@ def shipped_levels() -> list[int]:
     if not levels:
         pytest.fail("no shipped weights found")
     return levels
+
+
+@pytest.fixture(scope="session")
+def general() -> models.FrozenModel:
+    """Level 8's general variant (shipped: a missing one fails)."""
+    model = models.load_general(8)
+    if model is None:
+        pytest.fail("no general variant of level 8 found")
+    return model

@@ -12,14 +12,6 @@ from codec.errors import CodecError, FormatError
 from codec.images import pad_to_stride, prepare
 
 
-@pytest.fixture(scope="module")
-def general() -> models.FrozenModel:
-    model = models.load_general(8)
-    if model is None:
-        pytest.skip("no general variant installed")
-    return model
-
-
 def _symbols(model: models.FrozenModel, image: np.ndarray) -> np.ndarray:
     padded = pad_to_stride(prepare(image).pixels[None], model.stride) / np.float32(255.0)
     symbols: np.ndarray = model.prior.to_symbols(model.analyse(padded))[0]

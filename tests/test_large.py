@@ -21,14 +21,6 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def general() -> models.FrozenModel:
-    model = models.load_general(8)
-    if model is None:
-        pytest.skip("no general variant installed")
-    return model
-
-
-@pytest.fixture(scope="module")
 def photo() -> np.ndarray:
     """A 72x96 crop of the camera man, in [0, 1]."""
     return samples.camera()[100:172, 200:296].astype(np.float32)[None, None] / np.float32(255.0)
