@@ -12,7 +12,7 @@ from __future__ import annotations
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import cast
 
 import numpy as np
@@ -150,7 +150,8 @@ def _autoencode(item: Prepared, level: int, effort: int, model: FrozenModel) -> 
     height, width = item.pixels.shape
     coded, (payload,) = encode_payloads([item], level, effort, model=model)
     (header,) = file_headers(coded, [item], [payload])
-    return coded, payload, reconstruct([(header, decode_payload(header, payload.data))])[0]
+    plain = replace(header, inverted=False)  # the decoder's image before the inversion: what a refinement builds on
+    return coded, payload, reconstruct([(plain, decode_payload(plain, payload.data))])[0]
 
 
 @dataclass(frozen=True)

@@ -84,6 +84,18 @@ def test_files_come_back_within_the_bound(photo: np.ndarray, digits: np.ndarray,
         assert np.abs(codec.decompress(data).astype(int) - image).max() <= max_error
 
 
+@pytest.mark.parametrize("max_error", [1, 4])
+def test_refined_over_the_autoencoder_within_the_bound_both_polarities(
+    photo: np.ndarray, digits: np.ndarray, max_error: int
+) -> None:
+    """Over an autoencoder layer (forced, not the smaller file): dark ink on paper is refined over the base in white
+    ink on black, as the decoder builds it."""
+    for image in (photo, 255 - photo, digits[0], 255 - digits[0]):
+        data = api.encode_refined(prepare(image), max_error, 8, 0)
+        assert codec.inspect(data).header.level == 8
+        assert np.abs(codec.decompress(data).astype(int) - image).max() <= max_error
+
+
 def test_lossless_never_builds_on_the_autoencoder(digits: np.ndarray) -> None:
     data = codec.compress(digits[1], quality=12, effort=0, max_error=0)
     assert data[2] & 0x0F == 0 and np.array_equal(codec.decompress(data), digits[1])
