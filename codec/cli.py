@@ -65,14 +65,15 @@ def _fail(message: str, code: int = 1) -> typer.Exit:
 def _version(value: bool) -> None:
     if value:
         from . import __version__
-        from .bitstream import VERSION
+        from .bitstream import SUPPORTED_VERSIONS, VERSION
         from .models import available_levels, load_model
 
         try:
             models = ", ".join(f"{n}:{load_model(n).model_id:03x}" for n in available_levels()) or "none"
         except CodecError as exc:
             models = f"unavailable ({exc})"
-        typer.echo(f"aec {__version__}, format version {VERSION}, models {models}")
+        reads = f"{min(SUPPORTED_VERSIONS)}-{max(SUPPORTED_VERSIONS)}"
+        typer.echo(f"aec {__version__}, format version {VERSION} (reads {reads}), models {models}")
         raise typer.Exit()
 
 
