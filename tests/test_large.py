@@ -115,3 +115,17 @@ def test_the_reach_is_the_receptive_field(general: models.FrozenModel) -> None:
     assert reach(general.analysis_graph, params) == 16
     # Synthesis: three 3x3 at the latents', two at twice and one at four times their resolution.
     assert reach(general.synthesis_graph, params) == 3 + Fraction(2, 2) + Fraction(1, 4)
+
+
+def test_the_command_line_shows_a_bar_per_long_stage() -> None:
+    from rich.progress import Progress
+
+    from codec.cli import STAGE_MIN, _stage_bars
+
+    with Progress(disable=True) as bar:
+        listen = _stage_bars(bar)
+        listen("analysis", 3, STAGE_MIN - 1)  # short work: no bar
+        for done in (100, 1024):
+            listen("refinement", done, 1024)
+        (task,) = bar.tasks
+        assert task.description == "refinement" and task.completed == task.total == 1024
