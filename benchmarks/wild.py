@@ -125,6 +125,11 @@ def measure(named: list[tuple[str, np.ndarray]], progress: Callable[[], None] = 
     return rows
 
 
+def _worst(rows: list[dict[str, Any]], count: int) -> list[dict[str, Any]]:
+    """The ``count`` images of a set with the highest BD-rate against WebP (those without one last)."""
+    return sorted(rows, key=lambda r: -(r["bd_rate"].get("WebP") or -1e9))[:count]
+
+
 def _stats(values: list[float | None]) -> tuple[float | None, float | None]:
     known = [v for v in values if v is not None]
     return (float(np.mean(known)), float(np.median(known))) if known else (None, None)
@@ -188,7 +193,7 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
             "| image | size | BD-rate | best PSNR | aec bpp at 45 dB | WebP bpp at 45 dB |",
             "|---|---|---|---|---|---|",
         ]
-        worst = sorted(rows, key=lambda r: -(r["bd_rate"].get("WebP") or -1e9))[:10]
+        worst = _worst(rows, 10)
         for r in worst:
             at, webp_at = r["bpp_at_45"], r["webp_bpp_at_45"]
             lines.append(
@@ -225,14 +230,13 @@ def pictures(
     for index, (name, rows) in enumerate(results.items()):
         set_rd_plot(mean_curves(rows), f"{name}: {len(rows)} images", out / f"wild_rd_{index + 1}.png")
         images = dict(named[name])
-        worst = sorted(rows, key=lambda r: -(r["bd_rate"].get("WebP") or -1e9))[:GALLERY]
-        for row in worst:
+        for row in _worst(rows, GALLERY):
             image = images[row["image"]]
             data = api.compress(image, quality=DEFAULT_LEVEL, effort=0)
             ours = api.decompress(data)
-            fitting = [(len(webp.encode(image, q)), q) for q in range(0, 101, 5)]
-            size, quality = max([f for f in fitting if f[0] <= len(data)] or [min(fitting)])
-            theirs = webp.decode(webp.encode(image, quality))
+            fitting = [(len(coded), q, coded) for q in range(0, 101, 5) for coded in [webp.encode(image, q)]]
+            size, quality, coded = max([f for f in fitting if f[0] <= len(data)] or [min(fitting)])
+            theirs = webp.decode(coded)
             rows_out.append(
                 (
                     row["image"],

@@ -147,7 +147,6 @@ def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
 def _autoencode(item: Prepared, level: int, effort: int, model: FrozenModel) -> tuple[FrozenModel, Payload, np.ndarray]:
     """A prepared image coded by ``model`` for ``level``: the model, its payload and the image the decoder makes of
     it (white ink on black, before any inversion)."""
-    height, width = item.pixels.shape
     coded, (payload,) = encode_payloads([item], level, effort, model=model)
     (header,) = file_headers(coded, [item], [payload])
     plain = replace(header, inverted=False)  # the decoder's image before the inversion: what a refinement builds on
@@ -199,7 +198,7 @@ def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEF
 
     The autoencoder is the one the level codes an image of this size with (:func:`own_model`).
     """
-    return refined_file(item, check_max_error(max_error), refinement_base(item, level, effort))[0]
+    return refined_file(item, max_error, refinement_base(item, level, effort))[0]
 
 
 def within_bases(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> list[Base]:

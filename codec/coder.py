@@ -155,10 +155,12 @@ def encode(symbols: np.ndarray, layout: Layout) -> bytes:
         raise ValueError("a switched stream starts with a selector symbol")
     segments = segments_of(layout, int(symbols[0]) if isinstance(layout, Switch) else 0)
     _check(symbols, segments)
-    if symbols.size == 0:
-        return b""
-    data = range_encode(symbols, segments).astype(">u4").tobytes()
-    return _shortest(data, layout, symbols) if symbols.size <= CUT_SYMBOLS else data
+    encoder = StreamEncoder()
+    start = 0
+    for count, freqs in segments:
+        encoder.encode(symbols[start : start + count], freqs)
+        start += count
+    return encoder.finish()
 
 
 #: Streams of at most this many symbols are cut to their shortest decodable length. Each try decodes
@@ -168,7 +170,7 @@ CUT_SYMBOLS = 1 << 16
 
 def range_encode(symbols: np.ndarray, segments: Sequence[Segment]) -> np.ndarray:
     """constriction's range-coder words for ``symbols``, whole (before any cut)."""
-    encoder = StreamEncoder()
+    encoder = StreamEncoder(cut=False)
     start = 0
     for count, freqs in segments:
         encoder.encode(symbols[start : start + count], freqs)
@@ -177,33 +179,45 @@ def range_encode(symbols: np.ndarray, segments: Sequence[Segment]) -> np.ndarray
 
 
 class StreamEncoder:
-    """Codes a stream piece by piece, each piece with its own tables: the twin of :class:`StreamDecoder`,
-    for streams too long to hold their tables at once (a large image's refinement)."""
+    """Codes a stream piece by piece, each piece with its own tables: the twin of :class:`StreamDecoder`.
 
-    def __init__(self) -> None:
+    While the stream is short enough to cut (:data:`CUT_SYMBOLS`) it keeps its
+    pieces for :meth:`finish`; past that it holds nothing but the coder, so a
+    large image's stream never holds its tables at once.
+    """
+
+    def __init__(self, cut: bool = True) -> None:
         self._coder = constriction.stream.queue.RangeEncoder()
         self.count = 0
+        self._pieces: list[tuple[np.ndarray, np.ndarray]] | None = [] if cut else None  # (symbols, freqs)
 
     def encode(self, symbols: np.ndarray, freqs: np.ndarray) -> None:
         """Code ``symbols`` (n,) with one shared row ``freqs`` (K,) or one row per symbol (n, K)."""
         if len(symbols) == 0:
             return
+        symbols = np.ascontiguousarray(symbols, dtype=np.int32)
         model, args = _model(freqs)
-        self._coder.encode(np.ascontiguousarray(symbols, dtype=np.int32), model, *args)
+        self._coder.encode(symbols, model, *args)
         self.count += len(symbols)
+        if self._pieces is not None:
+            self._pieces.append((symbols, freqs))
+            if self.count > CUT_SYMBOLS:
+                self._pieces = None
 
     def words(self) -> np.ndarray:
         """The coder's 32-bit words for everything coded so far (before any cut)."""
         words: np.ndarray = self._coder.get_compressed()
         return words
 
-    def finish(self, segments: Sequence[Segment] | None = None, symbols: np.ndarray | None = None) -> bytes:
-        """The stream's bytes, cut to the shortest that decodes to ``symbols`` coded with ``segments`` when
-        they are given and short enough (:data:`CUT_SYMBOLS`)."""
-        data = self.words().astype(">u4").tobytes() if self.count else b""
-        if segments is None or symbols is None or self.count > CUT_SYMBOLS:
+    def finish(self) -> bytes:
+        """The stream's bytes, cut to the shortest that still decodes to its symbols when it kept its pieces."""
+        if not self.count:
+            return b""
+        data = self.words().astype(">u4").tobytes()
+        if self._pieces is None:
             return data
-        return _shortest(data, list(segments), symbols)
+        segments = [(len(symbols), freqs) for symbols, freqs in self._pieces]
+        return _shortest(data, segments, np.concatenate([symbols for symbols, _ in self._pieces]))
 
 
 def decode(data: bytes, layout: Layout) -> np.ndarray:

@@ -27,7 +27,6 @@ import numpy as np
 
 from . import coder, progress
 from .adaptive import Adaptation, AdaptiveCounts
-from .coder import Segment
 from .prior import LatentPrior
 
 #: Passes of a latent row: 0 its even columns, 1 its odd columns.
@@ -80,20 +79,11 @@ def encode(prior: LatentPrior, symbols: np.ndarray) -> bytes:
     channels, height, width = symbols.shape
     grid = _Grid(prior, height, width)
     encoder = coder.StreamEncoder()
-    kept: list[Segment] | None = []
-    pieces: list[np.ndarray] = []
     for y, pass_, index in grid.pieces():
         piece = np.ascontiguousarray(symbols[:, y, grid.columns(pass_)]).reshape(-1).astype(np.int32)
-        tables = grid.counts.frequencies(index)
-        encoder.encode(piece, tables)
-        if kept is not None:
-            kept.append((len(piece), tables))
-            pieces.append(piece)
-            if encoder.count > coder.CUT_SYMBOLS:
-                kept, pieces = None, []
+        encoder.encode(piece, grid.counts.frequencies(index))
         grid.commit(y, pass_, index, piece)
-    flat = np.concatenate(pieces) if pieces else np.zeros(0, np.int32)
-    return encoder.finish(kept, flat)
+    return encoder.finish()
 
 
 def decode(prior: LatentPrior, data: bytes, height: int, width: int) -> np.ndarray:

@@ -42,7 +42,7 @@ import numpy as np
 
 from . import coder, progress
 from .adaptive import Adaptation, AdaptiveCounts
-from .coder import PRECISION, Segment
+from .coder import PRECISION
 from .errors import CorruptFileError, ModelError
 from .models import hash_arrays, read_npz, weights_dir
 
@@ -180,6 +180,11 @@ def _bins(values: np.ndarray, bounds: tuple[int, ...]) -> np.ndarray:
     return np.searchsorted(np.asarray(bounds), values, side="left").astype(np.int64)
 
 
+def predictor_classes(gradient: np.ndarray) -> np.ndarray:
+    """The class (n,) of each pixel's gradient (:func:`gradients`): which of the trained predictors it takes."""
+    return _bins(gradient, PREDICTOR_CLASSES)
+
+
 class _Rows:
     """The closed loop shared by encoder and decoder: coded residuals and errors, row by row."""
 
@@ -226,7 +231,7 @@ class _Rows:
         if pass_ == 1:
             self.residual[row, self.width + self.PAD] = self.outside
         low, high = self.bounds(y, xs)
-        weights = self.weights[pass_][_bins(gradient, PREDICTOR_CLASSES)]
+        weights = self.weights[pass_][predictor_classes(gradient)]
         rounding = 1 << (PREDICTOR_SHIFT - 1)
         prediction = np.clip(((neighbours * weights).sum(axis=1) + rounding) >> PREDICTOR_SHIFT, low, high)
         context = _bins(energy, ENERGY_BINS) * (len(GRADIENT_BINS) + 1) + _bins(gradient // self.step, GRADIENT_BINS)
@@ -314,8 +319,6 @@ def encode(
     image; a short stream's tables are kept to cut it (:meth:`coder.StreamEncoder.finish`).
     """
     encoder = coder.StreamEncoder()
-    kept: list[Segment] | None = []
-    symbols: list[np.ndarray] = []
     loop = coded_rows(model, image, base, max_error, mode)
     while True:
         try:
@@ -323,15 +326,9 @@ def encode(
         except StopIteration as done:
             decoded: np.ndarray = done.value
             break
-        for piece, freqs in ((category_symbols(q), tables), (_bits_of(q), _BIT)):
-            encoder.encode(piece, freqs)
-            if kept is not None and len(piece):
-                kept.append((len(piece), freqs))
-                symbols.append(piece)
-        if encoder.count > coder.CUT_SYMBOLS:
-            kept, symbols = None, []
-    flat = np.concatenate(symbols) if symbols else np.zeros(0, np.int32)
-    return encoder.finish(kept, flat), decoded
+        encoder.encode(category_symbols(q), tables)
+        encoder.encode(_bits_of(q), _BIT)
+    return encoder.finish(), decoded
 
 
 def decode(model: RefineModel, data: bytes, base: np.ndarray, max_error: int, mode: int) -> np.ndarray:

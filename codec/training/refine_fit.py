@@ -118,7 +118,7 @@ def fit_predictors(data: list[Sample]) -> tuple[np.ndarray, ...]:
                 if sample_mode != mode or image.shape[1] <= pass_:
                     continue
                 x, y = _neighbours(image.astype(np.int64) - base, pass_, mode)
-                group = np.searchsorted(np.asarray(refine.PREDICTOR_CLASSES), refine.gradients(x), side="left")
+                group = refine.predictor_classes(refine.gradients(x))
                 x, y = x.astype(np.float64), y.astype(np.float64)
                 if mode == 0:  # y - x0 = (x_i - x0) w_i for i > 0; w_0 = 1 - sum(w_i)
                     x, y = x - x[:, :1], y - x[:, 0]
