@@ -7,6 +7,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from codec import transforms
 from codec.transforms import conv2d, pixel_shuffle, run_graph
 
 torch = pytest.importorskip("torch")
@@ -14,11 +15,16 @@ F = torch.nn.functional
 
 
 @pytest.mark.parametrize(("stride", "padding", "kernel"), [(1, 0, 3), (1, 1, 3), (2, 2, 5), (2, 1, 3)])
-def test_conv2d_matches_torch(stride: int, padding: int, kernel: int) -> None:
+@pytest.mark.parametrize("outputs", [5, 1])  # 1 of 4 inputs: the product-then-shifted-sums path
+@pytest.mark.parametrize("block_bytes", [transforms.BLOCK_BYTES, 40_000, 1])  # all at once, an image, a row at a time
+def test_conv2d_matches_torch(
+    stride: int, padding: int, kernel: int, outputs: int, block_bytes: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(transforms, "BLOCK_BYTES", block_bytes)
     rng = np.random.default_rng(0)
     x = rng.standard_normal((3, 4, 13, 11)).astype(np.float32)
-    w = rng.standard_normal((5, 4, kernel, kernel)).astype(np.float32)
-    b = rng.standard_normal(5).astype(np.float32)
+    w = rng.standard_normal((outputs, 4, kernel, kernel)).astype(np.float32)
+    b = rng.standard_normal(outputs).astype(np.float32)
     expected = F.conv2d(torch.from_numpy(x), torch.from_numpy(w), torch.from_numpy(b), stride=stride, padding=padding)
     np.testing.assert_allclose(conv2d(x, w, b, stride, padding), expected.numpy(), rtol=1e-5, atol=1e-5)
 
