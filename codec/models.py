@@ -86,8 +86,18 @@ def model_id_of(digest: str) -> int:
 
 
 def cast_params(arrays: Mapping[str, np.ndarray], dtype: type) -> dict[str, np.ndarray]:
-    """The floating-point arrays (the float16 weights) cast to the compute ``dtype``; integer tables as they are."""
-    return {name: a.astype(dtype) if a.dtype.kind == "f" else a for name, a in arrays.items()}
+    """The floating-point arrays (the float16 weights) cast to the compute ``dtype``; integer tables as they are.
+
+    Convolution weights keep their shape (O, C, kh, kw) but lie in memory as (kh, kw, C, O), the
+    matrix :func:`codec.transforms.conv2d_nhwc` multiplies by, which is then a view, not a copy per call.
+    """
+    return {name: _cast(a, dtype) if a.dtype.kind == "f" else a for name, a in arrays.items()}
+
+
+def _cast(array: np.ndarray, dtype: type) -> np.ndarray:
+    if array.ndim != 4:
+        return array.astype(dtype)
+    return np.ascontiguousarray(array.astype(dtype).transpose(2, 3, 1, 0)).transpose(3, 2, 0, 1)
 
 
 @dataclass(frozen=True)
@@ -242,7 +252,7 @@ def _load(path: Path, level: int) -> FrozenModel:
 def load_model(level: int, folder: Path | None = None) -> FrozenModel:
     """The frozen model of ``level``; :class:`ModelError` if it is not installed."""
     folder = folder or weights_dir()
-    path = _installed(folder / f"level-{level}.npz")
+    path = _installed(folder, f"level-{level}.npz")
     if path is None:
         have = available_levels(folder)
         raise ModelError(
@@ -252,15 +262,16 @@ def load_model(level: int, folder: Path | None = None) -> FrozenModel:
 
 
 @functools.cache
-def _installed(path: Path) -> Path | None:
-    """``path`` resolved when it is a file, else None (asked on every decode, so remembered until
+def _installed(folder: Path, name: str) -> Path | None:
+    """``folder / name`` resolved when it is a file, else None (asked on every decode, so remembered until
     :func:`clear_cache`)."""
+    path = folder / name
     return path.resolve() if path.is_file() else None
 
 
 def load_general(level: int, folder: Path | None = None) -> FrozenModel | None:
     """Level ``level``'s general variant (``general/level-N.npz``), None when it is not installed."""
-    path = _installed((folder or weights_dir()) / GENERAL / f"level-{level}.npz")
+    path = _installed(folder or weights_dir(), f"{GENERAL}/level-{level}.npz")
     return _load(path, level) if path is not None else None
 
 
@@ -290,9 +301,14 @@ def model_for_decoding(level: int, model_id: int, folder: Path | None = None) ->
     return installed or load_model(level, folder)  # the latter raises the ModelError
 
 
-def known_model_ids(level: int, folder: Path | None = None) -> list[int]:
+def known_model_ids(level: int, folder: Path | None = None) -> tuple[int, ...]:
     """The ids of the models that decode files of ``level`` here: the installed one first, then the retired."""
-    folder = folder or weights_dir()
+    return _known_ids(folder or weights_dir(), level)
+
+
+@functools.cache
+def _known_ids(folder: Path, level: int) -> tuple[int, ...]:
+    """:func:`known_model_ids` (found once; every decode asks)."""
     ids = []
     with contextlib.suppress(ModelError):
         ids.append(load_model(level, folder).model_id)
@@ -300,7 +316,7 @@ def known_model_ids(level: int, folder: Path | None = None) -> list[int]:
         general = load_general(level, folder)
         if general is not None:
             ids.append(general.model_id)
-    return ids + list(_retired_ids(folder, level))
+    return (*ids, *_retired_ids(folder, level))
 
 
 @functools.cache
@@ -320,3 +336,4 @@ def clear_cache() -> None:
     _load.cache_clear()
     _retired_ids.cache_clear()
     _installed.cache_clear()
+    _known_ids.cache_clear()

@@ -90,18 +90,14 @@ def _blocks(images: int, rows: int, row_bytes: int) -> list[tuple[slice, slice]]
 def _conv_by_windows(x: np.ndarray, weight: np.ndarray, stride: int, out: np.ndarray) -> None:
     """``out`` (N, Ho, Wo, O) = the windows of ``x`` (N, H, W, C) times the weights, as one matrix product.
 
-    A window's row ``dy`` is ``kw * C`` contiguous values of ``x``, so the window
-    matrix is built in ``kh`` strided copies of such runs.
+    Each of a window's ``kh`` rows is ``kw * C`` contiguous values of ``x``, so the
+    window matrix is one strided copy of such runs.
     """
     n, ho, wo, out_c = out.shape
     c, kh, kw = weight.shape[1:]
-    item = x.dtype.itemsize
+    s0, s1, s2, item = x.strides
     windows = np.empty((n, ho, wo, kh, kw * c), dtype=x.dtype)
-    for dy in range(kh):
-        rows = x[:, dy:]
-        windows[:, :, :, dy] = as_strided(
-            rows, (n, ho, wo, kw * c), (rows.strides[0], rows.strides[1] * stride, rows.strides[2] * stride, item)
-        )
+    windows[...] = as_strided(x, windows.shape, (s0, s1 * stride, s2 * stride, s1, item))
     matrix = weight.transpose(2, 3, 1, 0).reshape(-1, out_c)  # rows in (kh, kw, C) order
     out[...] = (windows.reshape(n * ho * wo, -1) @ matrix).reshape(out.shape)
 
