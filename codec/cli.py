@@ -10,7 +10,7 @@ import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Annotated, Any
+from typing import IO, TYPE_CHECKING, Annotated, Any, cast
 
 import numpy as np
 import typer
@@ -164,25 +164,56 @@ def _check_output_name(output: str, suffix: str) -> None:
         raise _fail(f"{output}: decompress writes lossless images ({kinds}); {ending or 'no suffix'} is not one", 2)
 
 
-def _progress(total: int, quiet: bool, stages: bool = False) -> Progress:
+class _NoBar:
+    """What the commands use of a progress bar, when none is shown (off a terminal, ``--quiet``, one
+    small file): messages go straight to standard error, and rich is not even imported (a third of a
+    second-long command's start-up)."""
+
+    task_ids: tuple[TaskID, ...] = (cast("TaskID", 0),)
+
+    @property
+    def console(self) -> _NoBar:
+        return self
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        return None
+
+    def add_task(self, description: str, total: float | None = None) -> TaskID:
+        return self.task_ids[0]
+
+    def advance(self, task: TaskID, advance: float = 1) -> None:
+        return None
+
+    def update(self, task: TaskID, completed: float | None = None, total: float | None = None) -> None:
+        return None
+
+    def print(self, text: str, **style: object) -> None:
+        typer.echo(text, err=True)
+
+
+def _progress(total: int, quiet: bool, stages: bool = False) -> Progress | _NoBar:
     """A progress bar on stderr, shown for several files on a terminal (or for one, with ``stages``)."""
+    if not ((total > 1 or stages) and not quiet and sys.stderr.isatty()):
+        return _NoBar()
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
     console = Console(stderr=True)
-    show = (total > 1 or stages) and not quiet and console.is_terminal
     return Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeRemainingColumn(),
         console=console,
-        disable=not show,
+        disable=not console.is_terminal,
         transient=True,
     )
 
 
-def _stage_bars(bar: Progress) -> progress.Listener:
+def _stage_bars(bar: Progress | _NoBar) -> progress.Listener:
     """A listener that shows each stage of one large image's coding (:mod:`codec.progress`) as a bar.
 
     Only work over :data:`STAGE_MIN` units gets a bar, so a digit shows none.
@@ -491,7 +522,7 @@ def _describe_file(name: str) -> str:
     )
 
 
-def _progress_bar(total: int, quiet: bool, what: str) -> Progress:
+def _progress_bar(total: int, quiet: bool, what: str) -> Progress | _NoBar:
     """A progress bar for long single jobs (pack, unpack), shown on a terminal."""
     bar = _progress(total, quiet)
     bar.add_task(what, total=total)

@@ -308,15 +308,36 @@ def known_model_ids(level: int, folder: Path | None = None) -> tuple[int, ...]:
 
 @functools.cache
 def _known_ids(folder: Path, level: int) -> tuple[int, ...]:
-    """:func:`known_model_ids` (found once; every decode asks)."""
+    """:func:`known_model_ids` (found once; every decode asks).
+
+    An id is read from the model's metadata where it records its digest, without
+    loading the weights (the model a file names is checked against its digest when
+    it is loaded to decode it).
+    """
     ids = []
-    with contextlib.suppress(ModelError):
-        ids.append(load_model(level, folder).model_id)
-    with contextlib.suppress(ModelError):
-        general = load_general(level, folder)
-        if general is not None:
-            ids.append(general.model_id)
+    for name in (f"level-{level}", f"{GENERAL}/level-{level}"):
+        model_id = _recorded_id(folder, name)
+        if model_id is None:
+            with contextlib.suppress(ModelError):
+                model = load_model(level, folder) if name.startswith("level") else load_general(level, folder)
+                model_id = model.model_id if model is not None else None
+        if model_id is not None:
+            ids.append(model_id)
     return (*ids, *_retired_ids(folder, level))
+
+
+def _recorded_id(folder: Path, name: str) -> int | None:
+    """The model id that ``folder/name.json`` records with the weights in ``name.npz``, if both are there."""
+    if _installed(folder, f"{name}.npz") is None:
+        return None
+    try:
+        digest = json.loads((folder / f"{name}.json").read_text()).get("model_sha256")
+    except (OSError, ValueError, AttributeError):
+        return None
+    try:
+        return model_id_of(digest) if isinstance(digest, str) and len(digest) == 64 else None
+    except ValueError:  # not hex
+        return None
 
 
 @functools.cache

@@ -187,6 +187,21 @@ def test_python_m_codec_starts_without_torch(tmp_path: Path) -> None:
     assert bad.returncode == 1 and bad.stderr.strip() == f"error: {tmp_path / 'none.aec'}: no such file"
 
 
+def test_one_file_off_a_terminal_imports_no_progress_bar_or_validation_library(pngs: list[Path]) -> None:
+    # Start-up (#17): rich is imported only to draw a bar, and the typer in use coerces parameters
+    # without pydantic; either would add a third to the start of a one-file command.
+    code = (
+        "import sys; from codec.cli import app; sys.argv = ['aec', 'compress', sys.argv[1], '-e', '0'];\n"
+        "try:\n    app()\nexcept SystemExit as exit:\n    assert not exit.code, exit.code\n"
+        "print(sorted({'rich', 'pydantic', 'torch'} & set(sys.modules)))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code, str(pngs[0])], capture_output=True, text=True, cwd=Path(__file__).parent.parent
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[]" and pngs[0].with_suffix(".aec").is_file()
+
+
 def test_psnr_target_picks_the_smallest_level_that_reaches_it(pngs: list[Path], shipped_levels: list[int]) -> None:
     image = np.asarray(Image.open(pngs[0]))
     own = {q: codec.compress_many([image], q, choose=False)[0] for q in shipped_levels}  # what the target tries
