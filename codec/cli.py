@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Callable, Collection, Iterable, Iterator, Sequence
+from functools import partial
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Annotated, Any, cast
 
@@ -17,7 +18,7 @@ import typer
 
 from . import batch, progress
 from .batch import STDIO, Result
-from .errors import CodecError
+from .errors import ArgumentError, CodecError
 from .models import DEFAULT_LEVEL
 from .search import DEFAULT_EFFORT, EFFORTS
 
@@ -553,53 +554,110 @@ def pack(
 
       aec pack t10k-images-idx3-ubyte.gz -o mnist-test.aecs
     """
-    import tempfile
-
-    from . import archive
-    from .fileio import atomic_output, check_writable
-
     _check_quality(quality)
-    to_stdout = output == STDIO
     try:
-        if to_stdout:
+        if output == STDIO:
             out_stream = _stdout()
         else:
+            from .fileio import check_writable
+
             check_writable(Path(output), force)
         plan = batch.plan_pack(inputs, recursive)
         total = sum(item.count for item in plan)
-        archive.check_count(total)
     except CodecError as exc:
         raise _fail(str(exc)) from None
-    spool_dir = None if to_stdout else (Path(output).parent if str(Path(output).parent) else Path("."))
     try:
-        with tempfile.TemporaryFile(dir=spool_dir) as spool, _progress_bar(total, quiet, "packing") as bar:
-            writer = archive.ArchiveWriter(quality, effort, spool)
-            pixels = 0
-            for prepared in batch.pack_batches(plan):
-                writer.add(prepared)
-                pixels += sum(p.pixels.size for p in prepared)
-                bar.advance(bar.task_ids[0], len(prepared))
-            if to_stdout:
-                size = writer.write(out_stream)
-                out_stream.flush()
+        with _progress_bar(total, quiet, "packing") as bar:
+            from .shards import pack_file, pack_stream
+
+            advance = partial(bar.advance, bar.task_ids[0])
+            if output == STDIO:
+                packed = pack_stream(plan, out_stream, quality, effort, advance)
             else:
-                with atomic_output(Path(output), force) as fh:
-                    size = writer.write(fh)
+                packed = pack_file(plan, Path(output), quality, effort, force, advance)
     except KeyboardInterrupt:
         typer.echo("interrupted: no archive was written", err=True)
         raise typer.Exit(130) from None
     except CodecError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(f"cannot write {'standard output' if to_stdout else output} ({exc.strerror or exc})") from None
+        raise _fail(
+            f"cannot write {'standard output' if output == STDIO else output} ({exc.strerror or exc})"
+        ) from None
     if not quiet:
-        input_bytes = sum(item.input_bytes for item in plan)
-        where = "<stdout>" if to_stdout else output
+        where = "<stdout>" if output == STDIO else output
         typer.echo(
-            f"{writer.count} images -> {where}: {size:,} bytes, {8 * size / pixels:.3f} bpp, "
-            f"{_ratio(input_bytes, size)}",
+            f"{packed.images} images -> {where}: {packed.output_bytes:,} bytes, "
+            f"{8 * packed.output_bytes / packed.pixels:.3f} bpp, {_ratio(packed.input_bytes, packed.output_bytes)}",
             err=True,
         )
+
+
+@app.command("pack-shards")
+def pack_shards(
+    inputs: Annotated[
+        list[str], typer.Argument(help="The shards: IDX files (.gz or raw), images, or folders of images.")
+    ],
+    output: Annotated[str, typer.Option("--output", "-o", help="The folder that receives one NAME.aecs per shard.")],
+    quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = DEFAULT_LEVEL,
+    effort: Effort = DEFAULT_EFFORT,
+    scheduler: Annotated[
+        str | None,
+        typer.Option(
+            "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786); default: a local one."
+        ),
+    ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", "-w", min=0, help="Worker processes of the local cluster (0: one per core).")
+    ] = 0,
+    force: Force = False,
+    quiet: Quiet = False,
+) -> None:
+    """Pack each shard into its own .aecs archive, on a Dask cluster (pip install 'aec[cluster]').
+
+    Each shard is one task: a worker codes its images in bounded batches and
+    writes the archive atomically, so memory per worker stays bounded and a
+    failed shard leaves no file. With --scheduler, the workers run wherever
+    the scheduler's are and must see the shards and the output folder at the
+    same paths (a shared file system), with the same aec installed.
+
+    Examples:
+
+      aec pack-shards shards/*.idx.gz -o archives/ --workers 8
+
+      aec pack-shards /data/shards/ -o /data/aecs/ --scheduler tcp://head:8786
+    """
+    from .shards import pack_shards as run
+
+    _check_quality(quality)
+    failures = images = size = pixels = 0
+    try:
+        with _progress_bar(len(inputs), quiet, "shards") as bar:
+            for shard in run(inputs, output, quality, effort, scheduler=scheduler, workers=workers, force=force):
+                bar.advance(bar.task_ids[0])
+                if shard.error is not None:
+                    failures += 1
+                    bar.console.print(f"error: {shard.source}: {shard.error}", markup=False, highlight=False)
+                    continue
+                images, size, pixels = images + shard.images, size + shard.output_bytes, pixels + shard.pixels
+                if not quiet:
+                    bar.console.print(
+                        f"{shard.source} -> {shard.target}: {shard.images} images, {shard.output_bytes:,} bytes",
+                        markup=False,
+                        highlight=False,
+                    )
+    except KeyboardInterrupt:
+        typer.echo("interrupted: the shards packed so far are complete, no other archive was written", err=True)
+        raise typer.Exit(130) from None
+    except CodecError as exc:
+        raise _fail(str(exc), 2 if isinstance(exc, ArgumentError) else 1) from None
+    if not quiet:
+        rate = f", {8 * size / pixels:.3f} bpp" if pixels else ""
+        typer.echo(
+            f"{len(inputs) - failures} shards, {images} images, {size:,} bytes{rate}, {failures} failed", err=True
+        )
+    if failures:
+        raise typer.Exit(1)
 
 
 @app.command()
