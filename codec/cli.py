@@ -1132,6 +1132,14 @@ def bench(
             "--large", help="Measure time and peak memory on one photo at 512 to 4096 px a side: large.md, large.json."
         ),
     ] = False,
+    speed: Annotated[
+        bool,
+        typer.Option(
+            "--speed",
+            help="Measure images per second on MNIST digits (one core; one per call and batches; 200 unless "
+            "--limit) beside the classic codecs, and start-up: speed.md, speed.json.",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -1148,10 +1156,20 @@ def bench(
       aec bench --sets
 
       aec bench --large
+
+      aec bench --speed
     """
     report = _benchmarks_report()
     from . import data as mnist
 
+    if speed:
+        import importlib
+
+        module = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".speed")
+        count = limit or module.COUNT
+        path = module.run(mnist.load_mnist("test", data_dir)[0][:count], out, progress=not quiet)
+        typer.echo(path.read_text().rstrip())
+        return
     if large:
         import importlib
 
