@@ -47,7 +47,7 @@ def measure_one(side: int, max_error: int | None) -> dict[str, Any]:
         "max_error": max_error,
         "bytes": len(data),
         "bpp": 8 * len(data) / image.size,
-        "psnr": float(min(psnr(image, back), 99.0)),
+        "psnr": min(float(psnr(image, back)), 99.0),
         "largest_error": int(np.abs(back.astype(int) - image).max()),
         "encode_s": coded - start,
         "decode_s": decoded - coded,

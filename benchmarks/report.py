@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -11,7 +14,7 @@ from codec.batch import IMAGE_SUFFIXES, collect_inputs
 from codec.images import open_image, to_grayscale
 
 from . import plots, suite
-from .baselines import classic_codecs
+from .baselines import Codec, classic_codecs
 
 
 def load_folder(folder: Path, limit: int | None) -> list[np.ndarray]:
@@ -51,18 +54,21 @@ def record_levels(rows: list[suite.Row], effort: int) -> None:
             write_measurement(int(row.setting), measured, effort)
 
 
+def _aec_round_trip(images: np.ndarray, level: int) -> np.ndarray:
+    return np.stack(api.decompress_many(api.compress_many(list(images), level)))
+
+
+def _classic_round_trip(c: Codec, setting: Any, images: np.ndarray) -> np.ndarray:
+    return np.stack([c.decode(c.encode(image, setting)) for image in images])
+
+
 def _gallery(rows: list[suite.Row], originals: np.ndarray, path: Path) -> Path:
     """Original, aec at each level, and the classic codecs at the rates nearest aec's."""
-    columns = []
+    columns: list[tuple[str, Callable[[np.ndarray], np.ndarray]]] = []
     aec_rows = [r for r in rows if r.codec == suite.AEC]
     for row in aec_rows:
         level = int(row.setting)
-        columns.append(
-            (
-                f"aec q{level}\n{row.bpp:.2f} bpp",
-                lambda x, q=level: np.stack(api.decompress_many(api.compress_many(list(x), q))),
-            )
-        )
+        columns.append((f"aec q{level}\n{row.bpp:.2f} bpp", partial(_aec_round_trip, level=level)))
     by_name = {c.name: c for c in classic_codecs()}
     lossy = [r for r in rows if r.codec in by_name and r.psnr is not None]
     if aec_rows and lossy:
@@ -72,12 +78,7 @@ def _gallery(rows: list[suite.Row], originals: np.ndarray, path: Path) -> Path:
         pick = max(within, key=lambda r: r.psnr or 0) if within else min(lossy, key=lambda r: r.bpp)
         c = by_name[pick.codec]
         setting = c.settings[[str(s) for s in c.settings].index(pick.setting)]
-        columns.append(
-            (
-                f"{pick.codec} {pick.setting}\n{pick.bpp:.2f} bpp",
-                lambda x: np.stack([c.decode(c.encode(i, setting)) for i in x]),
-            )
-        )
+        columns.append((f"{pick.codec} {pick.setting}\n{pick.bpp:.2f} bpp", partial(_classic_round_trip, c, setting)))
     return plots.gallery(originals, columns, path)
 
 

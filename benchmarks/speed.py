@@ -18,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -28,7 +29,7 @@ import codec
 from codec import api
 from codec.search import DEFAULT_EFFORT
 
-from .baselines import classic_codecs
+from .baselines import Codec, classic_codecs
 
 #: Levels measured: the lowest, the default, the highest and two between.
 LEVELS = (1, 4, 8, 12, 15)
@@ -79,11 +80,19 @@ def measure_baselines(digits: Sequence[np.ndarray]) -> list[dict[str, Any]]:
                 "codec": c.name,
                 "setting": c.label(setting),
                 "bpp": 8 * sum(map(len, files)) / sum(d.size for d in digits),
-                "encode_one": _rate(lambda c=c, s=setting: [c.encode(d, s) for d in digits], len(digits)),
-                "decode_one": _rate(lambda c=c, files=files: [c.decode(f) for f in files], len(digits)),
+                "encode_one": _rate(partial(_encode_all, c, setting, digits), len(digits)),
+                "decode_one": _rate(partial(_decode_all, c, files), len(digits)),
             }
         )
     return rows
+
+
+def _encode_all(c: Codec, setting: Any, images: Sequence[np.ndarray]) -> list[bytes]:
+    return [c.encode(image, setting) for image in images]
+
+
+def _decode_all(c: Codec, files: Sequence[bytes]) -> list[np.ndarray]:
+    return [c.decode(f) for f in files]
 
 
 def _median_start(command: Sequence[str], before: Callable[[], None] = lambda: None) -> float:
@@ -162,7 +171,7 @@ def markdown(rows: list[dict[str, Any]], start: dict[str, float], count: int) ->
     return "\n".join(lines) + "\n"
 
 
-def run(digits: np.ndarray, out: Path = OUT, levels: Sequence[int] = LEVELS, progress: bool = True) -> Path:
+def run(digits: Sequence[np.ndarray], out: Path = OUT, levels: Sequence[int] = LEVELS, progress: bool = True) -> Path:
     """Measure and write ``speed.md`` and ``speed.json`` to ``out``; returns the markdown's path."""
     out.mkdir(parents=True, exist_ok=True)
     rows: list[dict[str, Any]] = []

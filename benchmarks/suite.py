@@ -254,7 +254,7 @@ def write_results(rows: Sequence[Row], out: Path, source: str) -> dict[str, Path
 
 
 def run(
-    images: np.ndarray | list[np.ndarray],
+    images: Sequence[np.ndarray],
     train: np.ndarray | None,
     out: Path,
     source: str,

@@ -193,8 +193,7 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
             "| image | size | BD-rate | best PSNR | aec bpp at 45 dB | WebP bpp at 45 dB |",
             "|---|---|---|---|---|---|",
         ]
-        worst = _worst(rows, 10)
-        for r in worst:
+        for r in _worst(rows, 10):
             at, webp_at = r["bpp_at_45"], r["webp_bpp_at_45"]
             lines.append(
                 f"| {r['image']} | {r['size']} | {_pct(r['bd_rate'].get('WebP'))} | {r['best_psnr']:.1f} | "

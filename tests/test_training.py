@@ -121,7 +121,6 @@ def test_train_refuses_unknown_level_and_model() -> None:
     assert result.exit_code == 2 and "unknown model 'nonesuch'" in result.stderr
     result = CliRunner().invoke(app, ["train", "--model", "grid-75", "--activation", "tanh"])
     assert result.exit_code == 2 and "unknown activation 'tanh'" in result.stderr
-    assert np is not None
 
 
 def test_train_refuses_a_device_it_cannot_use() -> None:

@@ -11,14 +11,23 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import api
+from codec import api, bitstream
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text()) if (VECTORS / "manifest.json").exists() else {}
 
 
-def test_vectors_exist() -> None:
-    assert len(MANIFEST) >= 8
+#: Version 5 (refined) reference files, checked by :func:`test_refined_reference_file_decodes`.
+REFINED = ("refined-camera-k0", "refined-camera-k3", "refined-digit7-q12-k4")
+
+
+def test_every_reference_file_is_tested() -> None:
+    # A vector in neither list would go untested; one missing on disk would fail to open.
+    on_disk = {path.stem for path in VECTORS.glob("*.aec")}
+    assert on_disk == set(MANIFEST) | set(REFINED)
+    assert {path.stem for path in VECTORS.glob("*.png")} == on_disk
+    versions = {codec.inspect((VECTORS / f"{name}.aec").read_bytes()).header.version for name in on_disk}
+    assert versions == set(bitstream.SUPPORTED_VERSIONS)  # every version this aec reads has a vector
 
 
 @pytest.mark.parametrize("name", sorted(MANIFEST))
@@ -39,7 +48,7 @@ def test_reference_file_decodes_exactly(name: str) -> None:
     assert header.level == expected["level"] and header.version == expected.get("version", header.version)
 
 
-@pytest.mark.parametrize("name", ["refined-camera-k0", "refined-camera-k3", "refined-digit7-q12-k4"])
+@pytest.mark.parametrize("name", REFINED)
 def test_refined_reference_file_decodes(name: str) -> None:
     """Version 5 reference files: without an autoencoder layer the pixels are exact, over one within a grey level."""
     coded = (VECTORS / f"{name}.aec").read_bytes()
