@@ -14,7 +14,6 @@ import gzip
 import hashlib
 import os
 import struct
-import tempfile
 import urllib.error
 import urllib.request
 from collections.abc import Callable
@@ -105,11 +104,20 @@ def read_idx(data: bytes) -> np.ndarray:
 
 def _read_verified(path: Path, name: str) -> bytes:
     try:
-        raw = gzip.decompress(path.read_bytes())
-    except (OSError, EOFError) as exc:
+        data = path.read_bytes()
+    except OSError as exc:
         raise DataError(f"{path}: cannot read ({exc})") from exc
+    return _verified(data, str(path), name)
+
+
+def _verified(data: bytes, where: str, name: str) -> bytes:
+    """The IDX content of gzipped MNIST file ``name``, checked against its published checksum."""
+    try:
+        raw = gzip.decompress(data)
+    except (OSError, EOFError) as exc:
+        raise DataError(f"{where}: cannot read ({exc})") from exc
     if hashlib.sha256(raw).hexdigest() != SHA256[name]:
-        raise DataError(f"{path}: checksum mismatch (damaged or not the standard MNIST file)")
+        raise DataError(f"{where}: checksum mismatch (damaged or not the standard MNIST file)")
     return raw
 
 
@@ -163,21 +171,29 @@ def download(dest: str | os.PathLike[str] | None = None, progress: bool = True) 
     return folder
 
 
+#: The most a download may bring (the largest MNIST file is 9.9 MB).
+MAX_DOWNLOAD = 16 << 20
+
+
 def _fetch(url: str, target: Path, name: str, bar: Progress) -> None:
+    """Download ``url`` (one of the four MNIST files, at most 10 MB) to ``target``, which appears only once
+    complete and verified."""
+    from .fileio import write_file
+
     task = bar.add_task(target.name, total=None)
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".part")
-    try:
-        with urllib.request.urlopen(url, timeout=30) as response, os.fdopen(fd, "wb") as out:
-            total = response.headers.get("Content-Length")
-            bar.update(task, total=int(total) if total else None)
-            while chunk := response.read(1 << 16):
-                out.write(chunk)
-                bar.advance(task, len(chunk))
-        _read_verified(Path(tmp), name)
-        os.replace(tmp, target)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    chunks, size = [], 0
+    with urllib.request.urlopen(url, timeout=30) as response:
+        total = response.headers.get("Content-Length")
+        bar.update(task, total=int(total) if total else None)
+        while chunk := response.read(1 << 16):
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_DOWNLOAD:
+                raise DataError(f"{url}: over {MAX_DOWNLOAD >> 20} MB, not the MNIST file")
+            bar.advance(task, len(chunk))
+    data = b"".join(chunks)
+    _verified(data, url, name)
+    write_file(target, data, force=True)
 
 
 def idx_image_header(count: int, height: int, width: int) -> bytes:

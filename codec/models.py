@@ -177,10 +177,10 @@ TABLE_PREFIX = "prior."
 
 
 def _write_npz(target: Path, arrays: Mapping[str, np.ndarray]) -> None:
-    tmp = target.with_name(f".{target.name}.tmp")
-    with open(tmp, "wb") as fh:
+    from .fileio import atomic_output
+
+    with atomic_output(target, force=True) as fh:
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
-    os.replace(tmp, target)
 
 
 def save_frozen(folder: Path, level: int, graph: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 import time
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
@@ -14,6 +12,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from ..fileio import atomic_output
 from .model import Architecture, Autoencoder, distortion
 
 
@@ -71,15 +70,10 @@ def _start_from(model: Autoencoder, source: Path) -> dict[str, Any]:
 
 
 def save_atomic(obj: Any, path: Path) -> None:
+    """``torch.save`` of ``obj`` to ``path``, which appears only when complete (a checkpoint survives a kill)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        torch.save(obj, tmp)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    with atomic_output(path, force=True) as fh:
+        torch.save(obj, fh)
 
 
 def train(
