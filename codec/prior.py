@@ -46,6 +46,10 @@ def quantize_pmf(pmf: np.ndarray, precision: int = PRECISION) -> np.ndarray:
     return freq.astype(np.uint32)
 
 
+#: Bits gathered at once by :meth:`LatentPrior.set_costs` (sets x images x places; 16 MB of float64).
+COST_ELEMENTS = 1 << 21
+
+
 @dataclass(frozen=True)
 class LatentPrior:
     """Frozen tables for integer latents in ``[-radius, radius]``."""
@@ -130,9 +134,14 @@ class LatentPrior:
         One column (M = 1) for a grid coded without a selector.
         """
         table, selector = self.symbol_bits(*symbols.shape[-2:])
-        flat = symbols.reshape(len(symbols), -1)
-        positions = np.arange(flat.shape[1])
-        return np.stack([table[m, positions, flat].sum(axis=1) for m in range(len(table))], axis=1) + selector
+        sets, places, k = table.shape
+        flat = symbols.reshape(len(symbols), -1) + np.arange(places) * k  # each symbol's place in a set's row
+        rows = table.reshape(sets, places * k)
+        step = max(1, COST_ELEMENTS // max(1, sets * places))  # images at once: bounds the gathered bits
+        costs = np.empty((len(flat), sets))
+        for first in range(0, len(flat), step):
+            costs[first : first + step] = rows[:, flat[first : first + step]].sum(axis=2).T
+        return costs + selector
 
     def code_lengths(self, symbols: np.ndarray) -> np.ndarray:
         """Ideal code length in bits (N,) of each symbol grid (N, C, H, W), with the set :meth:`streams` picks."""
