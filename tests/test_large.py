@@ -120,7 +120,7 @@ def test_the_reach_is_the_receptive_field(general: models.FrozenModel) -> None:
 def test_the_command_line_shows_a_bar_per_long_stage() -> None:
     from rich.progress import Progress
 
-    from codec.cli import STAGE_MIN, _stage_bars
+    from codec.cli.bars import STAGE_MIN, _stage_bars
 
     with Progress(disable=True) as bar:
         listen = _stage_bars(bar)

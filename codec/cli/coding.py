@@ -1,0 +1,194 @@
+"""``aec compress``, ``aec decompress`` and ``aec info``: single files and folders of them."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from .. import batch
+from ..batch import STDIO, Result
+from ..errors import CodecError
+from ..models import DEFAULT_LEVEL
+from ..search import DEFAULT_EFFORT
+from .common import Effort, Force, Jobs, Output, Quiet, Recursive, Verbose, _check_quality, _fail, _plan, _ratio, app
+from .running import _run
+
+
+def _describe_compress(result: Result, target: str) -> str:
+    assert result.data is not None
+    size = len(result.data)
+    where = "<stdout>" if target == STDIO else target
+    source = "<stdin>" if result.source == STDIO else result.source
+    return f"{source} -> {where}: {size} bytes, {8 * size / result.pixels:.3f} bpp, {_ratio(result.input_bytes, size)}"
+
+
+def _describe_decompress(result: Result, target: str) -> str:
+    assert result.data is not None
+    where = "<stdout>" if target == STDIO else target
+    source = "<stdin>" if result.source == STDIO else result.source
+    return f"{source} -> {where}: {result.pixels} pixels, {8 * result.input_bytes / result.pixels:.3f} bpp"
+
+
+@app.command()
+def compress(
+    inputs: Annotated[list[str], typer.Argument(help="Image files or folders ('-' reads standard input).")],
+    output: Output = None,
+    quality: Annotated[int | None, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = None,
+    psnr: Annotated[
+        float | None, typer.Option("--psnr", help="Per image, the smallest level reaching this PSNR (dB).")
+    ] = None,
+    max_bytes: Annotated[
+        int | None, typer.Option("--max-bytes", min=1, help="Per image, the best level whose file fits.")
+    ] = None,
+    max_error: Annotated[
+        int | None,
+        typer.Option(
+            "--max-error",
+            min=0,
+            max=127,
+            help="Every pixel within K grey levels (0: lossless), with the refinement layer.",
+        ),
+    ] = None,
+    effort: Effort = DEFAULT_EFFORT,
+    force: Force = False,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Compress images to .aec files (IN.png -> IN.aec beside it).
+
+    Examples:
+
+      aec compress digit.png
+
+      aec compress -q 6 digit.png -o small.aec
+
+      aec compress -r scans/ -o coded/ --jobs 2
+
+      aec compress --psnr 30 digit.png
+
+      aec compress --max-bytes 20 digit.png
+
+      aec compress --max-error 2 photo.png   # every pixel within 2 grey levels (45 dB or more)
+
+      aec compress -e 0 -r scans/ -o coded/   # fastest encoder
+
+      cat digit.png | aec compress - > digit.aec
+    """
+
+    level = DEFAULT_LEVEL if quality is None else quality
+    if quality is not None and (psnr is not None or max_bytes is not None):
+        raise _fail("give --quality or a target (--psnr, --max-bytes), not both", 2)
+    if psnr is not None and not 0 < psnr < 1000:  # NaN fails both comparisons
+        raise _fail(f"--psnr must be a positive number of dB, got {psnr:g}", 2)
+    if max_error is not None and (psnr is not None or max_bytes is not None):
+        raise _fail("give --max-error or a target (--psnr, --max-bytes), not both", 2)
+    _check_quality(level)
+    files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
+    _run(
+        batch.compress_chunk,
+        files,
+        targets,
+        errors,
+        (level, psnr, max_bytes, effort, max_error),
+        force=force,
+        quiet=quiet,
+        verbose=verbose or (not quiet and (psnr is not None or max_bytes is not None)),
+        jobs=jobs,
+        describe=_describe_compress,
+    )
+
+
+@app.command()
+def decompress(
+    inputs: Annotated[list[str], typer.Argument(help=".aec files or folders ('-' reads standard input).")],
+    output: Output = None,
+    force: Force = False,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Decompress .aec files to PNG images (IN.aec -> IN.png beside it).
+
+    Examples:
+
+      aec decompress digit.aec
+
+      aec decompress digit.aec -o restored.png --force
+
+      aec decompress -r coded/ -o restored/
+    """
+    files, targets, errors = _plan(inputs, output, ".png", batch.AEC_SUFFIXES, recursive)
+    image_format = batch.output_format(targets[0]) if len(targets) == 1 else "PNG"
+    _run(
+        batch.decompress_chunk,
+        files,
+        targets,
+        errors,
+        (image_format,),
+        force=force,
+        quiet=quiet,
+        verbose=verbose,
+        jobs=jobs,
+        describe=_describe_decompress,
+    )
+
+
+@app.command()
+def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs archives to describe.")]) -> None:
+    """Show what an .aec file holds: size, quality, model, bytes, bits per pixel (or describe an archive).
+
+    Examples:
+
+      aec info digit.aec
+
+      aec info digits.aecs
+    """
+    failures = 0
+    for name in files:
+        try:
+            typer.echo(f"{name}: {_describe_file(name)}")
+        except CodecError as exc:
+            typer.echo(f"error: {name}: {exc}", err=True)
+            failures += 1
+    if failures:
+        raise typer.Exit(1)
+
+
+def _describe_file(name: str) -> str:
+    """One line about an .aec file or an .aecs archive (read as a stream: checked, not decoded)."""
+    from .. import api, archive
+    from ..bitstream import MAGIC, MAX_FILE_BYTES
+    from ..fileio import opened
+
+    with opened(name) as stream:
+        start = stream.peek(2)[:2] if hasattr(stream, "peek") else b""
+        if archive.is_archive(start):
+            head = archive.read_head(stream.read)
+            for _ in archive.payload_batches(stream.read, head, 4096):
+                pass  # checks the payload checksum
+            total = head.payload_bytes + len(head.to_bytes()) + 4
+            pixels = head.count * head.width * head.height
+            return (
+                f"aec archive, {head.count} images of {head.width}x{head.height}, quality {head.level}, "
+                f"model {head.model_id:03x}, {total:,} bytes ({head.payload_bytes:,} payload), "
+                f"{8 * total / pixels:.3f} bpp, {int(head.inverted.sum())} dark on light"
+            )
+        if start[:1] != MAGIC:
+            raise CodecError("not an .aec file (bad magic)")
+        data = stream.read(MAX_FILE_BYTES + 1)
+    if len(data) > MAX_FILE_BYTES:
+        raise CodecError(f"over the {MAX_FILE_BYTES >> 20} MiB an .aec file can hold (not an .aec file?)")
+    meta = api.inspect(data)
+    h = meta.header
+    layers = f"quality {h.level}, model {h.model_id:03x}" if h.level else "no autoencoder layer"
+    if h.refined:
+        layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"
+    return (
+        f"aec format {h.version}, {h.width}x{h.height}, {layers}, "
+        f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
+        f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
+    )

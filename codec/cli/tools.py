@@ -1,0 +1,196 @@
+"""``aec data``, ``aec bench`` and ``aec latent``: the MNIST files, the benchmarks and the latent view."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from ..errors import CodecError
+from ..models import DEFAULT_LEVEL
+from ..search import DEFAULT_EFFORT
+from .common import Effort, Quiet, _fail, app
+
+
+@app.command()
+def data(
+    download: Annotated[bool, typer.Option("--download", help="Fetch the files from the public mirrors.")] = False,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder to check, or to download into.")] = None,
+) -> None:
+    """Find (or download) and verify the MNIST IDX files.
+
+    Examples:
+
+      aec data
+
+      aec data --download
+    """
+    from .. import data as mnist
+
+    try:
+        folder = mnist.download(data_dir) if download else mnist.find_data_dir(data_dir)
+        for split in mnist.SPLITS:
+            images, _ = mnist.load_mnist(split, folder)
+            typer.echo(f"{split}: {len(images)} digits, checksums verified ({folder})")
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _benchmarks_report() -> Any:
+    """The benchmark suite: installed as codec.benchmarks, or benchmarks/ in a source checkout."""
+    import importlib
+    import importlib.util
+
+    missing = [name for name in ("matplotlib", "sklearn", "imagecodecs") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise _fail(f"the benchmark suite needs its extras: pip install 'aec[bench]' (missing {', '.join(missing)})")
+    try:
+        return importlib.import_module("codec.benchmarks.report")
+    except ModuleNotFoundError:
+        root = str(Path(__file__).resolve().parents[2])
+        if root not in sys.path:
+            sys.path.append(root)
+        try:
+            return importlib.import_module("benchmarks.report")
+        except ModuleNotFoundError as exc:
+            raise _fail(f"the benchmark suite needs its extras: pip install 'aec[bench]' ({exc})") from None
+
+
+@app.command()
+def bench(
+    limit: Annotated[int | None, typer.Option(help="Measure the first N images only (a quick run).")] = None,
+    images: Annotated[Path | None, typer.Option(help="A folder of your own images instead of MNIST.")] = None,
+    out: Annotated[Path, typer.Option(help="Folder for results, tables and plots.")] = Path("benchmarks/results"),
+    codec_names: Annotated[
+        list[str] | None, typer.Option("--codec", help="Only these classic codecs (repeatable; aec always runs).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    effort: Effort = DEFAULT_EFFORT,
+    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="aec levels measured at once, one each.")] = 1,
+    record: Annotated[
+        bool,
+        typer.Option(
+            "--record", help="Write each level's measurement into its metadata (the full MNIST test set only)."
+        ),
+    ] = False,
+    sets: Annotated[
+        bool,
+        typer.Option(
+            "--sets",
+            help="Measure on the sets that are not MNIST (font and scanned digits, photos) against WebP, "
+            "JPEG XL and AVIF instead: wild.md, wild.json.",
+        ),
+    ] = False,
+    large: Annotated[
+        bool,
+        typer.Option(
+            "--large", help="Measure time and peak memory on one photo at 512 to 4096 px a side: large.md, large.json."
+        ),
+    ] = False,
+    speed: Annotated[
+        bool,
+        typer.Option(
+            "--speed",
+            help="Measure images per second on MNIST digits (one core; one per call and batches; 200 unless "
+            "--limit) beside the classic codecs, and start-up: speed.md, speed.json.",
+        ),
+    ] = False,
+    quiet: Quiet = False,
+) -> None:
+    """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
+
+    Writes results.json, results.csv, results.md, rd_psnr.png, rd_ssim.png and
+    gallery.png to --out.
+
+    Examples:
+
+      aec bench --limit 500
+
+      aec bench --images my_scans/ --out my_results/
+
+      aec bench --sets
+
+      aec bench --large
+
+      aec bench --speed
+    """
+    report = _benchmarks_report()
+    from .. import data as mnist
+
+    if speed:
+        import importlib
+
+        module = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".speed")
+        count = limit or module.COUNT
+        path = module.run(mnist.load_mnist("test", data_dir)[0][:count], out, progress=not quiet)
+        typer.echo(path.read_text().rstrip())
+        return
+    if large:
+        import importlib
+
+        path = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".large").run(out, progress=not quiet)
+        typer.echo(path.read_text().rstrip())
+        return
+    if sets:
+        import importlib
+
+        wild = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".wild")
+        try:
+            path = wild.run(out, mnist.load_mnist("train", data_dir)[0], limit, not quiet)
+        except CodecError as exc:
+            raise _fail(str(exc)) from None
+        typer.echo(path.read_text().split("\n## ")[0].rstrip())
+        return
+    try:
+        if images is not None:
+            if not images.is_dir():
+                raise _fail(f"{images} is not a folder", 2)
+            test = report.load_folder(images, limit)
+            if not test:
+                raise _fail(f"{images} holds no images")
+            train, source = None, f"{len(test):,} images from {images}"
+        else:
+            test = list(mnist.load_mnist("test", data_dir)[0][:limit])
+            train, source = mnist.load_mnist("train", data_dir)[0], f"MNIST test set, {len(test):,} digits"
+        if images is not None and len({t.shape for t in test}) == 1 and test[0].shape == (28, 28):
+            train = mnist.load_mnist("train", data_dir)[0]
+        if record and (images is not None or limit is not None):
+            raise _fail("--record needs the whole MNIST test set (no --images, no --limit)", 2)
+        rows, paths = report.bench(test, train, out, source, codec_names, not quiet, effort, jobs)
+        if record:
+            report.record_levels(rows, effort)
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    if not quiet:
+        typer.echo(paths["md"].read_text().split("## Every setting")[0].rstrip())
+        typer.echo("")
+        for name, path in paths.items():
+            typer.echo(f"{name}: {path}")
+
+
+@app.command()
+def latent(
+    level: Annotated[int, typer.Option("--level", "-l", help="Quality level whose latents to show.")] = DEFAULT_LEVEL,
+    limit: Annotated[int, typer.Option(help="Test digits to embed.")] = 3000,
+    out: Annotated[Path, typer.Option(help="Folder for the plots.")] = Path("benchmarks/results"),
+    tsne: Annotated[bool, typer.Option(help="Also embed with t-SNE (slower).")] = True,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+) -> None:
+    """Show what the encoder learned: 2-D embeddings of the latents and the rate per latent.
+
+    Example:
+
+      aec latent --level 8 --limit 2000
+    """
+    report = _benchmarks_report()
+    from .. import data as mnist
+
+    try:
+        images, labels = mnist.load_mnist("test", data_dir)
+        paths = report.latent_view(images[:limit], labels[:limit], level, out, tsne=tsne)
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    for name, path in paths.items():
+        typer.echo(f"{name}: {path}")

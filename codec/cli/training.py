@@ -1,0 +1,327 @@
+"""``aec levels``, ``aec train``, ``aec train-refinement`` and ``aec freeze``: the models and their levels."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Collection
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from ..errors import CodecError
+from .common import Quiet, _fail, app
+
+
+@app.command()
+def levels(
+    markdown: Annotated[bool, typer.Option("--markdown", help="Print a Markdown table.")] = False,
+) -> None:
+    """List the installed quality levels with their rate and quality measured on the MNIST test set.
+
+    Examples:
+
+      aec levels
+
+      aec levels --markdown
+    """
+    from ..models import available_levels, load_model
+
+    columns = [
+        "level",
+        "model id",
+        "trained model",
+        "step",
+        "lambda",
+        "search lambda",
+        "bpp",
+        "payload bpp",
+        "PSNR dB",
+        "PSNR of mean MSE",
+        "SSIM",
+        "train s",
+    ]
+    rows = []
+    for level in available_levels():
+        try:
+            model = load_model(level)
+        except CodecError as exc:
+            raise _fail(str(exc)) from None
+        meta, test = model.metadata, model.metadata.get("test", {})
+        nan = float("nan")
+        rows.append(
+            [
+                str(level),
+                f"{model.model_id:03x}",
+                str(meta.get("trained_model", "?")),
+                f"{meta.get('step', 1.0):g}",
+                f"{meta.get('lambda', nan):g}",
+                f"{model.search_lambda:g}",
+                f"{test.get('bpp', nan):.3f}",
+                f"{test.get('payload_bpp', nan):.3f}",
+                f"{test.get('psnr', nan):.2f}",
+                f"{test.get('psnr_of_mean_mse', nan):.2f}",
+                f"{test.get('ssim', nan):.3f}",
+                f"{meta.get('train_seconds', nan):.0f}",
+            ]
+        )
+    if markdown:
+        typer.echo("| " + " | ".join(columns) + " |")
+        typer.echo("|" + "---|" * len(columns))
+        for row in rows:
+            typer.echo("| " + " | ".join(row) + " |")
+        return
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    typer.echo("  ".join(c.rjust(w) for c, w in zip(columns, widths)))
+    for row in rows:
+        typer.echo("  ".join(v.rjust(w) for v, w in zip(row, widths)))
+
+
+@app.command()
+def train(
+    level: Annotated[
+        list[int] | None, typer.Option("--level", "-l", help="Train the model of this level (repeatable).")
+    ] = None,
+    model: Annotated[
+        list[str] | None, typer.Option("--model", "-m", help="Model to train, by name (repeatable; see 'aec levels').")
+    ] = None,
+    all_levels: Annotated[bool, typer.Option("--all", help="Train every level's model.")] = False,
+    epochs: Annotated[int, typer.Option(help="Passes over the 60,000 training digits.")] = 8,
+    seed: Annotated[int, typer.Option(help="Random seed (initialisation, noise, batch order).")] = 0,
+    loss: Annotated[str, typer.Option(help="Distortion: 'mse' or 'bce'.")] = "mse",
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    checkpoint_dir: Annotated[Path, typer.Option(help="Where checkpoints go.")] = Path("checkpoints"),
+    resume: Annotated[bool, typer.Option(help="Continue from an existing checkpoint.")] = True,
+    limit: Annotated[int | None, typer.Option(help="Train on the first N digits only.")] = None,
+    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimiser steps.")] = None,
+    lmbda: Annotated[float | None, typer.Option("--lambda", help="Override the level's lambda.")] = None,
+    hidden: Annotated[int | None, typer.Option(help="Override the transforms' width (experiments).")] = None,
+    latent_channels: Annotated[int | None, typer.Option(help="Override the latent channels (experiments).")] = None,
+    depth: Annotated[
+        int | None, typer.Option(help="Override the extra 3x3 convolutions per scale (experiments).")
+    ] = None,
+    activation: Annotated[str | None, typer.Option(help="Override the activation: relu or gdn (experiments).")] = None,
+    lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.  [default: 2e-3]")] = None,
+    start_from: Annotated[
+        Path | None,
+        typer.Option(
+            "--from", help="Folder of checkpoints to start from: a further training stage with a fresh schedule."
+        ),
+    ] = None,
+    weight_decay: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="Decoupled (AdamW) weight decay of the transforms.  [default: the model's: vector-5 0.05, else 0]",
+        ),
+    ] = None,
+    shift: Annotated[
+        int, typer.Option(min=0, max=4, help="Move each training digit by up to N pixels each way (augmentation).")
+    ] = 0,
+    threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
+    device: Annotated[str, typer.Option(help="Torch device to train on: 'cpu', or 'cuda' for a GPU.")] = "cpu",
+    quiet: Quiet = False,
+) -> None:
+    """Train the levels' models on MNIST into resumable checkpoints (needs the [train] extra).
+
+    Levels share a model where they differ only in quantization step, so a
+    model is trained once. Example:
+
+      aec train --all && aec freeze --all
+    """
+    try:
+        from ..training.levels import LEVELS, MODELS
+        from ..training.model import ACTIVATIONS
+        from ..training.run import models_of, train_models
+    except ImportError as exc:
+        raise _fail(f"training needs torch: pip install 'aec[train]' ({exc})") from None
+
+    unknown = [name for name in model or [] if name not in MODELS]
+    if unknown:
+        raise _fail(f"unknown model {unknown[0]!r}; models are {', '.join(MODELS)}", 2)
+    names = list(model or [])
+    if level or all_levels or not names:
+        names += models_of(_levels_arg(level, all_levels, LEVELS))
+    names = list(dict.fromkeys(names))
+    if loss not in ("mse", "bce"):
+        raise _fail(f"unknown loss {loss!r}; use 'mse' or 'bce'", 2)
+    command = " ".join(
+        ["aec train", *(f"--model {n}" for n in names), f"--epochs {epochs}", f"--seed {seed}", f"--loss {loss}"]
+        + ([f"--limit {limit}"] if limit is not None else [])
+        + ([f"--max-steps {max_steps}"] if max_steps is not None else [])
+        + ([f"--lambda {lmbda}"] if lmbda is not None else [])
+        + ([f"--hidden {hidden}"] if hidden is not None else [])
+        + ([f"--latent-channels {latent_channels}"] if latent_channels is not None else [])
+        + ([f"--depth {depth}"] if depth is not None else [])
+        + ([f"--activation {activation}"] if activation is not None else [])
+        + ([f"--lr {lr:g}"] if lr is not None else [])
+        + ([f"--from {start_from}"] if start_from is not None else [])
+        + ([f"--weight-decay {weight_decay:g}"] if weight_decay is not None else [])
+        + ([f"--shift {shift}"] if shift else [])
+        + ([f"--device {device}"] if device != "cpu" else [])
+    )
+    if activation is not None and activation not in ACTIVATIONS:
+        raise _fail(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}", 2)
+    overrides = {"hidden": hidden, "latent_channels": latent_channels, "depth": depth, "activation": activation}
+    try:
+        paths = train_models(
+            names,
+            epochs=epochs,
+            seed=seed,
+            loss=loss,
+            data_dir=data_dir,
+            checkpoint_dir=checkpoint_dir,
+            resume=resume,
+            limit=limit,
+            max_steps=max_steps,
+            lmbda=lmbda,
+            arch_overrides={k: v for k, v in overrides.items() if v is not None},
+            threads=threads,
+            progress=not quiet,
+            command=command,
+            lr=lr,
+            start_dir=start_from,
+            device=device,
+            weight_decay=weight_decay,
+            shift=shift,
+        )
+    except (CodecError, FileNotFoundError, ValueError, RuntimeError) as exc:
+        raise _fail(str(exc)) from None
+    for path in paths:
+        typer.echo(f"checkpoint: {path}")
+
+
+@app.command("train-refinement")
+def train_refinement(
+    seed: Annotated[int, typer.Option(help="Random seed (which digits, renderings and degradations).")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Fit on the first N training images only (experiments).")] = None,
+) -> None:
+    """Fit the refinement layer (--max-error, --psnr above the levels) and install it; no torch needed.
+
+    Example:
+
+      aec train-refinement
+    """
+    from ..training.refine_fit import train_refinement as run
+
+    command = " ".join(["aec train-refinement", f"--seed {seed}"] + ([f"--limit {limit}"] if limit else []))
+    try:
+        path, meta = run(data_dir, weights_dir, seed, command, limit)
+    except (CodecError, ImportError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{path}: {meta['training_images']} images, bpp without a base by max error {meta['train_bpp_no_base']}")
+
+
+def _levels_arg(level: list[int] | None, all_levels: bool, known: Collection[int]) -> list[int]:
+    chosen = sorted(known) if all_levels else sorted(set(level or []))
+    if not chosen:
+        raise _fail("name a level with --level N, or --all", 2)
+    unknown = [n for n in chosen if n not in known]
+    if unknown:
+        raise _fail(f"unknown level {unknown[0]}; levels are {min(known)}..{max(known)}", 2)
+    return chosen
+
+
+@app.command()
+def freeze(
+    level: Annotated[list[int] | None, typer.Option("--level", "-l", help="Level to freeze (repeatable).")] = None,
+    all_levels: Annotated[bool, typer.Option("--all", help="Freeze every trained level.")] = False,
+    checkpoint_dir: Annotated[Path, typer.Option(help="Where the checkpoints are.")] = Path("checkpoints"),
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where frozen levels go (default: the shipped weights).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    test_limit: Annotated[int | None, typer.Option(help="Measure on the first N test digits only.")] = None,
+    table_sets: Annotated[
+        int, typer.Option(min=1, max=4096, help="Table sets of the mixture prior, fitted to the training digits.")
+    ] = 64,
+    general: Annotated[
+        bool,
+        typer.Option(
+            "--general", help="Freeze the levels' general variants (the general model) into WEIGHTS/general/."
+        ),
+    ] = False,
+    measure_only: Annotated[
+        bool,
+        typer.Option(
+            "--measure-only", help="Only measure installed levels again (after an encoder change) into their metadata."
+        ),
+    ] = False,
+    search_lambda: Annotated[
+        float | None,
+        typer.Option(
+            min=0.0,
+            help="With --measure-only: first set the levels' encoder search lambda (their operating point).",
+        ),
+    ] = None,
+) -> None:
+    """Freeze trained checkpoints into runtime weights and integer tables, and measure them.
+
+    Examples:
+
+      aec freeze --all
+
+      aec freeze --all --measure-only
+
+      aec freeze --all --general
+
+      aec freeze --level 9 --measure-only --search-lambda 60
+    """
+    if measure_only:
+        _measure_levels(level, all_levels, weights_dir, data_dir, test_limit, search_lambda)
+        return
+    if search_lambda is not None:
+        raise _fail("--search-lambda goes with --measure-only; a level's own lives in training/levels.py", 2)
+    try:
+        from ..training.levels import LEVELS
+        from ..training.run import freeze_levels
+    except ImportError as exc:
+        raise _fail(f"freezing needs torch: pip install 'aec[train]' ({exc})") from None
+
+    chosen = _levels_arg(level, all_levels, LEVELS)
+    try:
+        for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets, general):
+            typer.echo(
+                f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
+                f"on {test['images']} test digits"
+            )
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+
+
+def _measure_levels(
+    level: list[int] | None,
+    all_levels: bool,
+    weights_dir: Path | None,
+    data_dir: Path | None,
+    limit: int | None,
+    search_lambda: float | None,
+) -> None:
+    """``aec freeze --measure-only``: measure installed levels on the test set, without torch."""
+
+    from .. import data as mnist
+    from .. import models
+    from ..evaluate import record_level, update_metadata
+
+    if weights_dir is not None:
+        os.environ[models.WEIGHTS_ENV] = str(weights_dir)
+    installed = models.available_levels()
+    if not installed:
+        raise _fail(f"no levels installed in {models.weights_dir()}")
+    chosen = _levels_arg(level, all_levels, installed)
+    try:
+        images = mnist.load_mnist("test", data_dir)[0][:limit]
+        for n in chosen:
+            if search_lambda is not None:
+                update_metadata(n, {"search_lambda": search_lambda})
+            test = record_level(images, n).to_dict()
+            typer.echo(
+                f"level {n}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
+                f"on {test['images']} test digits"
+            )
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
