@@ -21,6 +21,7 @@ import contextlib
 import logging
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -38,7 +39,7 @@ LOCAL_WORKER_MEMORY = "2GiB"
 
 @dataclass(frozen=True)
 class Shard:
-    """One shard's outcome: its archive and what it holds, or why it failed."""
+    """One shard's outcome: its archive and what it holds, or why it failed (``error``, naming the shard)."""
 
     source: str
     target: str
@@ -124,9 +125,10 @@ def pack_shard(source: str, target: str, quality: int, effort: int, force: bool 
     try:
         return pack_file(batch.plan_pack([source], recursive=True), Path(target), quality, effort, force)
     except CodecError as exc:
-        return Shard(source, target, error=str(exc))
+        error = str(exc)
     except OSError as exc:
-        return Shard(source, target, error=f"cannot write {target} ({exc.strerror or exc})")
+        error = f"cannot write {target} ({exc.strerror or exc})"
+    return Shard(source, target, error=error if error.startswith(f"{source}:") else f"{source}: {error}")
 
 
 def pack_shards(
@@ -166,8 +168,7 @@ def _jobs(sources: Sequence[str], folder: Path, force: bool) -> list[tuple[str, 
     if not folder.is_dir():
         raise ArgumentError(f"{folder}: not a folder")
     jobs = [(os.path.abspath(s), str(shard_target(os.path.abspath(s), folder.resolve()))) for s in sources]
-    targets = [t for _, t in jobs]
-    clash = next((t for t in targets if targets.count(t) > 1), None)
+    clash = next((t for t, count in Counter(t for _, t in jobs).items() if count > 1), None)
     if clash is not None:
         raise ArgumentError(f"two shards would both be packed into {clash}; give them distinct names")
     for _, target in jobs:
@@ -211,7 +212,7 @@ def _completed(futures: Sequence[Any], jobs: Sequence[tuple[str, str]]) -> Itera
         try:
             yield future.result()
         except Exception as exc:  # the task or its worker died (out of memory, killed): the write was atomic
-            yield Shard(source, target, error=f"its task failed on the cluster ({type(exc).__name__}: {exc})")
+            yield Shard(source, target, error=f"{source}: its task failed on the cluster ({type(exc).__name__}: {exc})")
 
 
 def _checked(shard: Shard, expected: int) -> Shard:

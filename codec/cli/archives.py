@@ -126,7 +126,7 @@ def pack_shards(
                 bar.advance(bar.task_ids[0])
                 if shard.error is not None:
                     failures += 1
-                    bar.console.print(f"error: {shard.source}: {shard.error}", markup=False, highlight=False)
+                    bar.console.print(f"error: {shard.error}", markup=False, highlight=False)
                     continue
                 images, size, pixels = images + shard.images, size + shard.output_bytes, pixels + shard.pixels
                 if not quiet:
