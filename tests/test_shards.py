@@ -85,3 +85,16 @@ def test_command_line_packs_shards_on_a_local_cluster(idx_shards: list[Path], tm
     assert sorted(p.name for p in out.iterdir()) == ["part-0-idx3-ubyte.aecs", "part-1-idx3-ubyte.aecs"]
     missing = CliRunner().invoke(app, ["pack-shards", str(idx_shards[0]), "-o", str(tmp_path / "nowhere")])
     assert missing.exit_code == 2 and "not a folder" in missing.output
+
+
+def test_a_running_scheduler_takes_the_shards(idx_shards: list[Path], tmp_path: Path) -> None:
+    # The remote path: a scheduler (here a local cluster's) given by its address, as `--scheduler` gives it.
+    _cluster_available()
+    from distributed import LocalCluster
+
+    out = tmp_path / "out"
+    out.mkdir()
+    with LocalCluster(n_workers=1, threads_per_worker=1, processes=True, dashboard_address=":0") as cluster:
+        done = list(shards.pack_shards([str(idx_shards[0])], out, 2, 0, scheduler=cluster.scheduler_address))
+    assert [s.error for s in done] == [None] and done[0].images == 20
+    assert archive.open_archive((out / "part-0-idx3-ubyte.aecs").read_bytes())[19].shape == (28, 28)
