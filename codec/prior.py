@@ -133,36 +133,35 @@ class LatentPrior:
 
         One column (M = 1) for a grid coded without a selector.
         """
-        table, selector = self.symbol_bits(*symbols.shape[-2:])
-        sets, places, k = table.shape
-        flat = symbols.reshape(len(symbols), -1) + np.arange(places) * k  # each symbol's place in a set's row
-        rows = table.reshape(sets, places * k)
-        step = max(1, COST_ELEMENTS // max(1, sets * places))  # images at once: bounds the gathered bits
-        costs = np.empty((len(flat), sets))
+        height, width = symbols.shape[-2:]
+        flat = symbols.reshape(len(symbols), -1)
+        places = np.arange(flat.shape[1])
+        step = max(1, COST_ELEMENTS // max(1, self.sets * len(places)))  # images at once: bounds the gathered bits
+        costs = np.empty((len(flat), len(self.selector_bits(height, width))))
         for first in range(0, len(flat), step):
-            costs[first : first + step] = rows[:, flat[first : first + step]].sum(axis=2).T
-        return costs + selector
+            costs[first : first + step] = self.place_bits(height, width, places, flat[first : first + step]).sum(-1).T
+        return costs + self.selector_bits(height, width)
 
     def code_lengths(self, symbols: np.ndarray) -> np.ndarray:
         """Ideal code length in bits (N,) of each symbol grid (N, C, H, W), with the set :meth:`streams` picks."""
         costs: np.ndarray = self.set_costs(symbols).min(axis=1)
         return costs
 
-    def symbol_bits(self, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-        """The ideal code length of every symbol at every place of a (C, height, width) grid.
+    def place_bits(self, height: int, width: int, places: np.ndarray, symbols: np.ndarray) -> np.ndarray:
+        """The ideal code length (M, ...) of ``symbols`` at flat ``places`` of a (C, height, width) grid, under
+        each table set (one, M = 1, off the home grid or with one set); ``places`` broadcasts with ``symbols``.
 
-        Returns ``(table, selector)``: ``table[m, i, s]`` bits for symbol ``s`` at
-        flat place ``i`` under table set ``m`` (one set, ``m = 0``, off the home
-        grid or with one set) and the selector's bits per set (zeros without one).
+        Gathered from the bank's bits (a few thousand rows), never from a table of every place and symbol.
         """
-        if (height, width) != self.grid:  # stationary rows: made per call, not kept for every size seen
-            per_channel = -np.log2(self.stationary / float(1 << PRECISION))
-            return np.repeat(per_channel, height * width, axis=0)[None], np.zeros(1)
-        if "places" not in self._bits:
-            bits = self._table_bits()
-            self._bits["places"] = bits["bank"][self.index.reshape(self.sets, -1)]
-            self._bits["places-selector"] = bits["selector"] if self.sets > 1 else np.zeros(1)
-        return self._bits["places"], self._bits["places-selector"]
+        bits, places, symbols = self._table_bits(), np.asarray(places), np.asarray(symbols)
+        if (height, width) != self.grid:
+            return bits["stationary"][places // (height * width), symbols][None]
+        rows = self.index.reshape(self.sets, -1)[:, places]  # (M, *places.shape): each set's bank row per place
+        return bits["bank"][rows.reshape(self.sets, *(1,) * (symbols.ndim - places.ndim), *places.shape), symbols]
+
+    def selector_bits(self, height: int, width: int) -> np.ndarray:
+        """The selector's bits (M,) for each table set of a (C, height, width) grid (zeros without a selector)."""
+        return self._table_bits()["selector"] if self.switched(height, width) else np.zeros(1)
 
     def symbols_of(self, stream: np.ndarray, height: int, width: int) -> np.ndarray:
         """Inverse of :meth:`streams` for one image: its (C, height, width) symbols."""
@@ -171,10 +170,12 @@ class LatentPrior:
         return stream.reshape(self.channels, height, width)
 
     def _table_bits(self) -> dict[str, np.ndarray]:
+        """-log2 of the bank's, the selector's and the stationary tables' frequencies (computed once)."""
         if not self._bits:
             total = float(1 << PRECISION)
             self._bits["bank"] = -np.log2(self.bank / total)
             self._bits["selector"] = -np.log2(self.selector / total)
+            self._bits["stationary"] = -np.log2(self.stationary / total)
         return self._bits
 
     def to_symbols(self, latents: np.ndarray) -> np.ndarray:

@@ -86,7 +86,8 @@ def refine(
         return symbols
     n, shape = len(symbols), symbols.shape[1:]
     batch = max(1, DECODE_PIXELS // (height * width))
-    table, _ = prior.symbol_bits(*shape[-2:])  # (M, D, K): bits of each symbol at each place under each set
+    grid_h, grid_w = shape[-2:]
+    symbols_per_place = 2 * prior.radius + 1
     target = images.reshape(n, -1).astype(np.float32)
     real = latents.reshape(n, -1) + prior.radius
     current = symbols.reshape(n, -1).astype(np.int32).copy()
@@ -114,11 +115,13 @@ def refine(
         fresh = ~np.take_along_axis(tried, order, axis=1)
         np.put_along_axis(tried, order, True, axis=1)
         old = current[rows[:, None], order]
-        new = np.clip(old + np.where(np.take_along_axis(residual, order, axis=1) >= 0, 1, -1), 0, table.shape[2] - 1)
+        new = np.clip(old + np.where(np.take_along_axis(residual, order, axis=1) >= 0, 1, -1), 0, symbols_per_place - 1)
         live = (np.abs(np.take_along_axis(residual, order, axis=1)) >= MIN_RESIDUAL) & (new != old)
         live &= fresh
         # Bits of each set after each single move: (n, k, M).
-        delta = (table[:, order, new] - table[:, order, old]).transpose(1, 2, 0)
+        delta = (prior.place_bits(grid_h, grid_w, order, new) - prior.place_bits(grid_h, grid_w, order, old)).transpose(
+            1, 2, 0
+        )
         moved = np.repeat(current[:, None], k, axis=1)
         moved[rows[:, None], cols[None], order] = new
         single_pixels = np.repeat(pixels[:, None], k, axis=1)  # a move not tried leaves the image as it is
