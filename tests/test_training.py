@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -213,3 +214,48 @@ def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monk
     digit = codec.compress(np.zeros((28, 28), np.uint8), quality=8, effort=0)
     assert codec.inspect(digit).header.model_id == models.load_model(8).model_id
     models.clear_cache()
+
+
+def test_shipped_models_record_the_stages_of_their_recipe() -> None:
+    # `aec train --recipe` retrains what was shipped: each level's metadata holds the stages it was trained in.
+    from codec import models
+    from codec.training.levels import GENERAL_MODEL, LEVELS, MODELS
+
+    folder = models.weights_dir()
+    for level, cfg in LEVELS.items():
+        meta = json.loads((folder / f"level-{level}.json").read_text())
+        held = meta.get("stages") or [{"epochs": meta["epochs"], "learning_rate": meta["learning_rate"]}]
+        recipe = [(s.epochs, s.lr or 2e-3) for s in cfg.model.recipe]
+        assert [(s["epochs"], s["learning_rate"]) for s in held] == recipe, (level, cfg.model.name)
+    general = json.loads((folder / "general" / "level-8.json").read_text())
+    assert [(general["epochs"], general["learning_rate"])] == [
+        (s.epochs, s.lr or 2e-3) for s in MODELS[GENERAL_MODEL].recipe
+    ]
+
+
+def test_recipe_trains_every_stage_and_continues_where_it_stopped(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, mnist_test: tuple
+) -> None:
+    import torch
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+    from codec.training.levels import MODELS, Stage
+    from codec.training.train import stages
+
+    monkeypatch.setitem(MODELS, "vector-4", replace(MODELS["vector-4"], recipe=(Stage(1), Stage(1, 1e-4))))
+    checkpoints = tmp_path / "ck"
+    args = ["train", "--model", "vector-4", "--recipe", "--limit", "256", "--max-steps", "2"]
+    args += ["--checkpoint-dir", str(checkpoints), "--quiet"]
+    runner = CliRunner()
+    result = runner.invoke(app, args)
+    assert result.exit_code == 0, result.output
+    state = torch.load(checkpoints / "vector-4.pt", weights_only=False)
+    chain = stages(state)
+    assert [(s["config"]["epochs"], s["config"]["lr"]) for s in chain] == [(1, 2e-3), (1, 1e-4)]
+    assert f"--from {checkpoints}" in chain[1]["command"] and "--lr 0.0001" in chain[1]["command"]
+    assert runner.invoke(app, args).exit_code == 0  # both stages held: nothing more is trained
+    again = torch.load(checkpoints / "vector-4.pt", weights_only=False)
+    assert all(torch.equal(state["model"][k], again["model"][k]) for k in state["model"])
+    refused = runner.invoke(app, [*args, "--epochs", "3"])
+    assert refused.exit_code == 2 and "--recipe sets the epochs" in refused.stderr

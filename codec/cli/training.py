@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from collections.abc import Collection
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -86,7 +86,15 @@ def train(
         list[str] | None, typer.Option("--model", "-m", help="Model to train, by name (repeatable; see 'aec levels').")
     ] = None,
     all_levels: Annotated[bool, typer.Option("--all", help="Train every level's model.")] = False,
-    epochs: Annotated[int, typer.Option(help="Passes over the 60,000 training digits.")] = 8,
+    epochs: Annotated[int | None, typer.Option(help="Passes over the training digits.  [default: 8]")] = None,
+    recipe: Annotated[
+        bool,
+        typer.Option(
+            "--recipe",
+            help="Train each model by the recipe its shipped weights were trained with (stages, epochs, learning "
+            "rates, its weight decay): no --epochs, --lr or --from. An interrupted recipe continues where it stopped.",
+        ),
+    ] = False,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, noise, batch order).")] = 0,
     loss: Annotated[str, typer.Option(help="Distortion: 'mse' or 'bce'.")] = "mse",
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
@@ -125,9 +133,11 @@ def train(
     """Train the levels' models on MNIST into resumable checkpoints (needs the [train] extra).
 
     Levels share a model where they differ only in quantization step, so a
-    model is trained once. Example:
+    model is trained once. Examples:
 
       aec train --all && aec freeze --all
+
+      aec train --all --recipe --device cuda   (the shipped models' own recipes)
     """
     try:
         from ..training.levels import LEVELS, MODELS
@@ -145,46 +155,65 @@ def train(
     names = list(dict.fromkeys(names))
     if loss not in ("mse", "bce"):
         raise _fail(f"unknown loss {loss!r}; use 'mse' or 'bce'", 2)
-    command = " ".join(
-        ["aec train", *(f"--model {n}" for n in names), f"--epochs {epochs}", f"--seed {seed}", f"--loss {loss}"]
-        + ([f"--limit {limit}"] if limit is not None else [])
-        + ([f"--max-steps {max_steps}"] if max_steps is not None else [])
-        + ([f"--lambda {lmbda}"] if lmbda is not None else [])
-        + ([f"--hidden {hidden}"] if hidden is not None else [])
-        + ([f"--latent-channels {latent_channels}"] if latent_channels is not None else [])
-        + ([f"--depth {depth}"] if depth is not None else [])
-        + ([f"--activation {activation}"] if activation is not None else [])
-        + ([f"--lr {lr:g}"] if lr is not None else [])
-        + ([f"--from {start_from}"] if start_from is not None else [])
-        + ([f"--weight-decay {weight_decay:g}"] if weight_decay is not None else [])
-        + ([f"--shift {shift}"] if shift else [])
-        + ([f"--device {device}"] if device != "cpu" else [])
-    )
+    if recipe and (epochs is not None or lr is not None or start_from is not None):
+        raise _fail("--recipe sets the epochs, learning rates and stages itself: no --epochs, --lr or --from", 2)
+
+    def command(models: list[str], epochs: int, lr: float | None, start_from: Path | None) -> str:
+        """The command line that trains ``models`` so, as the checkpoints record it."""
+        return " ".join(
+            ["aec train", *(f"--model {n}" for n in models), f"--epochs {epochs}", f"--seed {seed}", f"--loss {loss}"]
+            + ([f"--limit {limit}"] if limit is not None else [])
+            + ([f"--max-steps {max_steps}"] if max_steps is not None else [])
+            + ([f"--lambda {lmbda}"] if lmbda is not None else [])
+            + ([f"--hidden {hidden}"] if hidden is not None else [])
+            + ([f"--latent-channels {latent_channels}"] if latent_channels is not None else [])
+            + ([f"--depth {depth}"] if depth is not None else [])
+            + ([f"--activation {activation}"] if activation is not None else [])
+            + ([f"--lr {lr:g}"] if lr is not None else [])
+            + ([f"--from {start_from}"] if start_from is not None else [])
+            + ([f"--weight-decay {weight_decay:g}"] if weight_decay is not None else [])
+            + ([f"--shift {shift}"] if shift else [])
+            + ([f"--device {device}"] if device != "cpu" else [])
+        )
+
     if activation is not None and activation not in ACTIVATIONS:
         raise _fail(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}", 2)
     overrides = {"hidden": hidden, "latent_channels": latent_channels, "depth": depth, "activation": activation}
+    common: dict[str, Any] = {
+        "seed": seed,
+        "loss": loss,
+        "data_dir": data_dir,
+        "checkpoint_dir": checkpoint_dir,
+        "resume": resume,
+        "limit": limit,
+        "max_steps": max_steps,
+        "lmbda": lmbda,
+        "arch_overrides": {k: v for k, v in overrides.items() if v is not None},
+        "threads": threads,
+        "progress": not quiet,
+        "device": device,
+        "weight_decay": weight_decay,
+        "shift": shift,
+    }
     try:
-        paths = train_models(
-            names,
-            epochs=epochs,
-            seed=seed,
-            loss=loss,
-            data_dir=data_dir,
-            checkpoint_dir=checkpoint_dir,
-            resume=resume,
-            limit=limit,
-            max_steps=max_steps,
-            lmbda=lmbda,
-            arch_overrides={k: v for k, v in overrides.items() if v is not None},
-            threads=threads,
-            progress=not quiet,
-            command=command,
-            lr=lr,
-            start_dir=start_from,
-            device=device,
-            weight_decay=weight_decay,
-            shift=shift,
-        )
+        if recipe:
+            from ..training.run import train_recipes
+
+            def stage_command(name: str, k: int) -> str:
+                stage = MODELS[name].recipe[k]
+                return command([name], stage.epochs, stage.lr, checkpoint_dir if k else None)
+
+            paths = train_recipes(names, stage_command, **common)
+        else:
+            epochs = 8 if epochs is None else epochs
+            paths = train_models(
+                names,
+                epochs=epochs,
+                lr=lr,
+                start_dir=start_from,
+                command=command(names, epochs, lr, start_from),
+                **common,
+            )
     except (CodecError, FileNotFoundError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     for path in paths:

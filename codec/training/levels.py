@@ -15,14 +15,25 @@ from .model import Architecture
 
 
 @dataclass(frozen=True)
+class Stage:
+    """One stage of a model's training recipe: its epochs and peak learning rate (None: the default);
+    a stage after the first starts from the previous one's weights with a fresh schedule."""
+
+    epochs: int
+    lr: float | None = None
+
+
+@dataclass(frozen=True)
 class ModelConfig:
-    """One network to train: lambda weighs distortion against rate; its default weight decay."""
+    """One network to train: lambda weighs distortion against rate; its default weight decay, and the
+    recipe (``aec train --recipe``) that trained the shipped weights."""
 
     name: str
     lmbda: float
     arch: Architecture
     weight_decay: float = 0.0
     data: str = "mnist"  # what it trains on: "mnist" digits, or "general" crops (codec.training.general)
+    recipe: tuple[Stage, ...] = (Stage(24),)
 
 
 #: The lowest-rate models code each digit as one latent vector (grid 1), which
@@ -45,17 +56,39 @@ class ModelConfig:
 #: candidate for level 2), vector-25 (since aec 0.9), vector-60 (about 0.2 dB
 #: better than grid-75 at a coarser step, for 1.9 MB of weights), grid-30 (since
 #: aec 0.9) and grid-650 (dominated by the wider grid-1200 at coarser steps).
+_TWO_30_24 = (Stage(30), Stage(24))
+_TWO_27_18 = (Stage(27), Stage(18))
+
+#: Each model's recipe is the stages its shipped weights were trained in (the levels' metadata records
+#: each stage's command); the vector models ran them on a GPU (``--device cuda``), the others on a CPU.
 MODELS: dict[str, ModelConfig] = {
     cfg.name: cfg
     for cfg in (
-        ModelConfig("vector-4", 4.0, Architecture(latent_channels=32, grid=1)),
-        ModelConfig("vector-5", 5.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1), 0.05),
+        ModelConfig("vector-4", 4.0, Architecture(latent_channels=32, grid=1), recipe=(Stage(31), Stage(30, 5e-4))),
+        ModelConfig(
+            "vector-5", 5.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1), 0.05, recipe=_TWO_30_24
+        ),
         ModelConfig("vector-6", 6.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1)),
-        ModelConfig("vector-10", 10.0, Architecture(latent_channels=32, grid=1, hidden=64, depth=1)),
-        ModelConfig("vector-15", 15.0, Architecture(latent_channels=48, grid=1, hidden=64, depth=1), 0.05),
-        ModelConfig("vector-20", 20.0, Architecture(latent_channels=48, grid=1, hidden=64, depth=1), 0.05),
-        ModelConfig("vector-25", 25.0, Architecture(latent_channels=48, grid=1)),
-        ModelConfig("vector-30", 30.0, Architecture(latent_channels=48, grid=1, hidden=64, depth=1), 0.05),
+        ModelConfig(
+            "vector-10",
+            10.0,
+            Architecture(latent_channels=32, grid=1, hidden=64, depth=1),
+            recipe=(Stage(32), Stage(30, 5e-4)),
+        ),
+        ModelConfig(
+            "vector-15", 15.0, Architecture(latent_channels=48, grid=1, hidden=64, depth=1), 0.05, recipe=_TWO_27_18
+        ),
+        ModelConfig(
+            "vector-20", 20.0, Architecture(latent_channels=48, grid=1, hidden=64, depth=1), 0.05, recipe=_TWO_27_18
+        ),
+        ModelConfig("vector-25", 25.0, Architecture(latent_channels=48, grid=1), recipe=(Stage(31), Stage(30, 5e-4))),
+        ModelConfig(
+            "vector-30",
+            30.0,
+            Architecture(latent_channels=48, grid=1, hidden=64, depth=1),
+            0.05,
+            recipe=(Stage(28), Stage(18)),
+        ),
         ModelConfig("vector-60", 60.0, Architecture(latent_channels=64, grid=1)),
         ModelConfig("grid-30", 30.0, Architecture(latent_channels=12, hidden=64, depth=1)),
         ModelConfig("grid-75", 75.0, Architecture(latent_channels=12, hidden=64, depth=1)),
@@ -64,7 +97,13 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("grid-1200", 1200.0, Architecture(latent_channels=16, hidden=64, depth=1)),
         ModelConfig("grid-2000", 2000.0, Architecture(latent_channels=16, hidden=64, depth=1)),
         ModelConfig("grid-6000", 6000.0, Architecture(latent_channels=16)),
-        ModelConfig("general-600", 600.0, Architecture(latent_channels=16, hidden=64, depth=1), data="general"),
+        ModelConfig(
+            "general-600",
+            600.0,
+            Architecture(latent_channels=16, hidden=64, depth=1),
+            data="general",
+            recipe=(Stage(20),),
+        ),
     )
 }
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
 from typing import Any
@@ -11,7 +12,7 @@ import numpy as np
 import torch
 
 from ..data import dataset_digest, load_mnist
-from .levels import GENERAL_LEVELS, LEVELS, MODELS
+from .levels import GENERAL_LEVELS, LEVELS, MODELS, Stage
 from .mixture import TABLE_SETS
 from .train import TrainConfig, save_atomic, train
 
@@ -101,6 +102,49 @@ def train_models(
         del model
         paths.append(path)
     return paths
+
+
+def train_recipes(names: list[str], command: Callable[[str, int], str], **common: Any) -> list[Path]:
+    """Train each named model by its recipe (:attr:`ModelConfig.recipe`): the first stage from scratch,
+    each further one from the checkpoint of the stage before it with a fresh schedule.
+
+    ``command(name, k)`` is stage ``k``'s command line, recorded with it; ``common``
+    goes to :func:`train_models` (``checkpoint_dir`` included). Stages a checkpoint
+    already holds, finished and as the recipe says, are skipped and a stage in
+    progress resumes, so an interrupted recipe continues where it stopped.
+    """
+    checkpoint_dir = Path(common["checkpoint_dir"])
+    for name in names:
+        recipe = MODELS[name].recipe
+        for k in range(stages_done(checkpoint_path(checkpoint_dir, name), recipe), len(recipe)):
+            stage = recipe[k]
+            start = checkpoint_dir if k else None
+            train_models([name], epochs=stage.epochs, lr=stage.lr, start_dir=start, command=command(name, k), **common)
+    return [checkpoint_path(checkpoint_dir, name) for name in names]
+
+
+def stages_done(path: Path, recipe: tuple[Stage, ...]) -> int:
+    """How many of ``recipe``'s stages the checkpoint at ``path`` holds finished (0 without one)."""
+    from .train import TrainConfig, stages
+
+    if not path.is_file():
+        return 0
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    chain = stages(state)
+    default_lr = TrainConfig.__dataclass_fields__["lr"].default
+    done = 0
+    for held, stage in zip(chain, recipe):
+        config = held["config"]
+        if (config["epochs"], config["lr"]) != (stage.epochs, stage.lr or default_lr):
+            break
+        done += 1
+    if done < len(chain):  # it holds stages of another recipe: start again
+        return 0
+    last = chain[-1]["config"]
+    finished = state.get("epoch", 0) >= last["epochs"] or (
+        last.get("max_steps") is not None and state.get("step", 0) >= last["max_steps"]
+    )
+    return done if finished else done - 1
 
 
 def training_images(data: str, digits: np.ndarray, seed: int) -> np.ndarray:
