@@ -122,15 +122,29 @@ def _run_decoder(data: bytes, layout: Layout) -> np.ndarray:
     return np.concatenate([stream.decode(count, freqs) for count, freqs in layout])
 
 
-def _decodes_to(data: bytes, layout: Layout, symbols: np.ndarray) -> bool:
+def _decodes_with(
+    data: bytes, models: Sequence[tuple[int, tuple[object, tuple[np.ndarray, ...]]]], symbols: np.ndarray
+) -> bool:
+    """Whether ``data`` decodes to ``symbols`` with the segments' models (count, (model, arguments))."""
     try:
-        return bool(np.array_equal(_run_decoder(data, layout), symbols))
-    except CorruptFileError:
+        coder = constriction.stream.queue.RangeDecoder(_words(data))
+        start = 0
+        for count, (model, args) in models:
+            decoded = coder.decode(model, *args) if args else coder.decode(model, count)
+            if not np.array_equal(decoded, symbols[start : start + count]):
+                return False
+            start += count
+        return True
+    except _CODER_ERRORS:
         return False
 
 
-def _shortest(data: bytes, layout: Layout, symbols: np.ndarray) -> bytes:
-    """The shortest stream, cut from ``data``'s end, that still decodes to ``symbols``."""
+def _shortest(data: bytes, segments: Sequence[Segment], symbols: np.ndarray) -> bytes:
+    """The shortest stream, cut from ``data``'s end, that still decodes to ``symbols`` (coded with ``segments``).
+
+    Each try decodes the whole stream, so the segments' models are made once for all tries.
+    """
+    models = [(count, _model(freqs)) for count, freqs in segments if count]
     best = data
     for length in range(len(data) - 1, -1, -1):
         candidates = [data[:length]]
@@ -138,7 +152,7 @@ def _shortest(data: bytes, layout: Layout, symbols: np.ndarray) -> bytes:
             bumped = int.from_bytes(data[:length], "big") + 1
             if bumped < 1 << (8 * length):
                 candidates.append(bumped.to_bytes(length, "big"))
-        found = next((c for c in candidates if _decodes_to(c, layout, symbols)), None)
+        found = next((c for c in candidates if _decodes_with(c, models, symbols)), None)
         if found is None:
             break
         best = found
