@@ -36,31 +36,15 @@ class ModelConfig:
     recipe: tuple[Stage, ...] = (Stage(24),)
 
 
-#: The lowest-rate models code each digit as one latent vector (grid 1), which
-#: costs far fewer bits than a 7x7 grid of latents at low quality; the others
-#: keep the grid, which wins from about 25 dB up (grid-30 for 25.7 dB: 7 % less
-#: payload than grid-75 at a coarser step). From 25 to 36 dB the transforms
-#: are wider and deeper (hidden 64, one extra 3x3 convolution per scale): 8 to
-#: 18 % less rate than hidden 48 (benchmarks/ABLATIONS.md); so are vector-10
-#: and vector-5 (for the 21.5 dB point: level 2 was vector-10 at step 1.3 until
-#: aec 0.5). Since aec 0.7 vector-4, vector-10 and vector-25 are trained on a
-#: GPU, 31-32 epochs and a second stage of 30 at lr 5e-4 (0.15 to 0.5 dB more
-#: than 10 CPU epochs). Longer training overfits vector-5 (no gain on the test
-#: digits) unless its transforms get weight decay: since aec 0.8 it is trained
-#: on a GPU with decay 0.05, 30 epochs and a second stage of 24 (0.25 dB more at
-#: the same rate). Since aec 0.9 the one-vector models reach 26.5 dB: vector-15,
-#: vector-20 and vector-30 have the wide transforms and decay 0.05 (27-28 GPU
-#: epochs and a second stage of 18; 7-9 % less payload than vector-25 at steps 1.3
-#: and 1 and grid-30, which they replace at levels 4-6). The models they replaced
-#: are kept in weights/retired/ for their files. Not shipped: vector-6 (a
-#: candidate for level 2), vector-25 (since aec 0.9), vector-60 (about 0.2 dB
-#: better than grid-75 at a coarser step, for 1.9 MB of weights), grid-30 (since
-#: aec 0.9) and grid-650 (dominated by the wider grid-1200 at coarser steps).
 _TWO_30_24 = (Stage(30), Stage(24))
 _TWO_27_18 = (Stage(27), Stage(18))
 
-#: Each model's recipe is the stages its shipped weights were trained in (the levels' metadata records
-#: each stage's command); the vector models ran them on a GPU (``--device cuda``), the others on a CPU.
+#: The trained networks. The lowest-rate models code each digit as one latent vector (grid 1), which costs far
+#: fewer bits than a 7x7 grid of latents at low quality; the others keep the grid, which wins from about 25 dB
+#: up. Most have the wide transforms (hidden 64, one extra 3x3 convolution per scale: 8 to 18 % less rate);
+#: the one-vector models that overfit train with weight decay 0.05. Each model's recipe is the stages its
+#: shipped weights were trained in (the vector models on a GPU, the others on a CPU); how the models came to
+#: be, and those no level uses: docs/design.md and CHANGELOG.md.
 MODELS: dict[str, ModelConfig] = {
     cfg.name: cfg
     for cfg in (
