@@ -101,7 +101,11 @@ class StreamDecoder:
         """The next ``count`` symbols, with one shared row ``freqs`` (K,) or one row per symbol (count, K)."""
         if count == 0:
             return np.zeros(0, dtype=np.int32)
-        model, args = _model(freqs)
+        return self.decode_with(count, _model(freqs))
+
+    def decode_with(self, count: int, prepared: tuple[object, tuple[np.ndarray, ...]]) -> np.ndarray:
+        """:meth:`decode` with the tables' coder model already made (:func:`_model`), for a stream decoded often."""
+        model, args = prepared
         try:
             decoded = self._coder.decode(model, *args) if args else self._coder.decode(model, count)
         except _CODER_ERRORS as exc:
@@ -125,17 +129,17 @@ def _run_decoder(data: bytes, layout: Layout) -> np.ndarray:
 def _decodes_with(
     data: bytes, models: Sequence[tuple[int, tuple[object, tuple[np.ndarray, ...]]]], symbols: np.ndarray
 ) -> bool:
-    """Whether ``data`` decodes to ``symbols`` with the segments' models (count, (model, arguments))."""
+    """Whether ``data`` decodes to ``symbols`` with the segments' models (count, (model, arguments));
+    a segment that differs ends the try."""
     try:
-        coder = constriction.stream.queue.RangeDecoder(_words(data))
+        stream = StreamDecoder(data)
         start = 0
-        for count, (model, args) in models:
-            decoded = coder.decode(model, *args) if args else coder.decode(model, count)
-            if not np.array_equal(decoded, symbols[start : start + count]):
+        for count, prepared in models:
+            if not np.array_equal(stream.decode_with(count, prepared), symbols[start : start + count]):
                 return False
             start += count
         return True
-    except _CODER_ERRORS:
+    except CorruptFileError:
         return False
 
 

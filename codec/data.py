@@ -178,20 +178,17 @@ MAX_DOWNLOAD = 16 << 20
 def _fetch(url: str, target: Path, name: str, bar: Progress) -> None:
     """Download ``url`` (one of the four MNIST files, at most 10 MB) to ``target``, which appears only once
     complete and verified."""
-    from .fileio import write_file
+    from .errors import InputError
+    from .fileio import read_stream, write_file
 
     task = bar.add_task(target.name, total=None)
-    chunks, size = [], 0
     with urllib.request.urlopen(url, timeout=30) as response:
         total = response.headers.get("Content-Length")
         bar.update(task, total=int(total) if total else None)
-        while chunk := response.read(1 << 16):
-            chunks.append(chunk)
-            size += len(chunk)
-            if size > MAX_DOWNLOAD:
-                raise DataError(f"{url}: over {MAX_DOWNLOAD >> 20} MB, not the MNIST file")
-            bar.advance(task, len(chunk))
-    data = b"".join(chunks)
+        try:
+            data = read_stream(response, MAX_DOWNLOAD, url, 1 << 16, lambda size: bar.advance(task, size))
+        except InputError as exc:
+            raise DataError(f"{exc}: not the MNIST file") from None
     _verified(data, url, name)
     write_file(target, data, force=True)
 

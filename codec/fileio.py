@@ -24,7 +24,7 @@ import stat
 import sys
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
@@ -43,16 +43,21 @@ def _size_text(limit: int) -> str:
     return f"{limit // (1 << 20)} MiB" if limit >= 1 << 20 else f"{limit:,} bytes"
 
 
-def read_stream(stream: IO[bytes], limit: int, what: str) -> bytes:
-    """At most ``limit`` bytes of a stream, read in steps; refused (not truncated) beyond."""
+def read_stream(
+    stream: IO[bytes], limit: int, what: str, step: int = _READ_STEP, advance: Callable[[int], None] | None = None
+) -> bytes:
+    """At most ``limit`` bytes of a stream, read ``step`` at a time (each told to ``advance``); refused (not
+    truncated) beyond."""
     parts: list[bytes] = []
     total = 0
     while True:
-        part = stream.read(min(_READ_STEP, limit + 1 - total))
+        part = stream.read(min(step, limit + 1 - total))
         if not part:
             return b"".join(parts)
         parts.append(part)
         total += len(part)
+        if advance is not None:
+            advance(len(part))
         if total > limit:
             raise InputError(f"{what} is over the {_size_text(limit)} limit")
 

@@ -315,11 +315,11 @@ def _known_ids(folder: Path, level: int) -> tuple[int, ...]:
     it is loaded to decode it).
     """
     ids = []
-    for name in (f"level-{level}", f"{GENERAL}/level-{level}"):
+    for name, load in ((f"level-{level}", load_model), (f"{GENERAL}/level-{level}", load_general)):
         model_id = _recorded_id(folder, name)
-        if model_id is None:
+        if model_id is None:  # no metadata to read it from: the model itself, when installed
             with contextlib.suppress(ModelError):
-                model = load_model(level, folder) if name.startswith("level") else load_general(level, folder)
+                model = load(level, folder)
                 model_id = model.model_id if model is not None else None
         if model_id is not None:
             ids.append(model_id)

@@ -136,11 +136,12 @@ class LatentPrior:
         height, width = symbols.shape[-2:]
         flat = symbols.reshape(len(symbols), -1)
         places = np.arange(flat.shape[1])
+        selector = self.selector_bits(height, width)
         step = max(1, COST_ELEMENTS // max(1, self.sets * len(places)))  # images at once: bounds the gathered bits
-        costs = np.empty((len(flat), len(self.selector_bits(height, width))))
+        costs = np.empty((len(flat), len(selector)))
         for first in range(0, len(flat), step):
             costs[first : first + step] = self.place_bits(height, width, places, flat[first : first + step]).sum(-1).T
-        return costs + self.selector_bits(height, width)
+        return costs + selector
 
     def code_lengths(self, symbols: np.ndarray) -> np.ndarray:
         """Ideal code length in bits (N,) of each symbol grid (N, C, H, W), with the set :meth:`streams` picks."""

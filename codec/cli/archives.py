@@ -16,7 +16,7 @@ from ..errors import ArgumentError, CodecError
 from ..models import DEFAULT_LEVEL
 from ..search import DEFAULT_EFFORT
 from .bars import _progress_bar
-from .common import Effort, Force, Quiet, Recursive, _check_quality, _fail, _ratio, _stdout, app
+from .common import Effort, Force, Quality, Quiet, Recursive, _check_quality, _fail, _ratio, _stdout, app
 
 
 @app.command()
@@ -25,7 +25,7 @@ def pack(
         list[str], typer.Argument(help="Image files, folders, or IDX files (.gz or raw) such as MNIST's ('-': stdin).")
     ],
     output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs; '-': stdout).")],
-    quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = DEFAULT_LEVEL,
+    quality: Quality = DEFAULT_LEVEL,
     effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
     recursive: Recursive = False,
@@ -88,7 +88,7 @@ def pack_shards(
         list[str], typer.Argument(help="The shards: IDX files (.gz or raw), images, or folders of images.")
     ],
     output: Annotated[str, typer.Option("--output", "-o", help="The folder that receives one NAME.aecs per shard.")],
-    quality: Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = DEFAULT_LEVEL,
+    quality: Quality = DEFAULT_LEVEL,
     effort: Effort = DEFAULT_EFFORT,
     scheduler: Annotated[
         str | None,

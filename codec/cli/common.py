@@ -43,6 +43,7 @@ Effort = Annotated[
         "(not in archives: one model codes them all).",
     ),
 ]
+Quality = Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")]
 Recursive = Annotated[bool, typer.Option("--recursive", "-r", help="Descend into sub-folders of folder inputs.")]
 Output = Annotated[
     str | None, typer.Option("--output", "-o", help="Output file, or folder with several inputs ('-': stdout).")
