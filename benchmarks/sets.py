@@ -2,11 +2,12 @@
 
 Both are generated reproducibly (a fixed seed) from what packages ship, and
 neither shares an image with the refinement model's training data
-(:mod:`codec.training.refine_fit`):
+(:mod:`codec.training.refine_fit`) or the lossless model's (:mod:`codec.training.lossless_fit`):
 
 - ``digits``: digits of 16 to 512 px rendered from every installed font except
-  the training fonts (DejaVu Sans), and MNIST *training* digits the training
-  data does not use, rescaled; both polarities, stroke widths, blur, sensor noise,
+  the training fonts (DejaVu Sans), and MNIST *training* digits that neither the
+  refinement's training data nor the lossless model's uses (from
+  :data:`codec.training.digits.HELD_OUT_FROM` on), rescaled; both polarities, stroke widths, blur, sensor noise,
   JPEG artefacts, off-centre, paper texture, one to six digits in a row.
 - ``photos``: scikit-image's sample photos and scans except the training ones,
   plus matplotlib's photo and MRI slice, in grayscale, each scaled so that its
@@ -21,14 +22,12 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from codec.training.digits import find_fonts, font_digits, scanned_digits
+from codec.training.digits import HELD_OUT_FROM, find_fonts, font_digits, scanned_digits
 from codec.training.refine_fit import TRAINING_FONT, TRAINING_PHOTOS
 
 SEED = 2026
 #: Photos are scaled down so that their longer side is at most this many pixels.
 PHOTO_SIDE = 256
-#: MNIST training digits from this index on are benchmark digits (the training data draws from a seed's choice
-#: over all 60,000, so the benchmark takes digits the training's choice left out).
 FONT_IMAGES = 40
 SCANNED_IMAGES = 20
 
@@ -49,7 +48,8 @@ def digits(mnist_train: np.ndarray, training_seed: int = 0) -> list[np.ndarray]:
     from codec.training.refine_fit import training_digit_indices
 
     rng = np.random.default_rng(SEED)
-    unseen = np.setdiff1d(np.arange(len(mnist_train)), training_digit_indices(len(mnist_train), training_seed))
+    held_out = np.arange(HELD_OUT_FROM, len(mnist_train))
+    unseen = np.setdiff1d(held_out, training_digit_indices(len(mnist_train), training_seed))
     images = font_digits(benchmark_fonts(), FONT_IMAGES, rng)
     images += scanned_digits(mnist_train[unseen], SCANNED_IMAGES, rng)
     return images

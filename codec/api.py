@@ -9,6 +9,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import operator
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
@@ -17,7 +18,7 @@ from typing import cast
 
 import numpy as np
 
-from . import bitstream, choice, coder, contexts, models, refine, search
+from . import bitstream, choice, coder, contexts, lossless, models, refine, search
 from .bitstream import Header
 from .errors import ArgumentError, FormatError, ModelError, ModelMismatchError
 from .images import ImageLike, Prepared, pad_to_stride, prepare
@@ -124,8 +125,21 @@ class Refined:
     stream: bytes
 
 
-#: What a file's payload decodes to: the latents of a plain file, or a refined file's parts.
-Decoded = np.ndarray | Refined
+@dataclass(frozen=True)
+class PixelCoded:
+    """A pixel model's file before its pixels (:mod:`codec.lossless`): its stream and maximum error (0: lossless)."""
+
+    stream: bytes
+    max_error: int = 0
+
+
+#: What a file's payload decodes to: the latents of a plain file, a refined file's parts or a pixel model's stream.
+Decoded = np.ndarray | Refined | PixelCoded
+
+
+def known_ids(level: int) -> tuple[int, ...]:
+    """The model ids a file of ``level`` may name here (level 0: the lossless models')."""
+    return lossless.installed_ids() if level == 0 else models.known_model_ids(level)
 
 
 def check_max_error(max_error: object) -> int:
@@ -209,20 +223,40 @@ def within_bases(item: Prepared, max_error: int, level: int, effort: int = DEFAU
     return bases
 
 
+def pixel_model_file(
+    item: Prepared, max_error: int = 0, model: lossless.LosslessModel | None = None
+) -> tuple[bytes, np.ndarray]:
+    """The pixel model's file of a prepared image (format version 7), every pixel within ``max_error`` (0:
+    lossless), and the pixels it decodes to (as the user gave them)."""
+    model = model or lossless.load()
+    height, width = item.pixels.shape
+    bound = max_error or None
+    header = Header(0, model.model_id, width, height, item.inverted, bitstream.PIXEL_VERSION, max_error=bound)
+    decoded = lossless.quantized(item.pixels, max_error)[2]
+    data = bitstream.pack(header, lossless.encode(model, item.pixels, max_error))
+    return data, 255 - decoded if item.inverted else decoded
+
+
 def encode_within(
     item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT, bases: Sequence[Base] | None = None
 ) -> tuple[bytes, np.ndarray]:
     """The smaller of the refined files over ``level``'s autoencoder and over none (or over ``bases``, made once by
     :func:`within_bases`): every pixel within ``max_error``. Returns the file and the pixels it decodes to here.
 
-    Lossless (``max_error`` 0) never builds on the autoencoder, whose image may
-    differ by a grey level on another machine: it decodes to the same pixels everywhere.
+    The pixel model's file (:mod:`codec.lossless`, when installed) is a third
+    candidate. Lossless (``max_error`` 0) never builds on the autoencoder, whose
+    image may differ by a grey level on another machine: it decodes to the same
+    pixels everywhere.
     """
     max_error = check_max_error(max_error)
     if bases is None:
         bases = within_bases(item, max_error, level, effort)
     usable = [b for b in bases if max_error > 0 or not b.level]
-    return min((refined_file(item, max_error, base) for base in usable), key=lambda made: len(made[0]))
+    made = [refined_file(item, max_error, base) for base in usable]
+    if lossless.installed_ids():
+        with contextlib.suppress(FormatError):  # over the format's size limit: the digit tables fit no such image
+            made.append(pixel_model_file(item, max_error))
+    return min(made, key=lambda file: len(file[0]))
 
 
 def compress_many(
@@ -410,12 +444,14 @@ def decode_latents(data: bytes) -> tuple[Header, Decoded]:
 
     A refined file gives its latents and its refinement stream (:class:`Refined`).
     """
-    header, payload = bitstream.unpack(data, models.known_model_ids)
+    header, payload = bitstream.unpack(data, known_ids)
     return header, decode_payload(header, payload)
 
 
 def decode_payload(header: Header, payload: bytes) -> Decoded:
     """Entropy-decode the integer latents of a payload described by ``header`` (with a refined file's stream)."""
+    if header.pixel_model:
+        return PixelCoded(payload, header.max_error or 0)
     if header.refined:
         base, stream = bitstream.split_refined(payload, header.level > 0)
         return Refined(_decode_latents(header, base) if header.level else None, stream)
@@ -471,15 +507,44 @@ def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
     return 255 - pixels if header.inverted else pixels
 
 
+def _lossless_model(model_id: int) -> lossless.LosslessModel:
+    model = lossless.load()
+    if model.model_id != model_id:
+        raise ModelMismatchError(
+            f"file was coded with lossless model {model_id:03x}, the installed lossless model is {model.model_id:03x}"
+        )
+    return model
+
+
+def _pixel_model_pixels(decoded: Sequence[tuple[Header, Decoded]], indices: Sequence[int]) -> Iterable[np.ndarray]:
+    """The pixels of pixel model files (all of one size, model and maximum error), decoded in lockstep a batch at
+    a time."""
+    header = decoded[indices[0]][0]
+    model = _lossless_model(header.model_id)
+    step = images_per_batch(header.height * header.width)
+    for first in range(0, len(indices), step):
+        chunk = indices[first : first + step]
+        streams = [cast(PixelCoded, decoded[i][1]).stream for i in chunk]
+        images = lossless.decode_many(model, streams, header.height, header.width, header.max_error or 0)
+        for i, image in zip(chunk, images):
+            yield 255 - image if decoded[i][0].inverted else image
+
+
 def reconstruct(decoded: Sequence[tuple[Header, Decoded]], dtype: type = np.float32) -> list[np.ndarray]:
     """Images from headers and latents as :func:`decode_latents` gives them, batched."""
     groups: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
+    exact: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
     out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(decoded)
     for index, (header, item) in enumerate(decoded):
         if isinstance(item, Refined):
             out[index] = _refined_pixels(header, item, dtype)
+        elif isinstance(item, PixelCoded):
+            exact[(header.model_id, header.height, header.width, item.max_error)].append(index)
         else:
             groups[(header.level, header.model_id, header.height, header.width)].append(index)
+    for indices in exact.values():
+        for i, image in zip(indices, _pixel_model_pixels(decoded, indices)):
+            out[i] = image
     for (level, model_id, height, width), indices in groups.items():
         model = model_for_decoding(level, model_id)
         step = images_per_batch(height * width)
@@ -511,7 +576,7 @@ def inspect(data: bytes) -> FileInfo:
     >>> info.header.level, info.header.width, info.file_bytes - info.payload_bytes
     (2, 28, 5)
     """
-    header, payload = bitstream.unpack(data, models.known_model_ids)
+    header, payload = bitstream.unpack(data, known_ids)
     return FileInfo(header=header, file_bytes=len(data), payload_bytes=len(payload))
 
 

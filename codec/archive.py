@@ -4,8 +4,8 @@ Layout of archive version 3 (see ``docs/format.md``)::
 
     magic      4 bytes   0xAE 0xC0 'A' 'S'
     version    1 byte    3
-    flags      1 byte    bit 0: 2-byte lengths; bit 1: polarity bitmap present
-    level, model id      2 bytes, packed as in a single .aec file
+    flags      1 byte    bit 0: 2-byte lengths; bit 1: polarity bitmap present; bit 2: lossless payloads
+    level, model id      2 bytes, packed as in a version 3 .aec file (lossless: level 0, the lossless model's id)
     width, height, count   unsigned LEB128 each (at most 3 bytes: count < 2^21)
     [polarity bitmap]    ceil(count / 8) bytes, bit i of byte i // 8 (LSB first): image i inverted
     index      count x 1 (or 2, little-endian) bytes: each image's payload length
@@ -14,7 +14,9 @@ Layout of archive version 3 (see ``docs/format.md``)::
     crc32      4 bytes   of the payloads
 
 Per image, the archive adds one byte (its payload length) to the payload, and one
-bit when any image is dark ink on a light background.
+bit when any image is dark ink on a light background. A lossless archive
+(quality :data:`LOSSLESS`) holds the lossless pixel model's payloads
+(:mod:`codec.lossless`, what a version 7 file holds) and gives back every pixel.
 
 Archives are written and read as streams: :class:`ArchiveWriter` codes images
 batch by batch into a spool and writes the header once it knows every length;
@@ -34,8 +36,17 @@ from typing import IO
 
 import numpy as np
 
-from . import api
-from .bitstream import ARCHIVE_MAGIC, Header, _read_varint, _varint, check_size, pack_model, unpack_model
+from . import api, lossless
+from .bitstream import (
+    ARCHIVE_MAGIC,
+    PIXEL_VERSION,
+    Header,
+    _read_varint,
+    _varint,
+    check_size,
+    pack_model,
+    unpack_model,
+)
 from .errors import CorruptFileError, FormatError, ImageError
 from .images import ImageLike, Prepared, prepare
 from .limits import images_per_batch
@@ -46,6 +57,10 @@ MAGIC = ARCHIVE_MAGIC
 VERSION = 3
 FLAG_WIDE_LENGTHS = 0x1
 FLAG_POLARITY = 0x2
+#: The payloads are the lossless pixel model's (level 0).
+FLAG_LOSSLESS = 0x4
+#: The quality that packs an archive losslessly (``aec pack --lossless``).
+LOSSLESS = 0
 #: The most images one archive holds: what a 3-byte LEB128 count carries (the reader reads at most 3 bytes).
 MAX_COUNT = (1 << 21) - 1
 #: The longest payload of one image: what the 2-byte index entry carries.
@@ -96,9 +111,15 @@ class ArchiveHead:
     def payload_bytes(self) -> int:
         return int(self.lengths.sum())
 
+    @property
+    def lossless(self) -> bool:
+        """Whether the payloads are the lossless pixel model's (level 0)."""
+        return self.level == LOSSLESS
+
     def header(self, index: int) -> Header:
         """The single-file header image ``index`` would have."""
-        return Header(self.level, self.model_id, self.width, self.height, bool(self.inverted[index]))
+        version = PIXEL_VERSION if self.lossless else 4
+        return Header(self.level, self.model_id, self.width, self.height, bool(self.inverted[index]), version)
 
     def to_bytes(self) -> bytes:
         """The head as written, its CRC-32 included; every limit the reader has is checked here first."""
@@ -107,6 +128,7 @@ class ArchiveHead:
         longest = int(self.lengths.max())
         check_payload(longest)
         flags = (FLAG_WIDE_LENGTHS if longest > 0xFF else 0) | (FLAG_POLARITY if self.inverted.any() else 0)
+        flags |= FLAG_LOSSLESS if self.lossless else 0
         head = MAGIC + bytes([VERSION, flags]) + pack_model(self.level, self.model_id)
         head += _varint(self.width) + _varint(self.height) + _varint(self.count)
         if flags & FLAG_POLARITY:
@@ -132,9 +154,11 @@ def read_head(read: Read) -> ArchiveHead:
     version, flags = fixed[4], fixed[5]
     if version != VERSION:
         raise FormatError(f"unsupported archive version {version} (this aec reads version {VERSION})")
-    if flags & ~(FLAG_WIDE_LENGTHS | FLAG_POLARITY):
+    if flags & ~(FLAG_WIDE_LENGTHS | FLAG_POLARITY | FLAG_LOSSLESS):
         raise FormatError(f"unknown archive flags 0x{flags:x}")
     level, model_id = unpack_model(fixed[6:8])
+    if bool(flags & FLAG_LOSSLESS) != (level == LOSSLESS):
+        raise FormatError("archive: the lossless flag and level 0 go together")
     head = bytearray(fixed)
     fields = []
     for _ in range(3):  # width, height, count: LEB128, at most 3 bytes each
@@ -195,6 +219,7 @@ class ArchiveWriter:
     """Codes images batch by batch into ``spool``; :meth:`write` puts the head, then the spooled payloads."""
 
     def __init__(self, quality: int = DEFAULT_LEVEL, effort: int = api.DEFAULT_EFFORT, spool: IO[bytes] | None = None):
+        """Quality :data:`LOSSLESS` codes every image with the lossless pixel model."""
         self.quality, self.effort = api.check_quality(quality), api.check_effort(effort)
         self.spool = spool if spool is not None else io.BytesIO()
         self.size: tuple[int, int] | None = None
@@ -212,9 +237,13 @@ class ArchiveWriter:
             raise ImageError(f"an archive holds images of one size; got {len(shapes)} sizes")
         check_count(len(self.lengths) + len(prepared))
         self.size = prepared[0].pixels.shape
-        model, coded = api.encode_payloads(prepared, self.quality, self.effort, in_context=False)
-        self.model_id = model.model_id
-        for item, payload in zip(prepared, (p.data for p in coded)):
+        if self.quality == LOSSLESS:
+            exact = lossless.load()
+            self.model_id, coded = exact.model_id, [lossless.encode(exact, item.pixels) for item in prepared]
+        else:
+            model, payloads = api.encode_payloads(prepared, self.quality, self.effort, in_context=False)
+            self.model_id, coded = model.model_id, [p.data for p in payloads]
+        for item, payload in zip(prepared, coded):
             check_payload(len(payload))  # before spooling the rest: the head checks again when written
             self.spool.write(payload)
             self.crc = _crc(payload, self.crc)
@@ -244,7 +273,7 @@ class ArchiveWriter:
 
 
 def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL, effort: int = api.DEFAULT_EFFORT) -> bytes:
-    """One archive of ``images`` (all of one size) at ``quality``.
+    """One archive of ``images`` (all of one size) at ``quality`` (:data:`LOSSLESS`: every pixel kept).
 
     >>> import numpy as np
     >>> images = [np.zeros((28, 28), np.uint8)] * 3

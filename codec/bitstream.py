@@ -38,7 +38,9 @@ VERSION = 4
 REFINED_VERSION = 5
 #: Version 6: latents off the model's home grid coded in adaptive contexts (``codec.contexts``), plain or refined.
 CONTEXT_VERSION = 6
-SUPPORTED_VERSIONS = (3, 4, 5, 6)
+#: Version 7: files of the pixel model (``codec.lossless``), lossless or within a bound: level 0, its model's id.
+PIXEL_VERSION = 7
+SUPPORTED_VERSIONS = (3, 4, 5, 6, 7)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
@@ -56,8 +58,9 @@ FLAG_EXPLICIT_SIZE = 0x2
 FLAG_REFINED = 0x4
 _KNOWN_FLAGS = {3: FLAG_INVERTED | FLAG_EXPLICIT_SIZE, 4: FLAG_INVERTED | FLAG_EXPLICIT_SIZE}
 _KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[4] | FLAG_REFINED
+_KNOWN_FLAGS[7] = _KNOWN_FLAGS[4] | FLAG_REFINED  # version 7: bit 2 says a maximum error (1 byte) follows
 #: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
-_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2, 5: len(MAGIC) + 2, 6: len(MAGIC) + 2}
+_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2, 5: len(MAGIC) + 2, 6: len(MAGIC) + 2, 7: len(MAGIC) + 2}
 #: The largest maximum error a refined file carries (its step 2K + 1 stays under 256).
 MAX_REFINE_ERROR = 127
 MAX_LEVEL = 0xF
@@ -66,6 +69,7 @@ CRC_BYTES = 2
 #: The smallest possible file: fixed header and checksum, empty payload.
 MIN_FILE = _FIXED[VERSION] + CRC_BYTES
 #: The model ids a decoder has for a level (installed and retired): what a version 4 file is checked against.
+#: Level 0 asks for the lossless models' ids (version 7).
 KnownIds = Callable[[int], Sequence[int]]
 
 
@@ -96,6 +100,12 @@ class Header:
                 raise FormatError(f"maximum error {self.max_error} does not fit the format (0..{MAX_REFINE_ERROR})")
             if not 0 <= self.refine_id < 1 << MODEL_ID_BITS:
                 raise FormatError(f"refinement model id {self.refine_id} does not fit the format")
+        if self.pixel_model:
+            if self.level or self.refine_id:
+                raise FormatError(f"a pixel model's file (version {PIXEL_VERSION}) has level 0 and no refinement")
+            if self.max_error is not None and not 1 <= self.max_error <= MAX_REFINE_ERROR:
+                raise FormatError(f"a pixel model's maximum error is 1..{MAX_REFINE_ERROR} (none: lossless)")
+            return
         if self.level == 0 and (not self.refined or self.model_id):
             raise FormatError("level 0 (no autoencoder layer) is for refined files only, with model id 0")
         if self.level == 0 and self.version >= CONTEXT_VERSION:
@@ -104,7 +114,13 @@ class Header:
     @property
     def refined(self) -> bool:
         """Whether a refinement layer follows the latents (or stands alone, at level 0)."""
-        return self.max_error is not None
+        return self.max_error is not None and not self.pixel_model
+
+    @property
+    def pixel_model(self) -> bool:
+        """Whether the file is the pixel model's (version 7): no latents, every pixel exact or within
+        ``max_error``."""
+        return self.version == PIXEL_VERSION
 
 
 def check_size(width: int, height: int) -> None:
@@ -164,7 +180,7 @@ def header_bytes(header: Header) -> bytes:
     """The bytes of ``header`` (without the checksum), in the header's format version."""
     explicit = (header.width, header.height) != DEFAULT_SIZE
     flags = (FLAG_INVERTED if header.inverted else 0) | (FLAG_EXPLICIT_SIZE if explicit else 0)
-    flags |= FLAG_REFINED if header.refined else 0
+    flags |= FLAG_REFINED if header.max_error is not None else 0
     if header.version >= 4:
         model = bytes([header.level | (header.model_id >> (MODEL_ID_BITS - 4)) << 4])
     else:
@@ -174,6 +190,8 @@ def header_bytes(header: Header) -> bytes:
         out += _varint(header.width) + _varint(header.height)
     if header.refined:
         out += bytes([header.max_error]) + header.refine_id.to_bytes(2, "little")  # type: ignore[list-item]
+    elif header.max_error is not None:  # a pixel model's file within a bound
+        out += bytes([header.max_error])
     return out
 
 
@@ -209,17 +227,20 @@ def pack(header: Header, payload: bytes) -> bytes:
 
 
 def _implied_model(level: int, digit: int, body: bytes, stored: int, known_ids: KnownIds | None) -> int:
-    """The model id of a version 4 file: the known one with its first hex ``digit`` whose checksum matches."""
+    """The model id of a version 4 file: the known one with its first hex ``digit`` whose checksum matches
+    (level 0: a lossless model's)."""
     ids = [i for i in (known_ids(level) if known_ids else ()) if i >> (MODEL_ID_BITS - 4) == digit]
     for model_id in ids:
         if checksum(4, model_id, body) == stored:
             return model_id
+    kind = f"a level {level}" if level else "a lossless"
     if ids:
         raise CorruptFileError(
-            f"file is corrupted (checksum mismatch), or coded with a level {level} model this installation lacks"
+            f"file is corrupted (checksum mismatch), or coded with {kind} model this installation lacks"
         )
+    coded = f"at level {level}" if level else "losslessly"
     raise ModelMismatchError(
-        f"file was coded at level {level} with a model {digit:x}.. that this installation lacks (or it is corrupted)"
+        f"file was coded {coded} with a model {digit:x}.. that this installation lacks (or it is corrupted)"
     )
 
 
@@ -254,7 +275,11 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
     stored = int.from_bytes(data[body_end:], "little")
     if version >= 4:
         level = data[2] & 0x0F
-        if version >= REFINED_VERSION and level == 0:  # no autoencoder layer: model id 0, digit 0
+        if version == PIXEL_VERSION and level:
+            raise FormatError(f"a pixel model's file (version {PIXEL_VERSION}) names level {level}, not 0")
+        if version == PIXEL_VERSION:
+            model_id = _implied_model(0, data[2] >> 4, data[:body_end], stored, known_ids)
+        elif version >= REFINED_VERSION and level == 0:  # no autoencoder layer: model id 0, digit 0
             if data[2] >> 4 or checksum(version, 0, data[:body_end]) != stored:
                 raise CorruptFileError("file is corrupted (checksum mismatch)")
             model_id = 0
@@ -273,7 +298,11 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
         if (width, height) == DEFAULT_SIZE:
             raise FormatError("explicit size equals the default size")
     max_error, refine_id = None, 0
-    if flags & FLAG_REFINED:
+    if flags & FLAG_REFINED and version == PIXEL_VERSION:
+        if pos + 1 > body_end:
+            raise FormatError("header is truncated")
+        max_error, pos = data[pos], pos + 1
+    elif flags & FLAG_REFINED:
         if pos + 3 > body_end:
             raise FormatError("header is truncated")
         max_error, refine_id = data[pos], int.from_bytes(data[pos + 1 : pos + 3], "little")

@@ -27,8 +27,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__, batch
-from .archive import ArchiveWriter, check_count
+from . import __version__, batch, lossless
+from .archive import LOSSLESS, ArchiveWriter, check_count
 from .errors import ArgumentError, CodecError
 from .fileio import STDIO, atomic_output, check_writable
 
@@ -153,7 +153,7 @@ def pack_shards(
     from .models import load_model
 
     quality, effort = check_quality(quality), check_effort(effort)
-    expected = load_model(quality).model_id
+    expected = lossless.load().model_id if quality == LOSSLESS else load_model(quality).model_id
     jobs = _jobs(sources, Path(folder), force)
     with _client(scheduler, workers) as client:
         futures = [client.submit(pack_shard, s, t, quality, effort, force, pure=False) for s, t in jobs]

@@ -98,3 +98,13 @@ def test_a_running_scheduler_takes_the_shards(idx_shards: list[Path], tmp_path: 
         done = list(shards.pack_shards([str(idx_shards[0])], out, 2, 0, scheduler=cluster.scheduler_address))
     assert [s.error for s in done] == [None] and done[0].images == 20
     assert archive.open_archive((out / "part-0-idx3-ubyte.aecs").read_bytes())[19].shape == (28, 28)
+
+
+def test_a_lossless_shard_gives_its_digits_back(idx_shards: list[Path], tmp_path: Path, digits: np.ndarray) -> None:
+    """A worker's task at the lossless quality (``pack-shards --lossless``): the archive holds every pixel."""
+    target = tmp_path / "part.aecs"
+    shard = shards.pack_shard(str(idx_shards[0]), str(target), archive.LOSSLESS, 0)
+    assert shard.error is None and shard.model_id == shards.lossless.load().model_id
+    opened = archive.open_archive(target.read_bytes())
+    assert opened.head.lossless and len(opened) == shard.images
+    assert np.array_equal(np.stack(opened.decode_all()), digits[: shard.images])

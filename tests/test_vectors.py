@@ -19,12 +19,14 @@ MANIFEST = json.loads((VECTORS / "manifest.json").read_text()) if (VECTORS / "ma
 
 #: Version 5 (refined) reference files, checked by :func:`test_refined_reference_file_decodes`.
 REFINED = ("refined-camera-k0", "refined-camera-k3", "refined-digit7-q12-k4")
+#: Version 7 (pixel model) reference files, lossless or within K (``-kK``): :func:`test_pixel_model_reference_file`.
+LOSSLESS = ("lossless-digit7", "lossless-paper-digit2", "lossless-camera", "near-digit7-k2", "near-camera-k3")
 
 
 def test_every_reference_file_is_tested() -> None:
     # A vector in neither list would go untested; one missing on disk would fail to open.
     on_disk = {path.stem for path in VECTORS.glob("*.aec")}
-    assert on_disk == set(MANIFEST) | set(REFINED)
+    assert on_disk == set(MANIFEST) | set(REFINED) | set(LOSSLESS)
     assert {path.stem for path in VECTORS.glob("*.png")} == on_disk
     versions = {codec.inspect((VECTORS / f"{name}.aec").read_bytes()).header.version for name in on_disk}
     assert versions == set(bitstream.SUPPORTED_VERSIONS)  # every version this aec reads has a vector
@@ -61,3 +63,14 @@ def test_refined_reference_file_decodes(name: str) -> None:
     if name.startswith("refined-camera"):
         original = np.asarray(Image.open(VECTORS / "refined-camera-k0.png"))
         assert np.abs(pixels.astype(int) - original).max() <= header.max_error
+
+
+@pytest.mark.parametrize("name", LOSSLESS)
+def test_pixel_model_reference_file(name: str) -> None:
+    """Version 7 reference files decode to exactly the pixels they decoded to when written (lossless: the image)."""
+    coded = (VECTORS / f"{name}.aec").read_bytes()
+    header = codec.inspect(coded).header
+    assert header.version == bitstream.PIXEL_VERSION and header.level == 0
+    assert header.inverted == name.startswith("lossless-paper")
+    assert header.max_error == (int(name.rsplit("-k", 1)[1]) if "-k" in name else None)
+    assert np.array_equal(codec.decompress(coded), np.asarray(Image.open(VECTORS / f"{name}.png")))

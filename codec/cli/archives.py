@@ -18,6 +18,20 @@ from ..search import DEFAULT_EFFORT
 from .bars import _progress_bar
 from .common import Effort, Force, Quality, Quiet, Recursive, _check_quality, _fail, _ratio, _stdout, app
 
+Lossless = Annotated[
+    bool, typer.Option("--lossless", help="Keep every pixel (the lossless pixel model); --quality does not apply.")
+]
+
+
+def _pack_quality(quality: int, lossless: bool) -> int:
+    """The archive's quality: the level asked for, or the lossless one; a usage error for a level not installed."""
+    from ..archive import LOSSLESS
+
+    if lossless:
+        return LOSSLESS
+    _check_quality(quality)
+    return quality
+
 
 @app.command()
 def pack(
@@ -27,6 +41,7 @@ def pack(
     output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs; '-': stdout).")],
     quality: Quality = DEFAULT_LEVEL,
     effort: Effort = DEFAULT_EFFORT,
+    lossless: Lossless = False,
     force: Force = False,
     recursive: Recursive = False,
     quiet: Quiet = False,
@@ -42,8 +57,10 @@ def pack(
       aec pack digits/ -o digits.aecs -q 6
 
       aec pack t10k-images-idx3-ubyte.gz -o mnist-test.aecs
+
+      aec pack --lossless t10k-images-idx3-ubyte.gz -o mnist-test.aecs   # unpack gives the IDX file back
     """
-    _check_quality(quality)
+    quality = _pack_quality(quality, lossless)
     try:
         if output == STDIO:
             out_stream = _stdout()
@@ -90,6 +107,7 @@ def pack_shards(
     output: Annotated[str, typer.Option("--output", "-o", help="The folder that receives one NAME.aecs per shard.")],
     quality: Quality = DEFAULT_LEVEL,
     effort: Effort = DEFAULT_EFFORT,
+    lossless: Lossless = False,
     scheduler: Annotated[
         str | None,
         typer.Option(
@@ -118,7 +136,7 @@ def pack_shards(
     """
     from ..shards import pack_shards as run
 
-    _check_quality(quality)
+    quality = _pack_quality(quality, lossless)
     failures = images = size = pixels = 0
     try:
         with _progress_bar(len(inputs), quiet, "shards") as bar:

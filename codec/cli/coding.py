@@ -50,6 +50,9 @@ def compress(
             help="Every pixel within K grey levels (0: lossless), with the refinement layer.",
         ),
     ] = None,
+    lossless: Annotated[
+        bool, typer.Option("--lossless", help="Every pixel exactly (the same as --max-error 0).")
+    ] = False,
     effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
     recursive: Recursive = False,
@@ -71,6 +74,8 @@ def compress(
 
       aec compress --max-bytes 20 digit.png
 
+      aec compress --lossless digit.png   # every pixel back exactly
+
       aec compress --max-error 2 photo.png   # every pixel within 2 grey levels (45 dB or more)
 
       aec compress -e 0 -r scans/ -o coded/   # fastest encoder
@@ -78,6 +83,9 @@ def compress(
       cat digit.png | aec compress - > digit.aec
     """
 
+    if lossless and max_error not in (None, 0):
+        raise _fail("give --lossless or --max-error, not both", 2)
+    max_error = 0 if lossless else max_error
     level = DEFAULT_LEVEL if quality is None else quality
     if quality is not None and (psnr is not None or max_bytes is not None):
         raise _fail("give --quality or a target (--psnr, --max-bytes), not both", 2)
@@ -172,8 +180,9 @@ def _describe_file(name: str) -> str:
                 pass  # checks the payload checksum
             total = head.payload_bytes + len(head.to_bytes()) + 4
             pixels = head.count * head.width * head.height
+            kind = "lossless" if head.lossless else f"quality {head.level}"
             return (
-                f"aec archive, {head.count} images of {head.width}x{head.height}, quality {head.level}, "
+                f"aec archive, {head.count} images of {head.width}x{head.height}, {kind}, "
                 f"model {head.model_id:03x}, {total:,} bytes ({head.payload_bytes:,} payload), "
                 f"{8 * total / pixels:.3f} bpp, {int(head.inverted.sum())} dark on light"
             )
@@ -185,6 +194,9 @@ def _describe_file(name: str) -> str:
     meta = api.inspect(data)
     h = meta.header
     layers = f"quality {h.level}, model {h.model_id:03x}" if h.level else "no autoencoder layer"
+    if h.pixel_model:
+        bound = "lossless" if h.max_error is None else f"every pixel within {h.max_error}"
+        layers = f"pixel model {h.model_id:03x}, {bound}"
     if h.refined:
         layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"
     return (

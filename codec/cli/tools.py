@@ -97,6 +97,14 @@ def bench(
             "--limit) beside the classic codecs, and start-up: speed.md, speed.json.",
         ),
     ] = False,
+    lossless: Annotated[
+        bool,
+        typer.Option(
+            "--lossless",
+            help="Measure --lossless and --max-error K against PNG, WebP and JPEG XL lossless, zlib, gzip and xz "
+            "on MNIST (--limit digits) and the sets that are not MNIST: lossless.md, lossless.json, lossless_rd.png.",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -115,6 +123,8 @@ def bench(
       aec bench --large
 
       aec bench --speed
+
+      aec bench --lossless
     """
     report = _benchmarks_report()
     from .. import data as mnist
@@ -125,6 +135,15 @@ def bench(
         module = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".speed")
         count = limit or module.COUNT
         path = module.run(mnist.load_mnist("test", data_dir)[0][:count], out, progress=not quiet)
+        typer.echo(path.read_text().rstrip())
+        return
+    if lossless:
+        import importlib
+
+        module = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".lossless")
+        named = module.benchmark_sets(mnist.load_mnist("train", data_dir)[0], limit)
+        digits = mnist.load_mnist("test", data_dir)[0][:limit]
+        path = module.run(digits, named, out, progress=(lambda _: None) if quiet else typer.echo)
         typer.echo(path.read_text().rstrip())
         return
     if large:

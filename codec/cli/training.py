@@ -1,4 +1,4 @@
-"""``aec levels``, ``aec train``, ``aec train-refinement`` and ``aec freeze``: the models and their levels."""
+"""``aec levels``, ``aec train``, ``aec train-refinement``, ``aec train-lossless`` and ``aec freeze``: the models."""
 
 from __future__ import annotations
 
@@ -243,6 +243,30 @@ def train_refinement(
     except (CodecError, ImportError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{path}: {meta['training_images']} images, bpp without a base by max error {meta['train_bpp_no_base']}")
+
+
+@app.command("train-lossless")
+def train_lossless(
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
+    ] = None,
+) -> None:
+    """Count the lossless pixel model (--lossless, --max-error 0) on the MNIST training digits and install it.
+
+    No torch, no randomness: the tables are counts. The one knob (the prior
+    count) is chosen on the last 10,000 training digits; the test digits are
+    measured only. Example:
+
+      aec train-lossless
+    """
+    from ..training.lossless_fit import train_lossless as run
+
+    try:
+        path, meta = run(data_dir, weights_dir, "aec train-lossless", step=typer.echo)
+    except (CodecError, ImportError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{path}: test digits {meta['test_file_bpp']} bpp as files ({meta['test_payload_bpp']} payload)")
 
 
 def _levels_arg(level: list[int] | None, all_levels: bool, known: Collection[int]) -> list[int]:

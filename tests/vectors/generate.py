@@ -74,6 +74,33 @@ def code(name: str, image: np.ndarray, level: int) -> bytes:
     return codec.compress_many([image], level, choose=False)[0]
 
 
+#: Files of the pixel model (format version 7), lossless or within K (``-kK``); the PNG is what they decode to.
+LOSSLESS = ("lossless-digit7", "lossless-paper-digit2", "lossless-camera", "near-digit7-k2", "near-camera-k3")
+
+
+def lossless_cases() -> dict[str, tuple[np.ndarray, int]]:
+    """Name -> (image, max error) of the pixel model's vectors: a digit, a dark-on-light digit, a photo crop (odd
+    size), lossless and near-lossless."""
+    images, _ = data.load_mnist("test")
+    chosen = (images[0], 255 - images[1], camera(), images[0], camera())
+    return {name: (image, int(name.rsplit("-k", 1)[1]) if "-k" in name else 0) for name, image in zip(LOSSLESS, chosen)}
+
+
+def write_lossless(replace: bool) -> int:
+    """Write the pixel model's vectors that are missing (all with ``replace``); returns how many were written."""
+    written = 0
+    for name, (image, max_error) in lossless_cases().items():
+        if (HERE / f"{name}.aec").exists() and not replace:
+            continue
+        coded, decoded = api.pixel_model_file(prepare(image), max_error)
+        assert np.array_equal(codec.decompress(coded), decoded)
+        assert np.abs(decoded.astype(int) - image).max() <= max_error
+        (HERE / f"{name}.aec").write_bytes(coded)
+        Image.fromarray(decoded).save(HERE / f"{name}.png")
+        written += 1
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--force", action="store_true", help="replace existing vectors")
@@ -102,7 +129,8 @@ def main() -> None:
             "version": codec.inspect(coded).header.version,
         }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    print(f"wrote {len(manifest) - kept} vectors to {HERE} (kept {kept})")
+    lossless = write_lossless(args.force)
+    print(f"wrote {len(manifest) - kept + lossless} vectors to {HERE} (kept {kept})")
 
 
 if __name__ == "__main__":

@@ -1,0 +1,305 @@
+"""The lossless pixel model: every pixel back exactly, in two stages of trained integer tables.
+
+A pixel's value lies in one of :data:`CLASSES` *classes* of grey levels
+(:data:`CLASS_STARTS`: black, faint, ..., saturated ink). The model codes an
+image in two stages, both with frozen integer frequency tables counted on
+MNIST training digits (:mod:`codec.training.lossless_fit`):
+
+1. **the class map**, row by row, each row in two passes (its even columns,
+   then its odd ones), a pixel's class with the table of its *context*: the
+   classes of six already coded neighbours (:data:`CLASS_NEIGHBOURS`). A pass
+   is one vectorized step, for one image or for a batch in lockstep;
+2. **the values**: for every pixel whose class holds more than one grey level,
+   its offset within the class, with the table of its own class and the
+   classes of its four neighbours W, E, N and S: the whole class map is known
+   by then, so all offsets are one coder call.
+
+**Near-lossless** (a maximum error ``K`` >= 1): a pixel within ``K`` of black is
+coded as black (class 0), and an offset ``o`` is coded as ``o // (2K + 1)``
+with the value table's rows summed over each run of ``2K + 1`` offsets; it
+decodes to the middle of its run (the class's last level if that is nearer).
+Every pixel comes back within ``K``.
+
+Everything the decoder computes is integer arithmetic on decoded symbols, so
+a file decodes to the same pixels on every machine. The tables are static
+(not adapted to the image), which is what lets a batch of images decode in
+lockstep. Digits are what the tables know: on other images
+:func:`codec.api.encode_within` keeps the adaptive refinement layer's file
+(:mod:`codec.refine`) when it is smaller.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import json
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import coder
+from .coder import PRECISION
+from .errors import CorruptFileError, ModelError
+from .models import hash_arrays, model_id_of, read_npz, weights_dir
+
+#: First grey level of each class; the last class ends at 255.
+CLASS_STARTS = (0, 1, 16, 64, 128, 192, 240, 253)
+CLASSES = len(CLASS_STARTS)
+#: The most grey levels one class holds: the alphabet of the offsets.
+OFFSETS = 64
+#: Neighbours (row, column) whose classes are a class's context, per pass: even columns see the rows above,
+#: odd columns also their row's even columns either side. Outside the image reads as class 0 (black).
+CLASS_NEIGHBOURS = (
+    ((-1, 0), (-1, -1), (-1, 1), (-2, 0), (-1, -2), (-1, 2)),  # N, NW, NE, NN, NWW, NEE
+    ((0, -1), (0, 1), (-1, 0), (-1, -1), (-1, 1), (-2, 0)),  # W, E, N, NW, NE, NN
+)
+#: Neighbours whose classes (with the pixel's own) are an offset's context: W, E, N, S.
+VALUE_NEIGHBOURS = ((0, -1), (0, 1), (-1, 0), (1, 0))
+CLASS_CONTEXTS = CLASSES ** len(CLASS_NEIGHBOURS[0])
+VALUE_CONTEXTS = CLASSES ** (1 + len(VALUE_NEIGHBOURS))
+#: Rows and columns of black around the class map, so that every neighbour can be read.
+PAD = 2
+#: Name of the model's file in the weights folder.
+FILE_NAME = "lossless.npz"
+#: Offsets coded per coder call: bounds the tables a large image holds at once.
+VALUE_BATCH = 1 << 16
+
+_STARTS = np.array(CLASS_STARTS, dtype=np.int64)
+_WIDTHS = np.diff(np.append(_STARTS, 256))
+#: The class of each grey level 0..255.
+CLASS_OF = (np.searchsorted(_STARTS, np.arange(256), side="right") - 1).astype(np.uint8)
+
+
+def _powers(count: int) -> np.ndarray:
+    """Place values of a context's digits, the first neighbour most significant."""
+    return CLASSES ** np.arange(count - 1, -1, -1, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class LosslessModel:
+    """The frozen pixel model: integer frequency tables summing to ``2**PRECISION`` per row, none below 1."""
+
+    class_tables: np.ndarray  # (2, CLASS_CONTEXTS, CLASSES): per pass and context
+    value_tables: np.ndarray  # (VALUE_CONTEXTS, OFFSETS)
+
+    def __post_init__(self) -> None:
+        for name, table, shape in (
+            ("class", self.class_tables, (2, CLASS_CONTEXTS, CLASSES)),
+            ("value", self.value_tables, (VALUE_CONTEXTS, OFFSETS)),
+        ):
+            if table.shape != shape:
+                raise ModelError(f"lossless {name} tables have shape {table.shape}, not {shape}")
+            if (table.sum(axis=-1, dtype=np.int64) != 1 << PRECISION).any() or (table < 1).any():
+                raise ModelError(f"lossless {name} tables are not integer frequencies summing to 2**{PRECISION}")
+
+    def arrays(self) -> dict[str, np.ndarray]:
+        """The arrays that are the model (what its file holds and its digest covers)."""
+        return {
+            "class_tables": self.class_tables.astype(np.uint16),
+            "value_tables": self.value_tables.astype(np.uint16),
+        }
+
+    @functools.cached_property
+    def digest(self) -> str:
+        h = hashlib.sha256(b"aec-lossless-1")
+        hash_arrays(h, self.arrays())
+        return h.hexdigest()
+
+    @property
+    def model_id(self) -> int:
+        """The 12-bit id a lossless file names its model by."""
+        return model_id_of(self.digest)
+
+
+def save(model: LosslessModel, folder: Path, metadata: dict[str, object]) -> Path:
+    """Write ``lossless.npz`` and ``lossless.json`` (metadata plus the model's digest) into ``folder``."""
+    from .fileio import write_file, write_json
+
+    folder.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **model.arrays())  # type: ignore[arg-type]
+    path = folder / FILE_NAME
+    write_file(path, buffer.getvalue(), force=True)
+    write_json(
+        path.with_suffix(".json"), {**metadata, "model_sha256": model.digest, "model_id": f"{model.model_id:03x}"}
+    )
+    return path
+
+
+@functools.cache
+def _load(path: Path) -> LosslessModel:
+    """The model in ``path``, checked against the digest its metadata records (read once per path)."""
+    arrays = read_npz(path)
+    try:
+        model = LosslessModel(arrays["class_tables"], arrays["value_tables"])
+    except KeyError as exc:
+        raise ModelError(f"{path}: incomplete lossless model ({exc})") from None
+    meta = path.with_suffix(".json")
+    if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", model.digest) != model.digest:
+        raise ModelError(f"{path}: the lossless model does not match its metadata (damaged or replaced)")
+    return model
+
+
+def load(folder: Path | None = None) -> LosslessModel:
+    """The installed lossless model; :class:`ModelError` if it is missing or damaged."""
+    path = (folder or weights_dir()) / FILE_NAME
+    if not path.is_file():
+        raise ModelError(f"no lossless model ({path} is missing): this installation cannot code losslessly")
+    return _load(path.resolve())
+
+
+def installed_ids(folder: Path | None = None) -> tuple[int, ...]:
+    """The ids of the lossless models installed here (none or one), read from the metadata when it records it."""
+    path = (folder or weights_dir()) / FILE_NAME
+    meta = path.with_suffix(".json")
+    if meta.is_file():
+        recorded = json.loads(meta.read_text()).get("model_id")
+        if isinstance(recorded, str):
+            return (int(recorded, 16),)
+    try:
+        return (load(folder).model_id,)
+    except ModelError:
+        return ()
+
+
+def padded_classes(images: np.ndarray) -> np.ndarray:
+    """The class maps (N, H + PAD + 1, W + 2 PAD) of images (N, H, W): black around, room for S below."""
+    count, height, width = images.shape
+    out = np.zeros((count, height + PAD + 1, width + 2 * PAD), dtype=np.uint8)
+    out[:, PAD : PAD + height, PAD : PAD + width] = CLASS_OF[images]
+    return out
+
+
+def class_contexts(classes: np.ndarray, rows: np.ndarray, pass_: int, width: int) -> np.ndarray:
+    """The contexts (N, len(rows), columns of the pass) of the class symbols of ``rows`` in one pass."""
+    xs = np.arange(pass_, width, 2) + PAD
+    ys = rows[:, None] + PAD
+    out = np.zeros((len(classes), len(rows), len(xs)), dtype=np.int64)
+    for (dy, dx), power in zip(CLASS_NEIGHBOURS[pass_], _powers(len(CLASS_NEIGHBOURS[pass_]))):
+        out += classes[:, ys + dy, xs[None, :] + dx].astype(np.int64) * power
+    return out
+
+
+def value_contexts(classes: np.ndarray, rows: slice, width: int) -> np.ndarray:
+    """The contexts (N, rows, W) of the offsets of ``rows`` (a slice of image rows): own class, then W, E, N, S."""
+    ys = slice(rows.start + PAD, rows.stop + PAD)
+    xs = slice(PAD, PAD + width)
+    out = classes[:, ys, xs].astype(np.int64) * CLASSES ** len(VALUE_NEIGHBOURS)
+    for (dy, dx), power in zip(VALUE_NEIGHBOURS, _powers(len(VALUE_NEIGHBOURS))):
+        out += classes[:, ys.start + dy : ys.stop + dy, xs.start + dx : xs.stop + dx].astype(np.int64) * power
+    return out
+
+
+def _bands(height: int, width: int) -> Iterator[slice]:
+    """Row bands of about :data:`VALUE_BATCH` pixels: how much of an image is coded at once."""
+    rows = max(1, VALUE_BATCH // max(width, 1))
+    for top in range(0, height, rows):
+        yield slice(top, min(top + rows, height))
+
+
+def step_of(max_error: int) -> int:
+    """How many offsets one coded symbol stands for at a maximum error: ``2K + 1``."""
+    return 2 * int(max_error) + 1
+
+
+_OFFSET_TABLES: dict[tuple[str, int], np.ndarray] = {}
+
+
+def offset_tables(model: LosslessModel, max_error: int) -> np.ndarray:
+    """The value tables (VALUE_CONTEXTS, ceil(OFFSETS / step)) at a maximum error: each row summed over runs of
+    ``2K + 1`` offsets (integers: still frequencies summing to 2**PRECISION, none below 1). Made once per K."""
+    key = (model.digest, int(max_error))
+    if key not in _OFFSET_TABLES:
+        step = step_of(max_error)
+        runs = -(-OFFSETS // step)
+        padded = np.zeros((VALUE_CONTEXTS, runs * step), dtype=np.int64)
+        padded[:, :OFFSETS] = model.value_tables
+        _OFFSET_TABLES[key] = padded.reshape(VALUE_CONTEXTS, runs, step).sum(axis=-1)
+    return _OFFSET_TABLES[key]
+
+
+def _levels(kinds: np.ndarray, runs: np.ndarray, max_error: int) -> np.ndarray:
+    """The grey levels of pixels of classes ``kinds`` whose offsets fell in ``runs``: each run's middle, or the
+    class's last level when the run passes it."""
+    step = step_of(max_error)
+    return (_STARTS[kinds] + np.minimum(runs * step + max_error, _WIDTHS[kinds] - 1)).astype(np.uint8)
+
+
+def quantized(image: np.ndarray, max_error: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """What the coder codes of ``image`` (H, W) uint8 at a maximum error: the classes, the offsets' runs (0 where
+    a class has one level), and the image that decodes from them (``image`` itself at 0)."""
+    pixels = image.astype(np.int64)
+    kinds = CLASS_OF[image].astype(np.int64)
+    kinds[pixels <= max_error] = 0  # black is the cheapest class, and within K
+    runs = np.where(kinds > 0, (pixels - _STARTS[kinds]) // step_of(max_error), 0)
+    return kinds, runs, _levels(kinds, runs, max_error)
+
+
+def encode(model: LosslessModel, image: np.ndarray, max_error: int = 0) -> bytes:
+    """The stream of ``image`` (H, W) uint8, every pixel within ``max_error`` (0: exact): its class map, then its
+    offsets (:func:`quantized`)."""
+    height, width = image.shape
+    kinds, runs, decoded = quantized(image, max_error)
+    tables_of_offsets = offset_tables(model, max_error)
+    classes = padded_classes(decoded[None])
+    stream = coder.StreamEncoder()
+    for band in _bands(height, width):
+        rows = np.arange(band.start, band.stop)
+        passes = [p for p in range(2) if p < width]
+        contexts = [class_contexts(classes, rows, p, width)[0] for p in passes]
+        symbols = [classes[0, rows[:, None] + PAD, np.arange(p, width, 2)[None, :] + PAD] for p in passes]
+        # Row by row, pass 0 then pass 1: the order the decoder needs them in.
+        order = np.concatenate(symbols, axis=1).reshape(-1)
+        tables = np.concatenate([model.class_tables[p][c] for p, c in zip(passes, contexts)], axis=1)
+        stream.encode(order, tables.reshape(-1, CLASSES))
+    for band in _bands(height, width):
+        coded = kinds[band] > 0
+        contexts = value_contexts(classes, band, width)[0]
+        stream.encode(runs[band][coded], tables_of_offsets[contexts[coded]])
+    return stream.finish()
+
+
+def decode_many(
+    model: LosslessModel, streams: Sequence[bytes], height: int, width: int, max_error: int = 0
+) -> list[np.ndarray]:
+    """Images (H, W) uint8 from their streams coded at ``max_error``, all of one size, decoded in lockstep.
+
+    Raises :class:`CorruptFileError` when a stream decodes to values no image has.
+    """
+    tables_of_offsets = offset_tables(model, max_error)
+    step = step_of(max_error)
+    decoders = [coder.StreamDecoder(data) for data in streams]
+    classes = padded_classes(np.zeros((len(streams), height, width), np.uint8))
+    passes = [p for p in range(2) if p < width]
+    for y in range(height):
+        row = np.array([y])
+        for p in passes:
+            tables = model.class_tables[p][class_contexts(classes, row, p, width)[:, 0]]
+            xs = np.arange(p, width, 2) + PAD
+            for i, stream in enumerate(decoders):
+                decoded = stream.decode(len(xs), tables[i])
+                if (decoded >= CLASSES).any():
+                    raise CorruptFileError("lossless payload decodes to a class that does not exist")
+                classes[i, y + PAD, xs] = decoded
+    out = []
+    for i, stream in enumerate(decoders):
+        image = np.zeros((height, width), dtype=np.uint8)
+        for band in _bands(height, width):
+            kinds = classes[i, band.start + PAD : band.stop + PAD, PAD : PAD + width]
+            coded = kinds > 0
+            contexts = value_contexts(classes[i : i + 1], band, width)[0]
+            runs = np.zeros(kinds.shape, dtype=np.int64)
+            runs[coded] = stream.decode(int(coded.sum()), tables_of_offsets[contexts[coded]])
+            if (runs * step >= _WIDTHS[kinds]).any():
+                raise CorruptFileError("lossless payload decodes to a grey level outside its class")
+            image[band] = _levels(kinds, runs, max_error)
+        out.append(image)
+    return out
+
+
+def decode(model: LosslessModel, data: bytes, height: int, width: int, max_error: int = 0) -> np.ndarray:
+    """Inverse of :func:`encode`: the (H, W) uint8 image."""
+    return decode_many(model, [data], height, width, max_error)[0]
