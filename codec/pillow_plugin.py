@@ -1,6 +1,8 @@
 """Pillow plugin: ``Image.open("x.aec")`` and ``img.save("x.aec", quality=...)``.
 
-Registered when :mod:`codec` is imported.
+Registered when :mod:`codec` is imported. ``save`` takes ``quality``,
+``effort``, ``max_error`` (every pixel within K grey levels) and ``lossless``
+(as Pillow's WebP plugin does; the same as ``max_error=0``).
 
 >>> import io, numpy as np, codec
 >>> from PIL import Image
@@ -50,6 +52,10 @@ class AecImageFile(ImageFile.ImageFile):
         self._mode = "L"
         self._size = (info.header.width, info.header.height)
         self.info["quality"] = info.header.level
+        bound = info.header.max_error
+        self.info["lossless"] = bound is None and (info.header.pixel_model or info.header.refined)
+        if bound is not None:
+            self.info["max_error"] = bound
         self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0, None)]
 
 
@@ -75,11 +81,16 @@ class AecDecoder(ImageFile.PyDecoder):
 
 def _save(image: Image.Image, fp: IO[bytes], filename: str | bytes) -> None:
     from . import api
+    from .errors import ArgumentError
     from .models import DEFAULT_LEVEL
 
     quality = image.encoderinfo.get("quality", DEFAULT_LEVEL)
     effort = image.encoderinfo.get("effort", api.DEFAULT_EFFORT)
-    fp.write(api.compress(image, quality=quality, effort=effort))
+    lossless = bool(image.encoderinfo.get("lossless", False))
+    max_error = image.encoderinfo.get("max_error", 0 if lossless else None)
+    if lossless and max_error != 0:
+        raise ArgumentError(f"lossless=True and max_error={max_error} ask for different files; give one")
+    fp.write(api.compress(image, quality=quality, effort=effort, max_error=max_error))
 
 
 def register() -> None:

@@ -158,6 +158,9 @@ def refine_for_target(
     data, value = best
     if max_bytes is not None and len(data) > max_bytes:
         return None
-    level = inspect(data).header.level  # the level whose autoencoder the file builds on; 0: none
-    layers = f"over level {level}" if level else "no autoencoder layer"
-    return Choice(data, None, value if np.isfinite(value) else None, f"refined to max error {low} ({layers})")
+    header = inspect(data).header
+    if header.pixel_model:
+        how = f"max error {low}, the pixel model's file"
+    else:  # the level whose autoencoder the refinement builds on; 0: none
+        how = f"refined to max error {low} ({f'over level {header.level}' if header.level else 'no autoencoder layer'})"
+    return Choice(data, None, value if np.isfinite(value) else None, how)

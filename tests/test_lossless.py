@@ -227,3 +227,14 @@ def test_near_lossless_header_and_tables(model: lossless.LosslessModel) -> None:
         assert (tables.sum(axis=1) == 1 << 16).all() and tables.min() >= 1  # still integer frequencies
         kinds, runs, decoded = lossless.quantized(np.arange(256, dtype=np.uint8)[None], max_error)
         assert np.abs(decoded.astype(int) - np.arange(256)).max() <= max_error
+
+
+def test_a_psnr_target_above_the_levels_takes_the_pixel_model_on_a_digit(digits: np.ndarray) -> None:
+    from codec.images import prepare
+    from codec.metrics import psnr
+    from codec.targets import encode_for_target
+
+    (choice,) = encode_for_target([prepare(digits[2])], psnr=45.0, effort=0)
+    assert choice.data is not None and "the pixel model's file" in (choice.notice or "")
+    assert codec.inspect(choice.data).header.pixel_model
+    assert float(psnr(digits[2], codec.decompress(choice.data))) >= 45.0

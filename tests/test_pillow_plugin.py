@@ -63,3 +63,16 @@ def test_effort_through_pillow(digits: np.ndarray) -> None:
         assert buffer.getvalue() == codec.compress(digits[6], quality=3, effort=effort)
         files[effort] = buffer.getvalue()
     assert np.asarray(Image.open(io.BytesIO(files[2]))).shape == (28, 28)
+
+
+def test_lossless_and_max_error_through_pillow(tmp_path: Path, digits: np.ndarray) -> None:
+    exact, near = tmp_path / "exact.aec", tmp_path / "near.aec"
+    Image.fromarray(digits[6]).save(exact, lossless=True)
+    Image.fromarray(digits[6]).save(near, max_error=3)
+    with Image.open(exact) as image:
+        assert image.info["lossless"] and np.array_equal(np.asarray(image), digits[6])
+    with Image.open(near) as image:
+        assert not image.info["lossless"] and image.info["max_error"] == 3
+        assert np.abs(np.asarray(image).astype(int) - digits[6]).max() <= 3
+    with pytest.raises(codec.ArgumentError, match="give one"):
+        Image.fromarray(digits[6]).save(io.BytesIO(), format="AEC", lossless=True, max_error=2)
