@@ -233,15 +233,40 @@ def _implied_model(level: int, digit: int, body: bytes, stored: int, known_ids: 
     for model_id in ids:
         if checksum(4, model_id, body) == stored:
             return model_id
-    kind = f"a level {level}" if level else "a lossless"
+    kind = f"a level {level}" if level else "a pixel"
     if ids:
         raise CorruptFileError(
             f"file is corrupted (checksum mismatch), or coded with {kind} model this installation lacks"
         )
-    coded = f"at level {level}" if level else "losslessly"
-    raise ModelMismatchError(
-        f"file was coded {coded} with a model {digit:x}.. that this installation lacks (or it is corrupted)"
-    )
+    coded = f"at level {level} with a model" if level else "with a pixel model"
+    raise ModelMismatchError(f"file was coded {coded} {digit:x}.. that this installation lacks (or it is corrupted)")
+
+
+def _checked_model(version: int, data: bytes, stored: int, known_ids: KnownIds | None) -> tuple[int, int]:
+    """The (level, model id) of a file whose body is ``data`` and whose checksum is ``stored``, checked."""
+    if version < 4:
+        if crc16(data) != stored:
+            raise CorruptFileError("file is corrupted (checksum mismatch)")
+        return unpack_model(data[2:4])
+    level, digit = data[2] & 0x0F, data[2] >> 4
+    if version == PIXEL_VERSION and level:
+        raise FormatError(f"a pixel model's file (version {PIXEL_VERSION}) names level {level}, not 0")
+    if version != PIXEL_VERSION and version >= REFINED_VERSION and level == 0:  # no autoencoder layer: id 0
+        if digit or checksum(version, 0, data) != stored:
+            raise CorruptFileError("file is corrupted (checksum mismatch)")
+        return 0, 0
+    return level, _implied_model(level, digit, data, stored, known_ids)
+
+
+def _bound(version: int, flags: int, data: bytes, pos: int, end: int) -> tuple[int | None, int, int]:
+    """A refined file's (maximum error, refinement model id), or a bounded pixel model file's maximum error, read at
+    ``pos``; and the position after them."""
+    if not flags & FLAG_REFINED:
+        return None, 0, pos
+    size = 1 if version == PIXEL_VERSION else 3
+    if pos + size > end:
+        raise FormatError("header is truncated")
+    return data[pos], int.from_bytes(data[pos + 1 : pos + size], "little"), pos + size
 
 
 def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, bytes]:
@@ -272,23 +297,7 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
     if len(data) < pos + CRC_BYTES:
         raise CorruptFileError(f"file is truncated ({len(data)} bytes, at least {pos + CRC_BYTES} needed)")
     body_end = len(data) - CRC_BYTES
-    stored = int.from_bytes(data[body_end:], "little")
-    if version >= 4:
-        level = data[2] & 0x0F
-        if version == PIXEL_VERSION and level:
-            raise FormatError(f"a pixel model's file (version {PIXEL_VERSION}) names level {level}, not 0")
-        if version == PIXEL_VERSION:
-            model_id = _implied_model(0, data[2] >> 4, data[:body_end], stored, known_ids)
-        elif version >= REFINED_VERSION and level == 0:  # no autoencoder layer: model id 0, digit 0
-            if data[2] >> 4 or checksum(version, 0, data[:body_end]) != stored:
-                raise CorruptFileError("file is corrupted (checksum mismatch)")
-            model_id = 0
-        else:
-            model_id = _implied_model(level, data[2] >> 4, data[:body_end], stored, known_ids)
-    else:
-        if crc16(data[:body_end]) != stored:
-            raise CorruptFileError("file is corrupted (checksum mismatch)")
-        level, model_id = unpack_model(data[2:4])
+    level, model_id = _checked_model(version, data[:body_end], int.from_bytes(data[body_end:], "little"), known_ids)
     if flags & ~_KNOWN_FLAGS[version]:
         raise FormatError(f"unknown flags 0x{flags:x} in header")
     width, height = DEFAULT_SIZE
@@ -297,16 +306,7 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
         height, pos = _read_varint(data, pos, body_end)
         if (width, height) == DEFAULT_SIZE:
             raise FormatError("explicit size equals the default size")
-    max_error, refine_id = None, 0
-    if flags & FLAG_REFINED and version == PIXEL_VERSION:
-        if pos + 1 > body_end:
-            raise FormatError("header is truncated")
-        max_error, pos = data[pos], pos + 1
-    elif flags & FLAG_REFINED:
-        if pos + 3 > body_end:
-            raise FormatError("header is truncated")
-        max_error, refine_id = data[pos], int.from_bytes(data[pos + 1 : pos + 3], "little")
-        pos += 3
+    max_error, refine_id, pos = _bound(version, flags, data, pos, body_end)
     header = Header(
         level=level,
         model_id=model_id,

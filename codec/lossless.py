@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
 import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -43,7 +42,7 @@ import numpy as np
 from . import coder
 from .coder import PRECISION
 from .errors import CorruptFileError, ModelError
-from .models import hash_arrays, model_id_of, read_npz, weights_dir
+from .models import hash_arrays, load_table_model, model_id_of, save_table_model, weights_dir
 
 #: First grey level of each class; the last class ends at 255.
 CLASS_STARTS = (0, 1, 16, 64, 128, 192, 240, 253)
@@ -116,31 +115,16 @@ class LosslessModel:
 
 def save(model: LosslessModel, folder: Path, metadata: dict[str, object]) -> Path:
     """Write ``lossless.npz`` and ``lossless.json`` (metadata plus the model's digest) into ``folder``."""
-    from .fileio import write_file, write_json
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **model.arrays())  # type: ignore[arg-type]
-    path = folder / FILE_NAME
-    write_file(path, buffer.getvalue(), force=True)
-    write_json(
-        path.with_suffix(".json"), {**metadata, "model_sha256": model.digest, "model_id": f"{model.model_id:03x}"}
-    )
+    path = save_table_model(model, folder / FILE_NAME, metadata)
+    _load.cache_clear()
+    _installed_ids.cache_clear()
     return path
 
 
 @functools.cache
 def _load(path: Path) -> LosslessModel:
     """The model in ``path``, checked against the digest its metadata records (read once per path)."""
-    arrays = read_npz(path)
-    try:
-        model = LosslessModel(arrays["class_tables"], arrays["value_tables"])
-    except KeyError as exc:
-        raise ModelError(f"{path}: incomplete lossless model ({exc})") from None
-    meta = path.with_suffix(".json")
-    if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", model.digest) != model.digest:
-        raise ModelError(f"{path}: the lossless model does not match its metadata (damaged or replaced)")
-    return model
+    return load_table_model(path, lambda a: LosslessModel(a["class_tables"], a["value_tables"]), "lossless model")
 
 
 def load(folder: Path | None = None) -> LosslessModel:
@@ -153,7 +137,13 @@ def load(folder: Path | None = None) -> LosslessModel:
 
 def installed_ids(folder: Path | None = None) -> tuple[int, ...]:
     """The ids of the lossless models installed here (none or one), read from the metadata when it records it."""
-    path = (folder or weights_dir()) / FILE_NAME
+    return _installed_ids((folder or weights_dir()).resolve())
+
+
+@functools.cache
+def _installed_ids(folder: Path) -> tuple[int, ...]:
+    """:func:`installed_ids` (found once per folder; every lossless encode and decode asks)."""
+    path = folder / FILE_NAME
     meta = path.with_suffix(".json")
     if meta.is_file():
         recorded = json.loads(meta.read_text()).get("model_id")
@@ -206,6 +196,8 @@ def step_of(max_error: int) -> int:
 
 
 _OFFSET_TABLES: dict[tuple[str, int], np.ndarray] = {}
+#: Offset tables kept at once (a few MB each).
+_KEPT_TABLES = 8
 
 
 def offset_tables(model: LosslessModel, max_error: int) -> np.ndarray:
@@ -213,6 +205,8 @@ def offset_tables(model: LosslessModel, max_error: int) -> np.ndarray:
     ``2K + 1`` offsets (integers: still frequencies summing to 2**PRECISION, none below 1). Made once per K."""
     key = (model.digest, int(max_error))
     if key not in _OFFSET_TABLES:
+        if len(_OFFSET_TABLES) >= _KEPT_TABLES:
+            _OFFSET_TABLES.clear()
         step = step_of(max_error)
         runs = -(-OFFSETS // step)
         padded = np.zeros((VALUE_CONTEXTS, runs * step), dtype=np.int64)

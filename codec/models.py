@@ -21,10 +21,10 @@ import json
 import os
 import zipfile
 import zlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -32,6 +32,8 @@ from .errors import ModelError
 from .limits import STRIP_PIXELS
 from .prior import LatentPrior
 from .transforms import Graph, run_graph_in_strips
+
+T = TypeVar("T")
 
 #: Environment variable naming another folder of frozen levels.
 WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
@@ -217,6 +219,48 @@ def read_npz(path: Path) -> dict[str, np.ndarray]:
             return {name: npz[name] for name in npz.files}
     except (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error) as exc:
         raise ModelError(f"{path}: cannot read frozen model ({exc})") from None
+
+
+class TableModel(Protocol):
+    """A frozen model of integer arrays only (the refinement, the pixel model): what its file holds and its id."""
+
+    @property
+    def digest(self) -> str: ...
+
+    @property
+    def model_id(self) -> int: ...
+
+    def arrays(self) -> dict[str, np.ndarray]: ...
+
+
+def save_table_model(model: TableModel, path: Path, metadata: dict[str, object]) -> Path:
+    """Write ``model``'s arrays to ``path`` (.npz) and its metadata, digest and id beside it (.json), atomically."""
+    import io
+
+    from .fileio import write_file, write_json
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, **model.arrays())  # type: ignore[arg-type]
+    write_file(path, buffer.getvalue(), force=True)
+    record = {**metadata, "model_sha256": model.digest, "model_id": f"{model.model_id:03x}"}
+    write_json(path.with_suffix(".json"), record)
+    return path
+
+
+def load_table_model(path: Path, build: Callable[[dict[str, np.ndarray]], T], what: str) -> T:
+    """The model ``build`` makes of the arrays in ``path``, checked against the digest its metadata records;
+    :class:`ModelError` (naming ``what``) for a missing array or a model that is not the one recorded."""
+    arrays = read_npz(path)
+    try:
+        model = build(arrays)
+    except KeyError as exc:
+        raise ModelError(f"{path}: incomplete {what} ({exc})") from None
+    meta = path.with_suffix(".json")
+    digest = cast(TableModel, model).digest
+    if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", digest) != digest:
+        raise ModelError(f"{path}: the {what} does not match its metadata (damaged or replaced)")
+    return model
 
 
 @functools.cache

@@ -32,8 +32,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import io
-import json
 from collections.abc import Generator
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +42,7 @@ from . import coder, progress
 from .adaptive import Adaptation, AdaptiveCounts
 from .coder import PRECISION
 from .errors import CorruptFileError, ModelError
-from .models import hash_arrays, read_npz, weights_dir
+from .models import hash_arrays, load_table_model, save_table_model, weights_dir
 
 #: Magnitude categories: ``bit_length(|q|)`` for ``|q| <= 510``.
 CATEGORIES = 9
@@ -132,32 +130,20 @@ class RefineModel:
 
 def save(model: RefineModel, folder: Path, metadata: dict[str, object]) -> Path:
     """Write ``refine.npz`` and ``refine.json`` (metadata plus the model's digest) into ``folder``."""
-    from .fileio import write_file, write_json
-
-    folder.mkdir(parents=True, exist_ok=True)
-    buffer = io.BytesIO()
-    np.savez_compressed(buffer, **model.arrays())  # type: ignore[arg-type]
-    path = folder / FILE_NAME
-    write_file(path, buffer.getvalue(), force=True)
-    write_json(
-        path.with_suffix(".json"), {**metadata, "model_sha256": model.digest, "model_id": f"{model.model_id:03x}"}
-    )
+    path = save_table_model(model, folder / FILE_NAME, metadata)
+    _load.cache_clear()
     return path
+
+
+def _built(arrays: dict[str, np.ndarray]) -> RefineModel:
+    predictors = tuple(arrays[f"predictor{i}"].astype(np.int64) for i in range(MODES * PASSES))
+    return RefineModel(predictors=predictors, tables=arrays["tables"].astype(np.uint32))
 
 
 @functools.cache
 def _load(path: Path) -> RefineModel:
     """The model in ``path``, checked against the digest its metadata records (read once per path)."""
-    arrays = read_npz(path)
-    try:
-        predictors = tuple(arrays[f"predictor{i}"].astype(np.int64) for i in range(MODES * PASSES))
-        model = RefineModel(predictors=predictors, tables=arrays["tables"].astype(np.uint32))
-    except KeyError as exc:
-        raise ModelError(f"{path}: incomplete refinement model ({exc})") from None
-    meta = path.with_suffix(".json")
-    if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", model.digest) != model.digest:
-        raise ModelError(f"{path}: the refinement model does not match its metadata (damaged or replaced)")
-    return model
+    return load_table_model(path, _built, "refinement model")
 
 
 def load(folder: Path | None = None) -> RefineModel:

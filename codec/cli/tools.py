@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, cast
 
 import typer
 
@@ -129,38 +129,15 @@ def bench(
     report = _benchmarks_report()
     from .. import data as mnist
 
-    if speed:
-        import importlib
-
-        module = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".speed")
-        count = limit or module.COUNT
-        path = module.run(mnist.load_mnist("test", data_dir)[0][:count], out, progress=not quiet)
-        typer.echo(path.read_text().rstrip())
-        return
-    if lossless:
-        import importlib
-
-        module = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".lossless")
-        named = module.benchmark_sets(mnist.load_mnist("train", data_dir)[0], limit)
-        digits = mnist.load_mnist("test", data_dir)[0][:limit]
-        path = module.run(digits, named, out, progress=(lambda _: None) if quiet else typer.echo)
-        typer.echo(path.read_text().rstrip())
-        return
-    if large:
-        import importlib
-
-        path = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".large").run(out, progress=not quiet)
-        typer.echo(path.read_text().rstrip())
-        return
-    if sets:
-        import importlib
-
-        wild = importlib.import_module(report.__name__.rsplit(".", 1)[0] + ".wild")
+    modes = {"speed": speed, "lossless": lossless, "large": large, "wild": sets}
+    mode = next((name for name, chosen in modes.items() if chosen), None)
+    if mode is not None:
         try:
-            path = wild.run(out, mnist.load_mnist("train", data_dir)[0], limit, not quiet)
+            path = _other_bench(report, mode, out, limit, data_dir, quiet)
         except CodecError as exc:
             raise _fail(str(exc)) from None
-        typer.echo(path.read_text().split("\n## ")[0].rstrip())
+        text = path.read_text()
+        typer.echo((text.split("\n## ")[0] if mode == "wild" else text).rstrip())
         return
     try:
         if images is not None:
@@ -187,6 +164,25 @@ def bench(
         typer.echo("")
         for name, path in paths.items():
             typer.echo(f"{name}: {path}")
+
+
+def _other_bench(report: Any, mode: str, out: Path, limit: int | None, data_dir: Path | None, quiet: bool) -> Path:
+    """Run the benchmark beside the RD suite named ``mode`` (a module of the benchmarks); its markdown's path."""
+    import importlib
+
+    from .. import data as mnist
+
+    module = importlib.import_module(f"{report.__name__.rsplit('.', 1)[0]}.{mode}")
+    if mode == "speed":
+        digits = mnist.load_mnist("test", data_dir)[0][: limit or module.COUNT]
+        return cast(Path, module.run(digits, out, progress=not quiet))
+    if mode == "large":
+        return cast(Path, module.run(out, progress=not quiet))
+    train = mnist.load_mnist("train", data_dir)[0]
+    if mode == "wild":
+        return cast(Path, module.run(out, train, limit, not quiet))
+    digits, named = mnist.load_mnist("test", data_dir)[0][:limit], module.benchmark_sets(train, limit)
+    return cast(Path, module.run(digits, named, out, (lambda _: None) if quiet else typer.echo))
 
 
 @app.command()
