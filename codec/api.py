@@ -224,17 +224,20 @@ def within_bases(item: Prepared, max_error: int, level: int, effort: int = DEFAU
 
 
 def pixel_model_file(
-    item: Prepared, max_error: int = 0, model: lossless.LosslessModel | None = None
-) -> tuple[bytes, np.ndarray]:
+    item: Prepared, max_error: int = 0, model: lossless.LosslessModel | None = None, budget: int | None = None
+) -> tuple[bytes, np.ndarray] | None:
     """The pixel model's file of a prepared image (format version 7), every pixel within ``max_error`` (0:
-    lossless), and the pixels it decodes to (as the user gave them)."""
+    lossless), and the pixels it decodes to (as the user gave them); None when its payload would pass ``budget``
+    bytes."""
     model = model or lossless.load()
     height, width = item.pixels.shape
+    payload = lossless.encode_within_budget(model, item.pixels, max_error, budget)
+    if payload is None:
+        return None
     bound = max_error or None
     header = Header(0, model.model_id, width, height, item.inverted, bitstream.PIXEL_VERSION, max_error=bound)
-    decoded = lossless.quantized(item.pixels, max_error)[2]
-    data = bitstream.pack(header, lossless.encode(model, item.pixels, max_error))
-    return data, 255 - decoded if item.inverted else decoded
+    decoded = lossless.quantized(item.pixels, max_error)
+    return bitstream.pack(header, payload), 255 - decoded if item.inverted else decoded
 
 
 def encode_within(
@@ -254,8 +257,10 @@ def encode_within(
     usable = [b for b in bases if max_error > 0 or not b.level]
     made = [refined_file(item, max_error, base) for base in usable]
     if lossless.installed_ids():
+        smallest = min(len(data) for data, _ in made)
         with contextlib.suppress(FormatError):  # over the format's size limit: the digit tables fit no such image
-            made.append(pixel_model_file(item, max_error))
+            exact = pixel_model_file(item, max_error, budget=smallest)  # stops once larger than the smallest
+            made += [exact] if exact is not None else []
     return min(made, key=lambda file: len(file[0]))
 
 

@@ -222,6 +222,10 @@ class StreamEncoder:
             if self.count > CUT_SYMBOLS:
                 self._pieces = None
 
+    def size(self) -> int:
+        """Bytes of everything coded so far (whole words, before any cut)."""
+        return 4 * int(self._coder.num_words())
+
     def words(self) -> np.ndarray:
         """The coder's 32-bit words for everything coded so far (before any cut)."""
         words: np.ndarray = self._coder.get_compressed()

@@ -155,11 +155,12 @@ def _installed_ids(folder: Path) -> tuple[int, ...]:
         return ()
 
 
-def padded_classes(images: np.ndarray) -> np.ndarray:
-    """The class maps (N, H + PAD + 1, W + 2 PAD) of images (N, H, W): black around, room for S below."""
+def padded_classes(images: np.ndarray, classes: bool = False) -> np.ndarray:
+    """The class maps (N, H + PAD + 1, W + 2 PAD) of images (N, H, W) (or of class maps, with ``classes``): black
+    around, room for S below."""
     count, height, width = images.shape
     out = np.zeros((count, height + PAD + 1, width + 2 * PAD), dtype=np.uint8)
-    out[:, PAD : PAD + height, PAD : PAD + width] = CLASS_OF[images]
+    out[:, PAD : PAD + height, PAD : PAD + width] = images if classes else CLASS_OF[images]
     return out
 
 
@@ -222,23 +223,44 @@ def _levels(kinds: np.ndarray, runs: np.ndarray, max_error: int) -> np.ndarray:
     return (_STARTS[kinds] + np.minimum(runs * step + max_error, _WIDTHS[kinds] - 1)).astype(np.uint8)
 
 
-def quantized(image: np.ndarray, max_error: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """What the coder codes of ``image`` (H, W) uint8 at a maximum error: the classes, the offsets' runs (0 where
-    a class has one level), and the image that decodes from them (``image`` itself at 0)."""
-    pixels = image.astype(np.int64)
-    kinds = CLASS_OF[image].astype(np.int64)
-    kinds[pixels <= max_error] = 0  # black is the cheapest class, and within K
-    runs = np.where(kinds > 0, (pixels - _STARTS[kinds]) // step_of(max_error), 0)
-    return kinds, runs, _levels(kinds, runs, max_error)
+def classes_of(image: np.ndarray, max_error: int) -> np.ndarray:
+    """The classes (H, W) uint8 the coder codes for ``image`` at a maximum error: a pixel within it of black is
+    black (the cheapest class)."""
+    kinds = CLASS_OF[image]
+    kinds[image <= max_error] = 0
+    return kinds
+
+
+def _runs(pixels: np.ndarray, kinds: np.ndarray, max_error: int) -> np.ndarray:
+    """The runs of offsets the coder codes for pixels of classes ``kinds`` (0 where a class has one level)."""
+    offsets = pixels.astype(np.int64) - _STARTS[kinds]
+    return np.where(kinds > 0, offsets // step_of(max_error), 0)
+
+
+def quantized(image: np.ndarray, max_error: int) -> np.ndarray:
+    """The image (H, W) uint8 that ``image`` decodes to when coded at a maximum error (itself at 0)."""
+    kinds = classes_of(image, max_error)
+    out = np.empty_like(image)
+    for band in _bands(*image.shape):
+        out[band] = _levels(kinds[band], _runs(image[band], kinds[band], max_error), max_error)
+    return out
 
 
 def encode(model: LosslessModel, image: np.ndarray, max_error: int = 0) -> bytes:
     """The stream of ``image`` (H, W) uint8, every pixel within ``max_error`` (0: exact): its class map, then its
-    offsets (:func:`quantized`)."""
+    offsets."""
+    stream = encode_within_budget(model, image, max_error, None)
+    assert stream is not None  # no budget, no stop
+    return stream
+
+
+def encode_within_budget(model: LosslessModel, image: np.ndarray, max_error: int, budget: int | None) -> bytes | None:
+    """:func:`encode`, or None once the stream passes ``budget`` bytes (when another coder's file is known to be
+    smaller: on a photo the pixel model stops early)."""
     height, width = image.shape
-    kinds, runs, decoded = quantized(image, max_error)
+    kinds = classes_of(image, max_error)
     tables_of_offsets = offset_tables(model, max_error)
-    classes = padded_classes(decoded[None])
+    classes = padded_classes(kinds[None], classes=True)
     stream = coder.StreamEncoder()
     for band in _bands(height, width):
         rows = np.arange(band.start, band.stop)
@@ -249,10 +271,14 @@ def encode(model: LosslessModel, image: np.ndarray, max_error: int = 0) -> bytes
         order = np.concatenate(symbols, axis=1).reshape(-1)
         tables = np.concatenate([model.class_tables[p][c] for p, c in zip(passes, contexts)], axis=1)
         stream.encode(order, tables.reshape(-1, CLASSES))
+        if budget is not None and stream.size() > budget:
+            return None
     for band in _bands(height, width):
         coded = kinds[band] > 0
         contexts = value_contexts(classes, band, width)[0]
-        stream.encode(runs[band][coded], tables_of_offsets[contexts[coded]])
+        stream.encode(_runs(image[band], kinds[band], max_error)[coded], tables_of_offsets[contexts[coded]])
+        if budget is not None and stream.size() > budget:
+            return None
     return stream.finish()
 
 

@@ -29,6 +29,13 @@ def model() -> lossless.LosslessModel:
     return lossless.load()
 
 
+def _file(item: Prepared, max_error: int = 0) -> bytes:
+    """The pixel model's whole file of a prepared image."""
+    made = api.pixel_model_file(item, max_error)
+    assert made is not None
+    return made[0]
+
+
 def test_digits_come_back_exactly_and_small(digits: np.ndarray, model: lossless.LosslessModel) -> None:
     files = codec.compress_many(list(digits), max_error=0)
     assert all(codec.inspect(f).header.version == bitstream.PIXEL_VERSION for f in files)
@@ -44,7 +51,7 @@ def test_odd_sizes_and_extremes_round_trip(model: lossless.LosslessModel) -> Non
     for image in images:
         stream = lossless.encode(model, image)
         assert np.array_equal(lossless.decode(model, stream, *image.shape), image)
-        data, _ = api.pixel_model_file(Prepared(image, False), 0, model)
+        data = _file(Prepared(image, False))
         assert np.array_equal(codec.decompress(data), image)
 
 
@@ -70,7 +77,8 @@ def test_a_photo_keeps_the_smaller_refinement_file() -> None:
     photo = np.asarray(samples.camera()[::8, ::8])
     data = codec.compress(photo, max_error=0)
     assert codec.inspect(data).header.version == bitstream.REFINED_VERSION
-    assert len(data) < len(api.pixel_model_file(Prepared(photo, False))[0])
+    assert len(data) < len(_file(Prepared(photo, False)))
+    assert api.pixel_model_file(Prepared(photo, False), budget=len(data)) is None  # stopped once it passed it
     assert np.array_equal(codec.decompress(data), photo)
 
 
@@ -225,7 +233,7 @@ def test_near_lossless_header_and_tables(model: lossless.LosslessModel) -> None:
     for max_error in (0, 1, 5, 127):
         tables = lossless.offset_tables(model, max_error)
         assert (tables.sum(axis=1) == 1 << 16).all() and tables.min() >= 1  # still integer frequencies
-        kinds, runs, decoded = lossless.quantized(np.arange(256, dtype=np.uint8)[None], max_error)
+        decoded = lossless.quantized(np.arange(256, dtype=np.uint8)[None], max_error)
         assert np.abs(decoded.astype(int) - np.arange(256)).max() <= max_error
 
 

@@ -99,7 +99,9 @@ def file_bpp(model: LosslessModel, images: np.ndarray) -> tuple[float, float]:
 
     files = payloads = 0
     for image in images:
-        data, _ = pixel_model_file(Prepared(image, False), 0, model)
+        made = pixel_model_file(Prepared(image, False), 0, model)
+        assert made is not None  # no budget
+        data = made[0]
         files += len(data)
         payloads += len(unpack(data, lambda level: (model.model_id,))[1])
     return 8.0 * files / images.size, 8.0 * payloads / images.size

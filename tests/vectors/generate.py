@@ -92,7 +92,9 @@ def write_lossless(replace: bool) -> int:
     for name, (image, max_error) in lossless_cases().items():
         if (HERE / f"{name}.aec").exists() and not replace:
             continue
-        coded, decoded = api.pixel_model_file(prepare(image), max_error)
+        made = api.pixel_model_file(prepare(image), max_error)
+        assert made is not None
+        coded, decoded = made
         assert np.array_equal(codec.decompress(coded), decoded)
         assert np.abs(decoded.astype(int) - image).max() <= max_error
         (HERE / f"{name}.aec").write_bytes(coded)
