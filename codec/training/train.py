@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import time
+from collections.abc import Callable
 from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -76,6 +77,116 @@ def save_atomic(obj: Any, path: Path) -> None:
         torch.save(obj, fh)
 
 
+@dataclass
+class _Run:
+    """One training run's state from epoch to epoch: what a checkpoint holds."""
+
+    model: Autoencoder
+    optimizer: torch.optim.Optimizer
+    scheduler: Any
+    total_steps: int
+    epoch: int = 0
+    step: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+    previous: dict[str, Any] | None = None
+
+
+def _new_run(config: TrainConfig, steps_per_epoch: int, device: str) -> _Run:
+    """A fresh model with its optimiser (the prior at 5x the learning rate) and one-cycle schedule."""
+    model = Autoencoder(config.arch).to(device)
+    prior_params = list(model.prior.parameters())
+    prior_ids = {id(p) for p in prior_params}
+    net_params = [p for p in model.parameters() if id(p) not in prior_ids]
+    groups: list[dict[str, Any]] = [
+        {"params": net_params, "weight_decay": config.weight_decay},
+        {"params": prior_params, "lr": config.lr * 5, "weight_decay": 0.0},
+    ]
+    optimizer = torch.optim.AdamW(groups, lr=config.lr)  # with weight decay 0 exactly Adam
+    total_steps = steps_per_epoch * config.epochs
+    if config.max_steps is not None:
+        total_steps = min(total_steps, config.max_steps)
+    scheduler = torch.optim.lr_scheduler.OneCycleLR(
+        optimizer, max_lr=[config.lr, config.lr * 5], total_steps=max(total_steps, 1), pct_start=0.05
+    )
+    return _Run(model, optimizer, scheduler, total_steps)
+
+
+def _resumed(run: _Run, config: TrainConfig, checkpoint: Path, device: str) -> bool:
+    """Whether ``run`` took up ``checkpoint`` (a run of the same config): its weights, optimiser, schedule, epoch
+    and random state."""
+    if not checkpoint.is_file():
+        return False
+    state = torch.load(checkpoint, weights_only=False, map_location=device)
+    if normalised_config(state["config"]) != config.to_dict():
+        return False
+    run.model.load_state_dict(state["model"])
+    run.optimizer.load_state_dict(state["optimizer"])
+    run.scheduler.load_state_dict(state["scheduler"])
+    run.epoch, run.step, run.history = state["epoch"], state["step"], state["history"]
+    run.previous = state.get("previous")
+    torch.set_rng_state(state["rng"].cpu())
+    if "cuda_rng" in state and torch.device(device).type == "cuda":
+        torch.cuda.set_rng_state(state["cuda_rng"].cpu())
+    return True
+
+
+def _train_epoch(
+    run: _Run, config: TrainConfig, data: torch.Tensor, epoch: int, device: str, report: Callable[[str], None]
+) -> dict[str, Any]:
+    """One epoch (or what is left of the steps): the batches in the epoch's seeded order; its record."""
+    started = time.perf_counter()
+    order = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
+    if config.shift:
+        offsets = random_offsets(len(data), config.shift, config.seed * 1000 + epoch).to(device)
+    sums = np.zeros(3)
+    run.model.train()
+    for first in range(0, len(data), config.batch_size):
+        if run.step >= run.total_steps:
+            break
+        batch = data[order[first : first + config.batch_size].to(device)]
+        if config.shift:
+            batch = shifted(batch, offsets[first : first + len(batch)], config.shift)
+        out = run.model(batch)
+        bpp = out["bits"].mean() / (batch.shape[-1] * batch.shape[-2])
+        loss = bpp + config.lmbda * distortion(out["logits"], batch, config.loss).mean()
+        run.optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(run.model.parameters(), 1.0)
+        run.optimizer.step()
+        run.scheduler.step()
+        run.step += 1
+        mse = torch.mean((torch.sigmoid(out["logits"].detach()) - batch) ** 2).item()
+        sums += (1, bpp.item(), mse)
+        psnr = 10 * math.log10(1 / max(sums[2] / sums[0], 1e-12))
+        report(f"epoch {epoch + 1} bpp {sums[1] / sums[0]:.3f} PSNR {psnr:.2f}")
+    count = max(sums[0], 1)
+    return {
+        "epoch": epoch + 1,
+        "bpp": sums[1] / count,
+        "mse": sums[2] / count,
+        "seconds": time.perf_counter() - started,
+    }
+
+
+def _checkpoint(run: _Run, config: TrainConfig, trained_on: str, device: str) -> dict[str, Any]:
+    """What a checkpoint holds after ``run``'s last epoch (CPU tensors: it loads anywhere)."""
+    state = {
+        "config": config.to_dict(),
+        "model": _on_cpu(run.model.state_dict()),
+        "optimizer": _on_cpu(run.optimizer.state_dict()),
+        "scheduler": run.scheduler.state_dict(),
+        "epoch": run.epoch,
+        "step": run.step,
+        "history": run.history,
+        "rng": torch.get_rng_state(),
+        "previous": run.previous,
+        "device": trained_on,
+    }
+    if torch.device(device).type == "cuda":
+        state["cuda_rng"] = torch.cuda.get_rng_state()
+    return state
+
+
 def train(
     config: TrainConfig,
     images: np.ndarray,
@@ -97,105 +208,29 @@ def train(
     torch.set_flush_denormal(True)  # denormals slow CPU training several-fold
     torch.backends.cudnn.deterministic = True  # the same run twice gives the same weights on one GPU
     torch.backends.cudnn.benchmark = False
-    on_gpu = torch.device(device).type == "cuda"
     trained_on = _device_name(device)
     if config.limit is not None:
         images = images[: config.limit]
     data = torch.from_numpy(images.astype(np.float32) / 255.0).unsqueeze(1).to(device)
-    model = Autoencoder(config.arch).to(device)
-    prior_params = list(model.prior.parameters())
-    prior_ids = {id(p) for p in prior_params}
-    net_params = [p for p in model.parameters() if id(p) not in prior_ids]
-    groups: list[dict[str, Any]] = [
-        {"params": net_params, "weight_decay": config.weight_decay},
-        {"params": prior_params, "lr": config.lr * 5, "weight_decay": 0.0},
-    ]
-    optimizer = torch.optim.AdamW(groups, lr=config.lr)  # with weight decay 0 exactly Adam
-    steps_per_epoch = math.ceil(len(data) / config.batch_size)
-    total_steps = steps_per_epoch * config.epochs
-    if config.max_steps is not None:
-        total_steps = min(total_steps, config.max_steps)
-    scheduler = torch.optim.lr_scheduler.OneCycleLR(
-        optimizer, max_lr=[config.lr, config.lr * 5], total_steps=max(total_steps, 1), pct_start=0.05
-    )
-    start_epoch, step, history = 0, 0, []
-    previous: dict[str, Any] | None = None
-    resumed = False
-    if resume and checkpoint.is_file():
-        state = torch.load(checkpoint, weights_only=False, map_location=device)
-        if normalised_config(state["config"]) == config.to_dict():
-            model.load_state_dict(state["model"])
-            optimizer.load_state_dict(state["optimizer"])
-            scheduler.load_state_dict(state["scheduler"])
-            start_epoch, step, history = state["epoch"], state["step"], state["history"]
-            previous = state.get("previous")
-            torch.set_rng_state(state["rng"].cpu())
-            if "cuda_rng" in state and on_gpu:
-                torch.cuda.set_rng_state(state["cuda_rng"].cpu())
-            resumed = True
-    if not resumed and config.init_from is not None:
-        previous = _start_from(model, Path(config.init_from))
-
+    run = _new_run(config, math.ceil(len(data) / config.batch_size), device)
+    if not (resume and _resumed(run, config, checkpoint, device)) and config.init_from is not None:
+        run.previous = _start_from(run.model, Path(config.init_from))
     columns = (TextColumn("{task.fields[model]}"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, TextColumn("{task.fields[status]}"), disable=not progress) as bar:
-        task = bar.add_task("train", total=total_steps, completed=step, model=config.model, status="")
-        for epoch in range(start_epoch, config.epochs):
-            if step >= total_steps:
+        task = bar.add_task("train", total=run.total_steps, completed=run.step, model=config.model, status="")
+
+        def report(status: str) -> None:
+            bar.update(task, completed=run.step, status=status)
+
+        for epoch in range(run.epoch, config.epochs):
+            if run.step >= run.total_steps:
                 break
-            started = time.perf_counter()
-            order = torch.randperm(len(data), generator=torch.Generator().manual_seed(config.seed * 1000 + epoch))
-            if config.shift:
-                offsets = random_offsets(len(data), config.shift, config.seed * 1000 + epoch).to(device)
-            sums = np.zeros(3)
-            model.train()
-            for first in range(0, len(data), config.batch_size):
-                if step >= total_steps:
-                    break
-                batch = data[order[first : first + config.batch_size].to(device)]
-                if config.shift:
-                    batch = shifted(batch, offsets[first : first + len(batch)], config.shift)
-                out = model(batch)
-                bpp = out["bits"].mean() / (batch.shape[-1] * batch.shape[-2])
-                dist = distortion(out["logits"], batch, config.loss).mean()
-                loss = bpp + config.lmbda * dist
-                optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-                optimizer.step()
-                scheduler.step()
-                step += 1
-                mse = torch.mean((torch.sigmoid(out["logits"].detach()) - batch) ** 2).item()
-                sums += (1, bpp.item(), mse)
-                psnr = 10 * math.log10(1 / max(sums[2] / sums[0], 1e-12))
-                bar.update(
-                    task, completed=step, status=f"epoch {epoch + 1} bpp {sums[1] / sums[0]:.3f} PSNR {psnr:.2f}"
-                )
-            history.append(
-                {
-                    "epoch": epoch + 1,
-                    "bpp": sums[1] / max(sums[0], 1),
-                    "mse": sums[2] / max(sums[0], 1),
-                    "seconds": time.perf_counter() - started,
-                }
-            )
-            state = {
-                "config": config.to_dict(),
-                "model": _on_cpu(model.state_dict()),
-                "optimizer": _on_cpu(optimizer.state_dict()),
-                "scheduler": scheduler.state_dict(),
-                "epoch": epoch + 1,
-                "step": step,
-                "history": history,
-                "rng": torch.get_rng_state(),
-                "previous": previous,
-                "device": trained_on,
-            }
-            if on_gpu:
-                state["cuda_rng"] = torch.cuda.get_rng_state()
-            save_atomic(state, checkpoint)
-    model.eval()
-    model.history = history  # type: ignore[assignment]
-    return model
+            run.history.append(_train_epoch(run, config, data, epoch, device, report))
+            run.epoch = epoch + 1
+            save_atomic(_checkpoint(run, config, trained_on, device), checkpoint)
+    run.model.eval()
+    run.model.history = run.history  # type: ignore[assignment]
+    return run.model
 
 
 def random_offsets(n: int, shift: int, seed: int) -> torch.Tensor:
