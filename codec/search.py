@@ -84,67 +84,100 @@ def refine(
     height, width = images.shape[-2:]
     if effort.rounds == 0 or effort.candidates == 0 or lmbda <= 0 or len(symbols) == 0 or height * width > MAX_PIXELS:
         return symbols
-    n, shape = len(symbols), symbols.shape[1:]
-    batch = max(1, DECODE_PIXELS // (height * width))
-    grid_h, grid_w = shape[-2:]
-    symbols_per_place = 2 * prior.radius + 1
-    target = images.reshape(n, -1).astype(np.float32)
-    real = latents.reshape(n, -1) + prior.radius
-    current = symbols.reshape(n, -1).astype(np.int32).copy()
-    k = min(effort.candidates, current.shape[1])
-    rows, cols = np.arange(n), np.arange(k)
+    search = _Search(symbols, latents, images, prior, synthesise, lmbda)
+    for _ in range(effort.rounds):
+        search.round(min(effort.candidates, search.current.shape[1]))
+    return search.current.reshape(symbols.shape)
 
-    def decode(sym: np.ndarray) -> np.ndarray:
-        out = np.empty((len(sym), height * width), dtype=np.float32)
-        for first in range(0, len(sym), batch):  # bounded: a synthesis holds ~1 MB per digit
-            lat = (sym[first : first + batch] - prior.radius).reshape(-1, *shape).astype(np.float32)
-            out[first : first + len(lat)] = np.clip(synthesise(lat)[:, :height, :width], 0.0, 1.0).reshape(len(lat), -1)
+
+class _Search:
+    """The search's state over a batch: each image's symbols (N, L), its decoded image, its bits under each table
+    set, its cost, and which latents were tried."""
+
+    def __init__(
+        self,
+        symbols: np.ndarray,
+        latents: np.ndarray,
+        images: np.ndarray,
+        prior: LatentPrior,
+        synthesise: Callable[[np.ndarray], np.ndarray],
+        lmbda: float,
+    ) -> None:
+        n, self.shape = len(symbols), symbols.shape[1:]
+        self.height, self.width = images.shape[-2:]
+        self.prior, self.synthesise, self.lmbda = prior, synthesise, lmbda
+        self.target = images.reshape(n, -1).astype(np.float32)
+        self.real = latents.reshape(n, -1) + prior.radius
+        self.current = symbols.reshape(n, -1).astype(np.int32).copy()
+        self.pixels = self.decode(self.current)
+        self.sets = prior.set_costs(self.current.reshape(n, *self.shape))  # (n, M) bits under each table set
+        self.best = self.sets.min(axis=1) + lmbda * self.sse(self.pixels)
+        self.tried = np.zeros(self.current.shape, dtype=bool)
+
+    def decode(self, sym: np.ndarray) -> np.ndarray:
+        """The decoder's images (n, P) of symbols (n, L), in bounded batches (a synthesis holds ~1 MB per digit)."""
+        area = self.height * self.width
+        batch = max(1, DECODE_PIXELS // area)
+        out = np.empty((len(sym), area), dtype=np.float32)
+        for first in range(0, len(sym), batch):
+            lat = (sym[first : first + batch] - self.prior.radius).reshape(-1, *self.shape).astype(np.float32)
+            decoded = self.synthesise(lat)[:, : self.height, : self.width]
+            out[first : first + len(lat)] = np.clip(decoded, 0.0, 1.0).reshape(len(lat), -1)
         return out
 
-    def sse(pixels: np.ndarray) -> np.ndarray:
-        return ((pixels - target) ** 2).sum(axis=1)
+    def sse(self, pixels: np.ndarray) -> np.ndarray:
+        return ((pixels - self.target) ** 2).sum(axis=1)
 
-    pixels = decode(current)
-    sets = prior.set_costs(current.reshape(n, *shape))  # (n, M) bits under each table set
-    best = sets.min(axis=1) + lmbda * sse(pixels)
-    tried = np.zeros(current.shape, dtype=bool)
-    for _ in range(effort.rounds):
-        residual = real - current
-        # The latents nearest their rounding boundary not tried yet: (n, k).
-        order = np.argsort(np.where(tried, 1.0, -np.abs(residual)), axis=1, kind="stable")[:, :k]
-        fresh = ~np.take_along_axis(tried, order, axis=1)
-        np.put_along_axis(tried, order, True, axis=1)
-        old = current[rows[:, None], order]
-        new = np.clip(old + np.where(np.take_along_axis(residual, order, axis=1) >= 0, 1, -1), 0, symbols_per_place - 1)
-        live = (np.abs(np.take_along_axis(residual, order, axis=1)) >= MIN_RESIDUAL) & (new != old)
-        live &= fresh
+    def moves(self, k: int) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        """Each image's ``k`` latents nearest their rounding boundary not tried yet (marked tried now): their places
+        (n, k), symbols now and moved one step toward the real value, and which moves are worth a try."""
+        residual = self.real - self.current
+        order = np.argsort(np.where(self.tried, 1.0, -np.abs(residual)), axis=1, kind="stable")[:, :k]
+        fresh = ~np.take_along_axis(self.tried, order, axis=1)
+        np.put_along_axis(self.tried, order, True, axis=1)
+        old = self.current[np.arange(len(order))[:, None], order]
+        toward = np.take_along_axis(residual, order, axis=1)
+        new = np.clip(old + np.where(toward >= 0, 1, -1), 0, 2 * self.prior.radius)
+        live = (np.abs(toward) >= MIN_RESIDUAL) & (new != old) & fresh
+        return order, old, new, live
+
+    def round(self, k: int) -> None:
+        """One round: the best single move and the best combination of moves (:func:`_combine`) are tried, and
+        each image keeps whichever lowers its cost most, if either does."""
+        n = len(self.current)
+        rows, cols = np.arange(n), np.arange(k)
+        order, old, new, live = self.moves(k)
+        grid_h, grid_w = self.shape[-2:]
         # Bits of each set after each single move: (n, k, M).
-        delta = (prior.place_bits(grid_h, grid_w, order, new) - prior.place_bits(grid_h, grid_w, order, old)).transpose(
-            1, 2, 0
-        )
-        moved = np.repeat(current[:, None], k, axis=1)
+        delta = self.prior.place_bits(grid_h, grid_w, order, new) - self.prior.place_bits(grid_h, grid_w, order, old)
+        delta = delta.transpose(1, 2, 0)
+        moved = np.repeat(self.current[:, None], k, axis=1)
         moved[rows[:, None], cols[None], order] = new
-        single_pixels = np.repeat(pixels[:, None], k, axis=1)  # a move not tried leaves the image as it is
-        single_pixels[live] = decode(moved[live])
-        single_sse = ((single_pixels - target[:, None]) ** 2).sum(axis=2)
-        single = np.where(live, (sets[:, None] + delta).min(axis=2) + lmbda * single_sse, np.inf)
-        effects = single_pixels - pixels[:, None]  # (n, k, P): what each move does to the image
-        take = _combine(sets, pixels - target, effects, delta, live, lmbda)
-        combined = current.copy()
+        single_pixels = np.repeat(self.pixels[:, None], k, axis=1)  # a move not tried leaves the image as it is
+        single_pixels[live] = self.decode(moved[live])
+        single_sse = ((single_pixels - self.target[:, None]) ** 2).sum(axis=2)
+        single = np.where(live, (self.sets[:, None] + delta).min(axis=2) + self.lmbda * single_sse, np.inf)
+        effects = single_pixels - self.pixels[:, None]  # (n, k, P): what each move does to the image
+        take = _combine(self.sets, self.pixels - self.target, effects, delta, live, self.lmbda)
+        combined = self.current.copy()
         np.put_along_axis(combined, order, np.where(take, new, old), axis=1)
-        combined_pixels = decode(combined)
-        combined_sets = sets + np.einsum("nk,nkm->nm", take.astype(delta.dtype), delta)
-        combined_cost = combined_sets.min(axis=1) + lmbda * sse(combined_pixels)
+        combined_pixels = self.decode(combined)
+        combined_sets = self.sets + np.einsum("nk,nkm->nm", take.astype(delta.dtype), delta)
+        combined_cost = combined_sets.min(axis=1) + self.lmbda * self.sse(combined_pixels)
         pick = np.argmin(single, axis=1)
         single_best = single[rows, pick]
-        use_combined = (combined_cost < best) & (combined_cost <= single_best)
-        use_single = ~use_combined & (single_best < best)
+        use_combined = (combined_cost < self.best) & (combined_cost <= single_best)
+        use_single = ~use_combined & (single_best < self.best)
         for keep, sym, pix, cost, bits in (
             (use_combined, combined, combined_pixels, combined_cost, combined_sets),
-            (use_single, moved[rows, pick], single_pixels[rows, pick], single_best, sets + delta[rows, pick]),
+            (use_single, moved[rows, pick], single_pixels[rows, pick], single_best, self.sets + delta[rows, pick]),
         ):
-            current[keep], pixels[keep], best[keep], sets[keep] = sym[keep], pix[keep], cost[keep], bits[keep]
-    return current.reshape(symbols.shape)
+            self.current[keep], self.pixels[keep], self.best[keep], self.sets[keep] = (
+                sym[keep],
+                pix[keep],
+                cost[keep],
+                bits[keep],
+            )
 
 
 def _combine(
