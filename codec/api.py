@@ -138,7 +138,7 @@ Decoded = np.ndarray | Refined | PixelCoded
 
 
 def known_ids(level: int) -> tuple[int, ...]:
-    """The model ids a file of ``level`` may name here (level 0: the lossless models')."""
+    """The model ids a file of ``level`` may name here (level 0: the pixel model's, :mod:`codec.lossless`)."""
     return lossless.installed_ids() if level == 0 else models.known_model_ids(level)
 
 
@@ -516,7 +516,7 @@ def _lossless_model(model_id: int) -> lossless.LosslessModel:
     model = lossless.load()
     if model.model_id != model_id:
         raise ModelMismatchError(
-            f"file was coded with lossless model {model_id:03x}, the installed lossless model is {model.model_id:03x}"
+            f"file was coded with pixel model {model_id:03x}, the installed pixel model is {model.model_id:03x}"
         )
     return model
 

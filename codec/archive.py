@@ -47,6 +47,7 @@ from .bitstream import (
     pack_model,
     unpack_model,
 )
+from .bitstream import VERSION as FILE_VERSION
 from .errors import CorruptFileError, FormatError, ImageError
 from .images import ImageLike, Prepared, prepare
 from .limits import images_per_batch
@@ -118,7 +119,7 @@ class ArchiveHead:
 
     def header(self, index: int) -> Header:
         """The single-file header image ``index`` would have."""
-        version = PIXEL_VERSION if self.lossless else 4
+        version = PIXEL_VERSION if self.lossless else FILE_VERSION
         return Header(self.level, self.model_id, self.width, self.height, bool(self.inverted[index]), version)
 
     def to_bytes(self) -> bytes:
