@@ -175,17 +175,33 @@ def write_level(
         raise RuntimeError("digest mismatch")
     chain = stages(state)
     configs = [normalised_config(stage["config"]) for stage in chain]
-    config = configs[-1]  # the last stage is the checkpoint's own
-    seconds = [sum(h["seconds"] for h in stage["history"]) for stage in chain]
     meta: dict[str, Any] = {
         "level": level,
         "model_sha256": digest,
         "model_id": digest[:3],
-        "trained_model": config["model"],
+        "trained_model": configs[-1]["model"],  # the last stage is the checkpoint's own
         "step": step,
         "table_sets": int(arrays["prior.index"].shape[0]),
         "bank_rows": int(arrays["prior.bank"].shape[0]),
         "architecture": model.arch.to_dict(),
+        **_training_record(state, chain, configs, search_lambda),
+    }
+    if len(chain) > 1:
+        meta["stages"] = _stage_records(chain, configs)
+    path = weights_dir / f"level-{level}.json"
+    write_json(path, meta)
+    return path, meta
+
+
+def _training_record(
+    state: dict[str, Any], chain: list[dict[str, Any]], configs: list[dict[str, Any]], search_lambda: float | None
+) -> dict[str, Any]:
+    """How a level's network was trained, for its metadata: the last stage's settings, the data's checksums, the
+    commands of every stage, where and how long."""
+    config = configs[-1]
+    extra = config["extra"]
+    images = {"training_images_sha256": extra["training_images_sha256"]} if "training_images_sha256" in extra else {}
+    return {
         "lambda": config["lmbda"],
         "search_lambda": config["lmbda"] if search_lambda is None else search_lambda,
         "loss": config["loss"],
@@ -198,33 +214,33 @@ def write_level(
         "train_images": config["limit"] or 60000,
         "max_steps": config["max_steps"],
         "steps": state["step"],
-        "data_sha256": config["extra"].get("data_sha256"),
-        "training_data": config["extra"].get("training_data", "mnist"),
-        **(
-            {"training_images_sha256": config["extra"]["training_images_sha256"]}
-            if "training_images_sha256" in config["extra"]
-            else {}
-        ),
+        "data_sha256": extra.get("data_sha256"),
+        "training_data": extra.get("training_data", "mnist"),
+        **images,
         "command": " && ".join(stage.get("command", "") for stage in chain),
         "torch_version": state.get("torch_version", torch.__version__),
         "torch_threads": state.get("threads"),
         "train_device": state.get("device", "cpu"),
-        "train_seconds": round(sum(seconds), 1),
+        "train_seconds": round(sum(_seconds(stage) for stage in chain), 1),
         "train_history": [{k: float(v) for k, v in h.items()} for stage in chain for h in stage["history"]],
         "platform": platform.platform(),
     }
-    if len(chain) > 1:
-        meta["stages"] = [
-            {
-                "command": stage.get("command", ""),
-                "epochs": stage_config["epochs"],
-                "learning_rate": stage_config["lr"],
-                "weight_decay": stage_config["weight_decay"],
-                "shift": stage_config["shift"],
-                "train_seconds": round(stage_seconds, 1),
-            }
-            for stage, stage_config, stage_seconds in zip(chain, configs, seconds, strict=True)
-        ]
-    path = weights_dir / f"level-{level}.json"
-    write_json(path, meta)
-    return path, meta
+
+
+def _seconds(stage: dict[str, Any]) -> float:
+    return float(sum(h["seconds"] for h in stage["history"]))
+
+
+def _stage_records(chain: list[dict[str, Any]], configs: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Each stage of a model trained in several: its command, epochs, learning rate, regularisation and time."""
+    return [
+        {
+            "command": stage.get("command", ""),
+            "epochs": config["epochs"],
+            "learning_rate": config["lr"],
+            "weight_decay": config["weight_decay"],
+            "shift": config["shift"],
+            "train_seconds": round(_seconds(stage), 1),
+        }
+        for stage, config in zip(chain, configs, strict=True)
+    ]
