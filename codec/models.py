@@ -21,7 +21,7 @@ import json
 import os
 import zipfile
 import zlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol, TypeVar, cast
@@ -46,11 +46,38 @@ RETIRED = "retired"
 GENERAL = "general"
 
 
+#: Folders chosen by :func:`using_weights` blocks, the innermost last.
+_CHOSEN: list[Path] = []
+
+
 def weights_dir() -> Path:
-    """The folder of frozen levels: ``$AEC_WEIGHTS_DIR``, the installed package data, or the checkout."""
+    """The folder of frozen levels: the one a :func:`using_weights` block chose, ``$AEC_WEIGHTS_DIR``, the installed
+    package data, or the checkout."""
+    if _CHOSEN:
+        return _CHOSEN[-1]
     if os.environ.get(WEIGHTS_ENV):
         return Path(os.environ[WEIGHTS_ENV])
     return _shipped_weights()
+
+
+@contextlib.contextmanager
+def using_weights(folder: Path | None) -> Iterator[Path]:
+    """Within the block, frozen models are read from and written to ``folder`` (None: the folder as it is).
+
+    What training and measuring commands use instead of changing the process's
+    environment: nothing outlives the block, and the models loaded from the
+    folder are forgotten when it ends.
+    """
+    if folder is None:
+        yield weights_dir()
+        return
+    _CHOSEN.append(Path(folder))
+    clear_cache()
+    try:
+        yield _CHOSEN[-1]
+    finally:
+        _CHOSEN.pop()
+        clear_cache()
 
 
 @functools.cache

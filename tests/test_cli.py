@@ -267,9 +267,7 @@ def test_ctrl_c_leaves_no_partial_file(digits: np.ndarray, tmp_path: Path) -> No
         assert codec.decompress(path.read_bytes()).shape == (28, 28)
 
 
-def test_measure_only_rewrites_a_levels_metrics(
-    tmp_path: Path, mnist_test: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_measure_only_rewrites_a_levels_metrics(tmp_path: Path, mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
     """``aec freeze --measure-only`` measures an installed level again, leaving its weights (and model id) alone."""
     import json
     import shutil
@@ -277,9 +275,8 @@ def test_measure_only_rewrites_a_levels_metrics(
     from codec import models
     from codec.search import DEFAULT_EFFORT
 
-    folder = tmp_path / "weights"
-    shutil.copytree(models.weights_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    monkeypatch.setenv(models.WEIGHTS_ENV, str(folder))  # the command points the process at its folder
+    folder, shipped, environment = tmp_path / "weights", models.weights_dir(), os.environ.get(models.WEIGHTS_ENV)
+    shutil.copytree(shipped, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
     before = json.loads((folder / "level-1.json").read_text())
     weights = (folder / "level-1.npz").read_bytes()
     result = runner.invoke(
@@ -293,6 +290,8 @@ def test_measure_only_rewrites_a_levels_metrics(
     }
     assert (folder / "level-1.npz").read_bytes() == weights
     assert "level 1:" in result.output
+    # The command measured in its folder without pointing the process's environment there.
+    assert os.environ.get(models.WEIGHTS_ENV) == environment and models.weights_dir() == shipped
 
     # --search-lambda moves the level's operating point: an encoder setting, the weights stay.
     args = ["freeze", "--measure-only", "--level", "1", "--test-limit", "30", "--weights-dir", str(folder)]

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Collection
 from pathlib import Path
 from typing import Annotated, Any
@@ -356,16 +355,23 @@ def _measure_levels(
 ) -> None:
     """``aec freeze --measure-only``: measure installed levels on the test set, without torch."""
 
-    from .. import data as mnist
     from .. import models
+
+    with models.using_weights(weights_dir) as folder:
+        installed = models.available_levels()
+        if not installed:
+            raise _fail(f"no levels installed in {folder}")
+        chosen = _levels_arg(level, all_levels, installed)
+        _measure_installed(chosen, data_dir, limit, search_lambda)
+
+
+def _measure_installed(
+    chosen: list[int], data_dir: Path | None, limit: int | None, search_lambda: float | None
+) -> None:
+    """Measure the installed ``chosen`` levels on the test set and record it in their metadata."""
+    from .. import data as mnist
     from ..evaluate import record_level, update_metadata
 
-    if weights_dir is not None:
-        os.environ[models.WEIGHTS_ENV] = str(weights_dir)
-    installed = models.available_levels()
-    if not installed:
-        raise _fail(f"no levels installed in {models.weights_dir()}")
-    chosen = _levels_arg(level, all_levels, installed)
     try:
         images = mnist.load_mnist("test", data_dir)[0][:limit]
         for n in chosen:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable
 from dataclasses import replace
 from pathlib import Path
@@ -172,14 +171,27 @@ def freeze_levels(
     is measured with that model on the MNIST test digits.
     """
     from .. import models
+
+    with models.using_weights(weights_dir) as target:
+        return _freeze_levels(levels, checkpoint_dir, target, data_dir, test_limit, table_sets, general)
+
+
+def _freeze_levels(
+    levels: list[int],
+    checkpoint_dir: Path,
+    target: Path,
+    data_dir: Path | None,
+    test_limit: int | None,
+    table_sets: int,
+    general: bool,
+) -> list[tuple[Path, dict[str, Any]]]:
+    """:func:`freeze_levels` into ``target``, the weights folder in use."""
+    from .. import models
     from ..errors import ModelError
     from ..evaluate import measure_model, record_level, update_metadata
     from .freeze import write_level
     from .train import load_checkpoint
 
-    if weights_dir is not None:
-        os.environ[models.WEIGHTS_ENV] = str(weights_dir)
-    target = models.weights_dir()
     images, _ = load_mnist("test", data_dir)
     if test_limit is not None:
         images = images[:test_limit]
