@@ -66,10 +66,11 @@ FILE_NAME = "lossless.npz"
 #: Offsets coded per coder call: bounds the tables a large image holds at once.
 VALUE_BATCH = 1 << 16
 
-_STARTS = np.array(CLASS_STARTS, dtype=np.int64)
-_WIDTHS = np.diff(np.append(_STARTS, 256))
+#: Each class's first grey level and how many it holds, as arrays.
+STARTS = np.array(CLASS_STARTS, dtype=np.int64)
+WIDTHS = np.diff(np.append(STARTS, 256))
 #: The class of each grey level 0..255.
-CLASS_OF = (np.searchsorted(_STARTS, np.arange(256), side="right") - 1).astype(np.uint8)
+CLASS_OF = (np.searchsorted(STARTS, np.arange(256), side="right") - 1).astype(np.uint8)
 
 
 def _powers(count: int) -> np.ndarray:
@@ -220,7 +221,7 @@ def _levels(kinds: np.ndarray, runs: np.ndarray, max_error: int) -> np.ndarray:
     """The grey levels of pixels of classes ``kinds`` whose offsets fell in ``runs``: each run's middle, or the
     class's last level when the run passes it."""
     step = step_of(max_error)
-    return (_STARTS[kinds] + np.minimum(runs * step + max_error, _WIDTHS[kinds] - 1)).astype(np.uint8)
+    return (STARTS[kinds] + np.minimum(runs * step + max_error, WIDTHS[kinds] - 1)).astype(np.uint8)
 
 
 def classes_of(image: np.ndarray, max_error: int) -> np.ndarray:
@@ -233,7 +234,7 @@ def classes_of(image: np.ndarray, max_error: int) -> np.ndarray:
 
 def _runs(pixels: np.ndarray, kinds: np.ndarray, max_error: int) -> np.ndarray:
     """The runs of offsets the coder codes for pixels of classes ``kinds`` (0 where a class has one level)."""
-    offsets = pixels.astype(np.int64) - _STARTS[kinds]
+    offsets = pixels.astype(np.int64) - STARTS[kinds]
     return np.where(kinds > 0, offsets // step_of(max_error), 0)
 
 
@@ -313,7 +314,7 @@ def decode_many(
             contexts = value_contexts(classes[i : i + 1], band, width)[0]
             runs = np.zeros(kinds.shape, dtype=np.int64)
             runs[coded] = stream.decode(int(coded.sum()), tables_of_offsets[contexts[coded]])
-            if (runs * step >= _WIDTHS[kinds]).any():
+            if (runs * step >= WIDTHS[kinds]).any():
                 raise CorruptFileError("lossless payload decodes to a grey level outside its class")
             image[band] = _levels(kinds, runs, max_error)
         out.append(image)

@@ -30,9 +30,8 @@ PRIOR_COUNTS = (1 / 64, 1 / 32, 1 / 16, 1 / 8, 1 / 4, 1 / 2, 1.0)
 #: Digits counted at once (bounds the memory of the contexts).
 CHUNK = 5_000
 
-Counts = tuple[
-    np.ndarray, np.ndarray
-]  # class counts (2, CLASS_CONTEXTS, CLASSES), value counts (VALUE_CONTEXTS, OFFSETS)
+#: Class counts (2, CLASS_CONTEXTS, CLASSES) and value counts (VALUE_CONTEXTS, OFFSETS).
+Counts = tuple[np.ndarray, np.ndarray]
 
 
 def count(images: np.ndarray) -> Counts:
@@ -52,8 +51,8 @@ def count(images: np.ndarray) -> Counts:
                 (contexts * CLASSES + symbols).ravel(), minlength=CLASS_CONTEXTS * CLASSES
             )
         contexts = lossless.value_contexts(classes, slice(0, height), width)
-        coded = lossless._WIDTHS[kinds] > 1
-        offsets = chunk.astype(np.int64) - lossless._STARTS[kinds]
+        coded = lossless.WIDTHS[kinds] > 1
+        offsets = chunk.astype(np.int64) - lossless.STARTS[kinds]
         value_counts += np.bincount((contexts * OFFSETS + offsets)[coded], minlength=VALUE_CONTEXTS * OFFSETS)
     return class_counts.reshape(2, CLASS_CONTEXTS, CLASSES), value_counts.reshape(VALUE_CONTEXTS, OFFSETS)
 
@@ -61,7 +60,7 @@ def count(images: np.ndarray) -> Counts:
 def _possible_offsets() -> np.ndarray:
     """(VALUE_CONTEXTS, OFFSETS): which offsets a context's class can hold (the others keep the least frequency)."""
     own = np.arange(VALUE_CONTEXTS) // CLASSES ** len(lossless.VALUE_NEIGHBOURS)
-    return np.arange(OFFSETS)[None, :] < lossless._WIDTHS[own][:, None]
+    return np.arange(OFFSETS)[None, :] < lossless.WIDTHS[own][:, None]
 
 
 def tables(counts: Counts, prior: float) -> LosslessModel:
