@@ -52,10 +52,11 @@ class AecImageFile(ImageFile.ImageFile):
         self._mode = "L"
         self._size = (info.header.width, info.header.height)
         self.info["quality"] = info.header.level
-        bound = info.header.max_error
-        self.info["lossless"] = bound is None and (info.header.pixel_model or info.header.refined)
-        if bound is not None:
-            self.info["max_error"] = bound
+        header = info.header
+        bounded = header.pixel_model or header.refined  # every pixel within a maximum error (0: lossless)
+        self.info["lossless"] = bounded and not header.max_error
+        if bounded:
+            self.info["max_error"] = header.max_error or 0
         self.tile = [ImageFile._Tile(FORMAT, (0, 0, *self._size), 0, None)]
 
 
