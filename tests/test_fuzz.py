@@ -28,7 +28,9 @@ FUZZ = settings(max_examples=300, deadline=None, derandomize=True, suppress_heal
 def files(digits: np.ndarray, shipped_levels: list[int]) -> list[bytes]:
     wide = np.zeros((20, 45), np.uint8)
     wide[4:16, 10:30] = 200
-    return [codec.compress(digits[0], quality=level) for level in shipped_levels] + [codec.compress(255 - wide)]
+    plain = [codec.compress(digits[0], quality=level) for level in shipped_levels] + [codec.compress(255 - wide)]
+    # The pixel model's files (format version 7), lossless and within a bound, dark ink on light among them.
+    return plain + [codec.compress(digits[1], max_error=0), codec.compress(255 - digits[2], max_error=3)]
 
 
 def _decodes_or_refuses(data: bytes) -> None:
@@ -127,3 +129,26 @@ def test_atheris_harness_short_run(tmp_path: Path) -> None:
     # libFuzzer stops at the end of the mutation batch that reaches -runs, so it may report a few more.
     done = re.search(r"Done (\d+) runs", run.stderr)
     assert done is not None and 3000 <= int(done.group(1)) < 3100, run.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def lossless_archive(digits: np.ndarray) -> bytes:
+    from codec import archive
+
+    return archive.pack(list(digits[:6]) + [255 - digits[6]], quality=archive.LOSSLESS)
+
+
+@FUZZ
+@given(st.data())
+def test_damaged_lossless_archives_are_refused(lossless_archive: bytes, data: st.DataObject) -> None:
+    """A lossless archive cut short or with bits flipped: its checksums refuse it, never anything else."""
+    from codec import archive
+
+    damaged = bytearray(lossless_archive[: data.draw(st.integers(0, len(lossless_archive)))])
+    for _ in range(data.draw(st.integers(0, 3))):
+        if damaged:
+            bit = data.draw(st.integers(0, 8 * len(damaged) - 1))
+            damaged[bit // 8] ^= 1 << (bit % 8)
+    if bytes(damaged) != lossless_archive:
+        with pytest.raises(codec.CodecError):
+            archive.open_archive(bytes(damaged)).decode_all()
