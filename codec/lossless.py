@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import json
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,7 +41,7 @@ import numpy as np
 from . import coder
 from .coder import PRECISION
 from .errors import CorruptFileError, ModelError
-from .models import hash_arrays, load_table_model, model_id_of, save_table_model, weights_dir
+from .models import hash_arrays, load_table_model, model_id_of, recorded_id, save_table_model, weights_dir
 
 #: First grey level of each class; the last class ends at 255.
 CLASS_STARTS = (0, 1, 16, 64, 128, 192, 240, 253)
@@ -144,12 +143,9 @@ def installed_ids(folder: Path | None = None) -> tuple[int, ...]:
 @functools.cache
 def _installed_ids(folder: Path) -> tuple[int, ...]:
     """:func:`installed_ids` (found once per folder; every lossless encode and decode asks)."""
-    path = folder / FILE_NAME
-    meta = path.with_suffix(".json")
-    if meta.is_file():
-        recorded = json.loads(meta.read_text()).get("model_id")
-        if isinstance(recorded, str):
-            return (int(recorded, 16),)
+    recorded = recorded_id(folder, Path(FILE_NAME).stem)
+    if recorded is not None:
+        return (recorded,)
     try:
         return (load(folder).model_id,)
     except ModelError:

@@ -285,8 +285,13 @@ def load_table_model(path: Path, build: Callable[[dict[str, np.ndarray]], T], wh
         raise ModelError(f"{path}: incomplete {what} ({exc})") from None
     meta = path.with_suffix(".json")
     digest = cast(TableModel, model).digest
-    if meta.is_file() and json.loads(meta.read_text()).get("model_sha256", digest) != digest:
-        raise ModelError(f"{path}: the {what} does not match its metadata (damaged or replaced)")
+    if meta.is_file():
+        try:
+            recorded = json.loads(meta.read_text()).get("model_sha256", digest)
+        except (OSError, ValueError, AttributeError):
+            raise ModelError(f"{meta}: the {what}'s metadata cannot be read (damaged)") from None
+        if recorded != digest:
+            raise ModelError(f"{path}: the {what} does not match its metadata (damaged or replaced)")
     return model
 
 
@@ -387,7 +392,7 @@ def _known_ids(folder: Path, level: int) -> tuple[int, ...]:
     """
     ids = []
     for name, load in ((f"level-{level}", load_model), (f"{GENERAL}/level-{level}", load_general)):
-        model_id = _recorded_id(folder, name)
+        model_id = recorded_id(folder, name)
         if model_id is None:  # no metadata to read it from: the model itself, when installed
             with contextlib.suppress(ModelError):
                 model = load(level, folder)
@@ -397,8 +402,9 @@ def _known_ids(folder: Path, level: int) -> tuple[int, ...]:
     return (*ids, *_retired_ids(folder, level))
 
 
-def _recorded_id(folder: Path, name: str) -> int | None:
-    """The model id that ``folder/name.json`` records with the weights in ``name.npz``, if both are there."""
+def recorded_id(folder: Path, name: str) -> int | None:
+    """The model id that ``folder/name.json`` records with the weights in ``name.npz``, if both are there and the
+    record is readable (without loading the weights)."""
     if _installed(folder, f"{name}.npz") is None:
         return None
     try:

@@ -216,6 +216,16 @@ def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     assert lossless.installed_ids(tmp_path) == ()
 
 
+def test_damaged_metadata_is_a_clear_error(tmp_path: Path) -> None:
+    import shutil
+
+    shutil.copy(lossless.weights_dir() / lossless.FILE_NAME, tmp_path)
+    (tmp_path / "lossless.json").write_text("{broken")
+    with pytest.raises(CodecError, match="metadata cannot be read"):
+        lossless.load(tmp_path)
+    assert lossless.installed_ids(tmp_path) == ()  # not an installed model: nothing codes or decodes with it
+
+
 @pytest.mark.parametrize("max_error", [1, 2, 4, 8])
 def test_near_lossless_digits_stay_within_the_bound(digits: np.ndarray, max_error: int) -> None:
     files = codec.compress_many(list(digits[:60]), max_error=max_error)
