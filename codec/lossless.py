@@ -228,7 +228,7 @@ def classes_of(image: np.ndarray, max_error: int) -> np.ndarray:
     return kinds
 
 
-def _runs(pixels: np.ndarray, kinds: np.ndarray, max_error: int) -> np.ndarray:
+def offset_runs(pixels: np.ndarray, kinds: np.ndarray, max_error: int) -> np.ndarray:
     """The runs of offsets the coder codes for pixels of classes ``kinds`` (0 where a class has one level)."""
     offsets = pixels.astype(np.int64) - STARTS[kinds]
     return np.where(kinds > 0, offsets // step_of(max_error), 0)
@@ -239,7 +239,7 @@ def quantized(image: np.ndarray, max_error: int) -> np.ndarray:
     kinds = classes_of(image, max_error)
     out = np.empty_like(image)
     for band in _bands(*image.shape):
-        out[band] = _levels(kinds[band], _runs(image[band], kinds[band], max_error), max_error)
+        out[band] = _levels(kinds[band], offset_runs(image[band], kinds[band], max_error), max_error)
     return out
 
 
@@ -273,7 +273,7 @@ def encode_within_budget(model: LosslessModel, image: np.ndarray, max_error: int
     for band in _bands(height, width):
         coded = kinds[band] > 0
         contexts = value_contexts(classes, band, width)[0]
-        stream.encode(_runs(image[band], kinds[band], max_error)[coded], tables_of_offsets[contexts[coded]])
+        stream.encode(offset_runs(image[band], kinds[band], max_error)[coded], tables_of_offsets[contexts[coded]])
         if budget is not None and stream.size() > budget:
             return None
     return stream.finish()

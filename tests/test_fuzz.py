@@ -42,6 +42,16 @@ def _decodes_or_refuses(data: bytes) -> None:
     assert pixels.ndim == 2 and pixels.dtype == np.uint8
 
 
+def _damaged(original: bytes, data: st.DataObject, flips: int) -> bytes:
+    """``original`` cut at a drawn length, with up to ``flips`` drawn bits flipped."""
+    damaged = bytearray(original[: data.draw(st.integers(0, len(original)))])
+    for _ in range(data.draw(st.integers(0, flips))):
+        if damaged:
+            bit = data.draw(st.integers(0, 8 * len(damaged) - 1))
+            damaged[bit // 8] ^= 1 << (bit % 8)
+    return bytes(damaged)
+
+
 def _reseal(body: bytes, model_id: int) -> bytes:
     """``body`` with a version 4 checksum for ``model_id`` (the model the decoder will try)."""
     return body + bitstream.checksum(4, model_id, body).to_bytes(2, "little")
@@ -58,15 +68,10 @@ def test_random_bytes(data: bytes) -> None:
 @given(st.data())
 def test_truncated_and_bit_flipped(files: list[bytes], data: st.DataObject) -> None:
     original = data.draw(st.sampled_from(files))
-    cut = data.draw(st.integers(0, len(original)))
-    damaged = bytearray(original[:cut])
-    for _ in range(data.draw(st.integers(0, 4))):
-        if damaged:
-            bit = data.draw(st.integers(0, 8 * len(damaged) - 1))
-            damaged[bit // 8] ^= 1 << (bit % 8)
-    if bytes(damaged) != original:
+    damaged = _damaged(original, data, 4)
+    if damaged != original:
         with pytest.raises(codec.CodecError):
-            codec.decompress(bytes(damaged))
+            codec.decompress(damaged)
 
 
 @FUZZ
@@ -144,11 +149,7 @@ def test_damaged_lossless_archives_are_refused(lossless_archive: bytes, data: st
     """A lossless archive cut short or with bits flipped: its checksums refuse it, never anything else."""
     from codec import archive
 
-    damaged = bytearray(lossless_archive[: data.draw(st.integers(0, len(lossless_archive)))])
-    for _ in range(data.draw(st.integers(0, 3))):
-        if damaged:
-            bit = data.draw(st.integers(0, 8 * len(damaged) - 1))
-            damaged[bit // 8] ^= 1 << (bit % 8)
-    if bytes(damaged) != lossless_archive:
+    damaged = _damaged(lossless_archive, data, 3)
+    if damaged != lossless_archive:
         with pytest.raises(codec.CodecError):
-            archive.open_archive(bytes(damaged)).decode_all()
+            archive.open_archive(damaged).decode_all()

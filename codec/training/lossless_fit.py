@@ -43,7 +43,7 @@ def count(images: np.ndarray) -> Counts:
     for first in range(0, len(images), CHUNK):
         chunk = images[first : first + CHUNK]
         classes = lossless.padded_classes(chunk)
-        kinds = lossless.CLASS_OF[chunk].astype(np.int64)
+        kinds = lossless.classes_of(chunk, 0).astype(np.int64)
         for pass_ in range(min(2, width)):
             contexts = lossless.class_contexts(classes, rows, pass_, width)
             symbols = kinds[:, :, pass_::2]
@@ -51,9 +51,8 @@ def count(images: np.ndarray) -> Counts:
                 (contexts * CLASSES + symbols).ravel(), minlength=CLASS_CONTEXTS * CLASSES
             )
         contexts = lossless.value_contexts(classes, slice(0, height), width)
-        coded = lossless.WIDTHS[kinds] > 1
-        offsets = chunk.astype(np.int64) - lossless.STARTS[kinds]
-        value_counts += np.bincount((contexts * OFFSETS + offsets)[coded], minlength=VALUE_CONTEXTS * OFFSETS)
+        offsets = lossless.offset_runs(chunk, kinds, 0)  # what the coder codes for every pixel of a class above 0
+        value_counts += np.bincount((contexts * OFFSETS + offsets)[kinds > 0], minlength=VALUE_CONTEXTS * OFFSETS)
     return class_counts.reshape(2, CLASS_CONTEXTS, CLASSES), value_counts.reshape(VALUE_CONTEXTS, OFFSETS)
 
 
