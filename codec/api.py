@@ -231,12 +231,12 @@ def pixel_model_file(
     bytes."""
     model = model or lossless.load()
     height, width = item.pixels.shape
-    payload = lossless.encode_within_budget(model, item.pixels, max_error, budget)
-    if payload is None:
+    coded = lossless.encode_within_budget(model, item.pixels, max_error, budget)
+    if coded is None:
         return None
+    payload, decoded = coded
     bound = max_error or None
     header = Header(0, model.model_id, width, height, item.inverted, bitstream.PIXEL_VERSION, max_error=bound)
-    decoded = lossless.quantized(item.pixels, max_error)
     return bitstream.pack(header, payload), 255 - decoded if item.inverted else decoded
 
 

@@ -16,8 +16,9 @@ MNIST training digits (:mod:`codec.training.lossless_fit`):
 
 **Near-lossless** (a maximum error ``K`` >= 1): a pixel within ``K`` of black is
 coded as black (class 0), and an offset ``o`` is coded as ``o // (2K + 1)``
-with the value table's rows summed over each run of ``2K + 1`` offsets; it
-decodes to the middle of its run (the class's last level if that is nearer).
+with the value table's rows summed over each run of ``2K + 1`` offsets (none
+is coded from ``K = 32``, where one run holds every offset); it decodes to the
+middle of its run (the class's last level if that is nearer).
 Every pixel comes back within ``K``.
 
 Everything the decoder computes is integer arithmetic on decoded symbols, so
@@ -234,26 +235,19 @@ def offset_runs(pixels: np.ndarray, kinds: np.ndarray, max_error: int) -> np.nda
     return np.where(kinds > 0, offsets // step_of(max_error), 0)
 
 
-def quantized(image: np.ndarray, max_error: int) -> np.ndarray:
-    """The image (H, W) uint8 that ``image`` decodes to when coded at a maximum error (itself at 0)."""
-    kinds = classes_of(image, max_error)
-    out = np.empty_like(image)
-    for band in _bands(*image.shape):
-        out[band] = _levels(kinds[band], offset_runs(image[band], kinds[band], max_error), max_error)
-    return out
-
-
 def encode(model: LosslessModel, image: np.ndarray, max_error: int = 0) -> bytes:
     """The stream of ``image`` (H, W) uint8, every pixel within ``max_error`` (0: exact): its class map, then its
     offsets."""
-    stream = encode_within_budget(model, image, max_error, None)
-    assert stream is not None  # no budget, no stop
-    return stream
+    coded = encode_within_budget(model, image, max_error, None)
+    assert coded is not None  # no budget, no stop
+    return coded[0]
 
 
-def encode_within_budget(model: LosslessModel, image: np.ndarray, max_error: int, budget: int | None) -> bytes | None:
-    """:func:`encode`, or None once the stream passes ``budget`` bytes (when another coder's file is known to be
-    smaller: on a photo the pixel model stops early)."""
+def encode_within_budget(
+    model: LosslessModel, image: np.ndarray, max_error: int, budget: int | None
+) -> tuple[bytes, np.ndarray] | None:
+    """:func:`encode` and the image the stream decodes to, or None once the stream passes
+    ``budget`` bytes (when another coder's file is known to be smaller: on a photo the pixel model stops early)."""
     height, width = image.shape
     kinds = classes_of(image, max_error)
     tables_of_offsets = offset_tables(model, max_error)
@@ -270,13 +264,17 @@ def encode_within_budget(model: LosslessModel, image: np.ndarray, max_error: int
         stream.encode(order, tables.reshape(-1, CLASSES))
         if budget is not None and stream.size() > budget:
             return None
+    decoded = np.empty_like(image)
     for band in _bands(height, width):
         coded = kinds[band] > 0
         contexts = value_contexts(classes, band, width)[0]
-        stream.encode(offset_runs(image[band], kinds[band], max_error)[coded], tables_of_offsets[contexts[coded]])
+        runs = offset_runs(image[band], kinds[band], max_error)
+        if tables_of_offsets.shape[1] > 1:  # one run holds every offset (K >= 32): nothing to code
+            stream.encode(runs[coded], tables_of_offsets[contexts[coded]])
         if budget is not None and stream.size() > budget:
             return None
-    return stream.finish()
+        decoded[band] = _levels(kinds[band], runs, max_error)
+    return stream.finish(), decoded
 
 
 def decode_many(
@@ -309,7 +307,8 @@ def decode_many(
             coded = kinds > 0
             contexts = value_contexts(classes[i : i + 1], band, width)[0]
             runs = np.zeros(kinds.shape, dtype=np.int64)
-            runs[coded] = stream.decode(int(coded.sum()), tables_of_offsets[contexts[coded]])
+            if tables_of_offsets.shape[1] > 1:  # one run holds every offset (K >= 32): all are 0
+                runs[coded] = stream.decode(int(coded.sum()), tables_of_offsets[contexts[coded]])
             if (runs * step >= WIDTHS[kinds]).any():
                 raise CorruptFileError("lossless payload decodes to a grey level outside its class")
             image[band] = _levels(kinds, runs, max_error)

@@ -237,6 +237,18 @@ def test_near_lossless_digits_stay_within_the_bound(digits: np.ndarray, max_erro
     assert sum(map(len, files)) < sum(map(len, exact))  # a bound buys bytes
 
 
+def test_the_largest_errors_code_no_offsets(digits: np.ndarray, model: lossless.LosslessModel) -> None:
+    """From K = 32 one run holds a class's every offset: only the class map is coded (constriction refuses a
+    one-symbol table)."""
+    for max_error in (31, 32, 127):
+        coded = lossless.encode_within_budget(model, digits[4], max_error, None)
+        assert coded is not None
+        assert np.array_equal(lossless.decode(model, coded[0], 28, 28, max_error), coded[1])
+        assert np.abs(coded[1].astype(int) - digits[4]).max() <= max_error
+        data = codec.compress(digits[4], max_error=max_error)
+        assert np.abs(codec.decompress(data).astype(int) - digits[4]).max() <= max_error
+
+
 def test_near_lossless_header_and_tables(model: lossless.LosslessModel) -> None:
     header = bitstream.Header(0, model.model_id, 5, 7, True, bitstream.PIXEL_VERSION, max_error=3)
     data = bitstream.pack(header, b"\x00")
@@ -246,8 +258,10 @@ def test_near_lossless_header_and_tables(model: lossless.LosslessModel) -> None:
     for max_error in (0, 1, 5, 127):
         tables = lossless.offset_tables(model, max_error)
         assert (tables.sum(axis=1) == 1 << 16).all() and tables.min() >= 1  # still integer frequencies
-        decoded = lossless.quantized(np.arange(256, dtype=np.uint8)[None], max_error)
-        assert np.abs(decoded.astype(int) - np.arange(256)).max() <= max_error
+        ramp = np.arange(256, dtype=np.uint8)[None]
+        coded = lossless.encode_within_budget(model, ramp, max_error, None)
+        assert coded is not None and np.array_equal(lossless.decode(model, coded[0], 1, 256, max_error), coded[1])
+        assert np.abs(coded[1].astype(int) - np.arange(256)).max() <= max_error
 
 
 def test_a_psnr_target_above_the_levels_takes_the_pixel_model_on_a_digit(digits: np.ndarray) -> None:
