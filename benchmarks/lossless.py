@@ -124,6 +124,7 @@ def whole_set(images: np.ndarray, speed_count: int) -> list[dict[str, Any]]:
         {"codec": "xz -9e (IDX file)", "bpp": 8 * len(lzma.compress(idx, preset=9 | lzma.PRESET_EXTREME)) / pixels},
         {
             "codec": "aec pack --lossless",
+            "library": f"aec, block model {opened.model_id:03x}",
             "bpp": 8 * len(packed) / pixels,
             "decode_per_s": _rate(head.decode_all, len(head)),
         },

@@ -1,28 +1,33 @@
 """``.aecs`` archives: many same-size images behind one header, with random access.
 
-Layout of archive version 3 (see ``docs/format.md``)::
+Layout of archive versions 3 and 4 (see ``docs/format.md``)::
 
     magic      4 bytes   0xAE 0xC0 'A' 'S'
-    version    1 byte    3
+    version    1 byte    3 (a payload per image) or 4 (a lossless payload per block of images)
     flags      1 byte    bit 0: 2-byte lengths; bit 1: polarity bitmap present; bit 2: lossless payloads
     level, model id      2 bytes, packed as in a version 3 .aec file (lossless: level 0, the lossless model's id)
     width, height, count   unsigned LEB128 each (at most 3 bytes: count < 2^21)
+    [block]    version 4: unsigned LEB128 (at most 3 bytes): images per block
     [polarity bitmap]    ceil(count / 8) bytes, bit i of byte i // 8 (LSB first): image i inverted
-    index      count x 1 (or 2, little-endian) bytes: each image's payload length
+    index      version 3: count x 1 (or 2, little-endian) bytes, each image's payload length;
+               version 4: ceil(count / block) x 4 bytes (little-endian), each block's payload length
     crc32      4 bytes   of every byte above
-    payloads   the images' entropy-coded latents, one after another
+    payloads   the images' (or blocks') entropy-coded payloads, one after another
     crc32      4 bytes   of the payloads
 
-Per image, the archive adds one byte (its payload length) to the payload, and one
-bit when any image is dark ink on a light background. A lossless archive
-(quality :data:`LOSSLESS`) holds the lossless pixel model's payloads
-(:mod:`codec.lossless`, what a version 7 file holds) and gives back every pixel.
+Per image, a version 3 archive adds one byte (its payload length) to the
+payload, and one bit when any image is dark ink on a light background. A
+lossless archive (quality :data:`LOSSLESS`) gives back every pixel: of small
+images (:func:`codec.lossless_blocks.blocked`) it is a version 4 archive, whose
+blocks the block model codes (:mod:`codec.lossless_blocks`), of larger ones a
+version 3 archive of the pixel model's payloads (:mod:`codec.lossless`, what a
+version 7 file holds). Lossy archives are version 3.
 
 Archives are written and read as streams: :class:`ArchiveWriter` codes images
 batch by batch into a spool and writes the header once it knows every length;
 :func:`read_head` and :func:`decode_batches` read a file front to back, one
 batch of images at a time, so packing or unpacking millions of digits takes the
-memory of one batch (plus the index: at most 4 MiB).
+memory of one batch (plus the index: at most 8 MiB).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ from typing import IO
 
 import numpy as np
 
-from . import api, lossless
+from . import api, lossless, lossless_blocks
 from .bitstream import (
     ARCHIVE_MAGIC,
     PIXEL_VERSION,
@@ -48,7 +53,7 @@ from .bitstream import (
     unpack_model,
 )
 from .bitstream import VERSION as FILE_VERSION
-from .errors import CorruptFileError, FormatError, ImageError
+from .errors import CorruptFileError, FormatError, ImageError, ModelError
 from .images import ImageLike, Prepared, prepare
 from .limits import images_per_batch
 from .models import DEFAULT_LEVEL
@@ -56,6 +61,8 @@ from .models import DEFAULT_LEVEL
 MAGIC = ARCHIVE_MAGIC
 #: Follows the single-file format version: the payloads are coded the same way.
 VERSION = 3
+#: Lossless payloads per block of images (:mod:`codec.lossless_blocks`).
+BLOCKS_VERSION = 4
 FLAG_WIDE_LENGTHS = 0x1
 FLAG_POLARITY = 0x2
 #: The payloads are the lossless pixel model's (level 0).
@@ -66,6 +73,8 @@ LOSSLESS = 0
 MAX_COUNT = (1 << 21) - 1
 #: The longest payload of one image: what the 2-byte index entry carries.
 MAX_PAYLOAD = 0xFFFF
+#: The most images one block holds (a reader's bound: the writer's blocks hold :data:`lossless_blocks.BLOCK`).
+MAX_BLOCK = 4096
 #: Bytes before the variable-length fields: magic, version, flags, level and model id.
 _FIXED = len(MAGIC) + 4
 _CRC = 4
@@ -102,11 +111,12 @@ class ArchiveHead:
     width: int
     height: int
     inverted: np.ndarray  # (count,) bool
-    lengths: np.ndarray  # (count,) int64 payload lengths
+    lengths: np.ndarray  # (payloads,) int64: each image's payload length, or each block's
+    block: int = 0  # images per block (version 4); 0: a payload per image (version 3)
 
     @property
     def count(self) -> int:
-        return len(self.lengths)
+        return len(self.inverted)
 
     @property
     def payload_bytes(self) -> int:
@@ -114,11 +124,21 @@ class ArchiveHead:
 
     @property
     def lossless(self) -> bool:
-        """Whether the payloads are the lossless pixel model's (level 0)."""
+        """Whether every pixel comes back (level 0): the pixel model's payloads, or the block model's."""
         return self.level == LOSSLESS
 
+    @property
+    def version(self) -> int:
+        return BLOCKS_VERSION if self.block else VERSION
+
+    def images_of(self, payload: int) -> range:
+        """The images payload ``payload`` holds."""
+        if not self.block:
+            return range(payload, payload + 1)
+        return range(payload * self.block, min((payload + 1) * self.block, self.count))
+
     def header(self, index: int) -> Header:
-        """The single-file header image ``index`` would have."""
+        """The single-file header image ``index`` would have (a version 3 archive's)."""
         version = PIXEL_VERSION if self.lossless else FILE_VERSION
         return Header(self.level, self.model_id, self.width, self.height, bool(self.inverted[index]), version)
 
@@ -127,15 +147,31 @@ class ArchiveHead:
         check_count(self.count)
         check_size(self.width, self.height)
         longest = int(self.lengths.max())
-        check_payload(longest)
-        flags = (FLAG_WIDE_LENGTHS if longest > 0xFF else 0) | (FLAG_POLARITY if self.inverted.any() else 0)
+        if self.block:
+            _check_block(self.block, self.width * self.height, longest)
+        else:
+            check_payload(longest)
+        wide = not self.block and longest > 0xFF
+        flags = (FLAG_WIDE_LENGTHS if wide else 0) | (FLAG_POLARITY if self.inverted.any() else 0)
         flags |= FLAG_LOSSLESS if self.lossless else 0
-        head = MAGIC + bytes([VERSION, flags]) + pack_model(self.level, self.model_id)
+        head = MAGIC + bytes([self.version, flags]) + pack_model(self.level, self.model_id)
         head += _varint(self.width) + _varint(self.height) + _varint(self.count)
+        head += _varint(self.block) if self.block else b""
         if flags & FLAG_POLARITY:
             head += np.packbits(self.inverted.astype(np.uint8), bitorder="little").tobytes()
-        head += self.lengths.astype("<u2" if flags & FLAG_WIDE_LENGTHS else np.uint8).tobytes()
+        head += self.lengths.astype("<u4" if self.block else "<u2" if wide else np.uint8).tobytes()
         return head + _crc(head).to_bytes(_CRC, "little")
+
+
+def _check_block(block: int, pixels: int, longest: int) -> None:
+    """Refuse a block layout the reader does not take: images too large for blocks, too many images per block,
+    or a block's payload longer than its symbols can code to."""
+    if not lossless_blocks.blocked(pixels):
+        raise FormatError(f"archive: images of {pixels:,} pixels are not coded in blocks")
+    if not 1 <= block <= MAX_BLOCK:
+        raise FormatError(f"archive: blocks of {block:,} images (1 to {MAX_BLOCK:,})")
+    if longest > lossless_blocks.max_block_bytes(block, pixels):
+        raise CorruptFileError("archive: a block's payload is longer than its images can code to")
 
 
 def _exact(read: Read, size: int) -> bytes:
@@ -143,6 +179,15 @@ def _exact(read: Read, size: int) -> bytes:
     if len(data) != size:
         raise CorruptFileError("archive is truncated")
     return data
+
+
+def _field(read: Read, head: bytearray) -> int:
+    """Read one LEB128 field of at most 3 bytes onto ``head``; its value."""
+    start = len(head)
+    while len(head) - start < 3 and (len(head) == start or head[-1] & 0x80):
+        head += _exact(read, 1)
+    value, _ = _read_varint(bytes(head), start, len(head))
+    return value
 
 
 def read_head(read: Read) -> ArchiveHead:
@@ -153,31 +198,30 @@ def read_head(read: Read) -> ArchiveHead:
     if len(fixed) < _FIXED:
         raise CorruptFileError("archive is truncated")
     version, flags = fixed[4], fixed[5]
-    if version != VERSION:
-        raise FormatError(f"unsupported archive version {version} (this aec reads version {VERSION})")
+    if version not in (VERSION, BLOCKS_VERSION):
+        raise FormatError(f"unsupported archive version {version} (this aec reads versions 3 and 4)")
     if flags & ~(FLAG_WIDE_LENGTHS | FLAG_POLARITY | FLAG_LOSSLESS):
         raise FormatError(f"unknown archive flags 0x{flags:x}")
     level, model_id = unpack_model(fixed[6:8])
     if bool(flags & FLAG_LOSSLESS) != (level == LOSSLESS):
         raise FormatError("archive: the lossless flag and level 0 go together")
+    if version == BLOCKS_VERSION and (flags & FLAG_WIDE_LENGTHS or level != LOSSLESS):
+        raise FormatError("archive: a version 4 archive is lossless, with 4-byte lengths")
     head = bytearray(fixed)
-    fields = []
-    for _ in range(3):  # width, height, count: LEB128, at most 3 bytes each
-        start = len(head)
-        while len(head) - start < 3 and (len(head) == start or head[-1] & 0x80):
-            head += _exact(read, 1)
-        value, _ = _read_varint(bytes(head), start, len(head))
-        fields.append(value)
-    width, height, count = fields
+    width, height, count = _field(read, head), _field(read, head), _field(read, head)
+    block = _field(read, head) if version == BLOCKS_VERSION else 0
     try:
         check_size(width, height)
     except FormatError as exc:
         raise FormatError(f"archive: {exc}") from None
     if count < 1:
         raise FormatError("archive declares no images")
+    if version == BLOCKS_VERSION:
+        _check_block(block, width * height, 0)
     polarity_bytes = -(-count // 8) if flags & FLAG_POLARITY else 0
-    length_bytes = 2 if flags & FLAG_WIDE_LENGTHS else 1
-    rest = _exact(read, polarity_bytes + count * length_bytes)
+    length_type = "<u4" if block else "<u2" if flags & FLAG_WIDE_LENGTHS else "<u1"
+    payloads = -(-count // block) if block else count
+    rest = _exact(read, polarity_bytes + payloads * np.dtype(length_type).itemsize)
     head += rest
     if _crc(bytes(head)) != int.from_bytes(_exact(read, _CRC), "little"):
         raise CorruptFileError("archive is corrupted (header checksum mismatch)")
@@ -185,18 +229,21 @@ def read_head(read: Read) -> ArchiveHead:
         inverted = np.unpackbits(np.frombuffer(rest[:polarity_bytes], np.uint8), bitorder="little")[:count]
     else:
         inverted = np.zeros(count, dtype=np.uint8)
-    lengths = np.frombuffer(rest[polarity_bytes:], "<u2" if length_bytes == 2 else np.uint8).astype(np.int64)
-    return ArchiveHead(level, model_id, width, height, inverted.astype(bool), lengths)
+    lengths = np.frombuffer(rest[polarity_bytes:], length_type).astype(np.int64)
+    if block:
+        _check_block(block, width * height, int(lengths.max()))
+    return ArchiveHead(level, model_id, width, height, inverted.astype(bool), lengths, block)
 
 
 def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[bytes]]:
-    """The payloads after ``head``, ``batch`` images at a time; the payload CRC is checked before the last batch."""
+    """The payloads after ``head`` (an image's each, or a block's), ``batch`` at a time; the payload CRC is checked
+    before the last batch."""
     crc = 0
-    for first in range(0, head.count, batch):
+    for first in range(0, len(head.lengths), batch):
         lengths = head.lengths[first : first + batch]
         data = _exact(read, int(lengths.sum()))
         crc = _crc(data, crc)
-        if first + batch >= head.count:
+        if first + batch >= len(head.lengths):
             trailer = _exact(read, _CRC)
             if read(1):
                 raise CorruptFileError("archive has bytes after its end")
@@ -206,27 +253,55 @@ def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[
         yield [data[offsets[i] : offsets[i + 1]] for i in range(len(lengths))]
 
 
-def decode_batches(read: Read, head: ArchiveHead) -> Iterator[list[np.ndarray]]:
-    """Every image of the archive after ``head``, decoded a batch at a time (bounded by pixels)."""
-    first = 0
-    for payloads in payload_batches(read, head, images_per_batch(head.width * head.height)):
+def _block_model(head: ArchiveHead) -> lossless_blocks.BlockModel:
+    """The installed block model, if it is the one ``head`` names; :class:`ModelError` otherwise."""
+    model = lossless_blocks.load()
+    if model.model_id != head.model_id:
+        raise ModelError(
+            f"archive was packed with lossless block model {head.model_id:03x}; "
+            f"this installation has {model.model_id:03x}"
+        )
+    return model
+
+
+def decode_payloads(head: ArchiveHead, first: int, payloads: Sequence[bytes]) -> list[np.ndarray]:
+    """The images of ``payloads``, the archive's payloads from number ``first`` on, decoded together."""
+    if not head.block:
         headers = [head.header(first + i) for i in range(len(payloads))]
-        decoded = [(h, api.decode_payload(h, p)) for h, p in zip(headers, payloads)]
+        return api.reconstruct([(h, api.decode_payload(h, p)) for h, p in zip(headers, payloads)])
+    model = _block_model(head)
+    out = []
+    for number, payload in enumerate(payloads, first):
+        images = head.images_of(number)
+        block = lossless_blocks.decode_block(model, payload, len(images), head.height, head.width)
+        out += [255 - image if head.inverted[i] else image for i, image in zip(images, block)]
+    return out
+
+
+def decode_batches(read: Read, head: ArchiveHead) -> Iterator[list[np.ndarray]]:
+    """Every image of the archive after ``head``, decoded a batch at a time (bounded by pixels: a block each in
+    a version 4 archive)."""
+    first = 0
+    batch = 1 if head.block else images_per_batch(head.width * head.height)
+    for payloads in payload_batches(read, head, batch):
+        yield decode_payloads(head, first, payloads)
         first += len(payloads)
-        yield api.reconstruct(decoded)
 
 
 class ArchiveWriter:
     """Codes images batch by batch into ``spool``; :meth:`write` puts the head, then the spooled payloads."""
 
     def __init__(self, quality: int = DEFAULT_LEVEL, effort: int = api.DEFAULT_EFFORT, spool: IO[bytes] | None = None):
-        """Quality :data:`LOSSLESS` codes every image with the lossless pixel model."""
+        """Quality :data:`LOSSLESS` codes every image losslessly: small ones in blocks (the block model), larger
+        ones one by one (the pixel model)."""
         self.quality, self.effort = api.check_quality(quality), api.check_effort(effort)
         self.spool = spool if spool is not None else io.BytesIO()
         self.size: tuple[int, int] | None = None
         self.model_id: int | None = None
         self.lengths: list[int] = []
         self.inverted: list[bool] = []
+        self.block = 0
+        self._pending: list[np.ndarray] = []  # images waiting for their block to fill
         self.crc = 0
 
     def add(self, prepared: Sequence[Prepared]) -> None:
@@ -236,32 +311,50 @@ class ArchiveWriter:
         shapes = {p.pixels.shape for p in prepared} | ({self.size} if self.size else set())
         if len(shapes) > 1:
             raise ImageError(f"an archive holds images of one size; got {len(shapes)} sizes")
-        check_count(len(self.lengths) + len(prepared))
+        check_count(self.count + len(prepared))
         self.size = prepared[0].pixels.shape
+        self.inverted += [item.inverted for item in prepared]
+        if self.quality == LOSSLESS and lossless_blocks.blocked(prepared[0].pixels.size):
+            self.block = lossless_blocks.BLOCK
+            self._pending += [item.pixels for item in prepared]
+            while len(self._pending) >= self.block:
+                self._flush()
+            return
         if self.quality == LOSSLESS:
             exact = lossless.load()
             self.model_id, coded = exact.model_id, [lossless.encode(exact, item.pixels) for item in prepared]
         else:
             model, payloads = api.encode_payloads(prepared, self.quality, self.effort, in_context=False)
             self.model_id, coded = model.model_id, [p.data for p in payloads]
-        for item, payload in zip(prepared, coded):
+        for payload in coded:
             check_payload(len(payload))  # before spooling the rest: the head checks again when written
-            self.spool.write(payload)
-            self.crc = _crc(payload, self.crc)
-            self.lengths.append(len(payload))
-            self.inverted.append(item.inverted)
+            self._spool(payload)
+
+    def _flush(self) -> None:
+        """Code the pending images' first block (the last one may be shorter) and spool it."""
+        model = lossless_blocks.load()
+        images, self._pending = self._pending[: self.block], self._pending[self.block :]
+        self.model_id = model.model_id
+        self._spool(lossless_blocks.encode_block(model, np.stack(images)))
+
+    def _spool(self, payload: bytes) -> None:
+        self.spool.write(payload)
+        self.crc = _crc(payload, self.crc)
+        self.lengths.append(len(payload))
 
     @property
     def count(self) -> int:
-        return len(self.lengths)
+        return len(self.inverted)
 
     def head(self) -> ArchiveHead:
+        """The head of everything added (codes the last, short block first)."""
+        if self._pending:
+            self._flush()
         if self.size is None or self.model_id is None:
             raise ImageError("an archive needs at least one image")
         height, width = self.size
-        return ArchiveHead(
-            self.quality, self.model_id, width, height, np.array(self.inverted, bool), np.array(self.lengths, np.int64)
-        )
+        inverted, lengths = np.array(self.inverted, bool), np.array(self.lengths, np.int64)
+        return ArchiveHead(self.quality, self.model_id, width, height, inverted, lengths, self.block)
 
     def write(self, out: IO[bytes]) -> int:
         """Write the whole archive to ``out``; returns its size in bytes."""
@@ -298,10 +391,10 @@ def pack(images: Sequence[ImageLike], quality: int = DEFAULT_LEVEL, effort: int 
 
 @dataclass(frozen=True)
 class Archive:
-    """A parsed archive held in memory: its head and payloads, decodable one image at a time."""
+    """A parsed archive held in memory: its head and payloads, decodable one image (or block) at a time."""
 
     head: ArchiveHead
-    offsets: np.ndarray  # (count + 1,) payload boundaries within ``body``
+    offsets: np.ndarray  # (payloads + 1,) payload boundaries within ``body``
     body: bytes
 
     @property
@@ -327,25 +420,22 @@ class Archive:
     def __len__(self) -> int:
         return self.head.count
 
-    def header(self, index: int) -> Header:
-        """The single-file header image ``index`` would have."""
-        return self.head.header(index)
-
-    def payload(self, index: int) -> bytes:
-        return self.body[self.offsets[index] : self.offsets[index + 1]]
+    def payload(self, number: int) -> bytes:
+        """Payload ``number``: image ``number``'s, or block ``number``'s in a version 4 archive."""
+        return self.body[self.offsets[number] : self.offsets[number + 1]]
 
     def __getitem__(self, index: int) -> np.ndarray:
-        """Decode image ``index`` alone (random access)."""
+        """Decode image ``index`` alone (random access; in a version 4 archive, its block)."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"archive holds {len(self)} images")
         index %= len(self)
-        header = self.header(index)
-        return api.reconstruct([(header, api.decode_payload(header, self.payload(index)))])[0]
+        number = index // self.head.block if self.head.block else index
+        images = decode_payloads(self.head, number, [self.payload(number)])
+        return images[index - self.head.images_of(number).start]
 
     def decode_all(self) -> list[np.ndarray]:
-        """Every image, decoded in batches."""
-        decoded = [(self.header(i), api.decode_payload(self.header(i), self.payload(i))) for i in range(len(self))]
-        return api.reconstruct(decoded)
+        """Every image."""
+        return decode_payloads(self.head, 0, [self.payload(i) for i in range(len(self.offsets) - 1)])
 
     @property
     def payload_bytes(self) -> int:
@@ -362,7 +452,7 @@ def open_archive(data: bytes) -> Archive:
     access saves)."""
     stream = io.BytesIO(bytes(data))
     head = read_head(stream.read)
-    body = b"".join(b"".join(batch) for batch in payload_batches(stream.read, head, max(1, head.count)))
+    body = b"".join(b"".join(batch) for batch in payload_batches(stream.read, head, len(head.lengths)))
     offsets = np.concatenate([[0], np.cumsum(head.lengths)])
     return Archive(head, offsets, body)
 

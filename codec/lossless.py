@@ -78,6 +78,15 @@ def _powers(count: int) -> np.ndarray:
     return CLASSES ** np.arange(count - 1, -1, -1, dtype=np.int64)
 
 
+def check_tables(name: str, table: np.ndarray, shape: tuple[int, ...]) -> None:
+    """Refuse (:class:`ModelError`) tables of another shape, or rows that are not frequencies summing to
+    ``2**PRECISION`` with none below 1."""
+    if table.shape != shape:
+        raise ModelError(f"lossless {name} tables have shape {table.shape}, not {shape}")
+    if (table.sum(axis=-1, dtype=np.int64) != 1 << PRECISION).any() or (table < 1).any():
+        raise ModelError(f"lossless {name} tables are not integer frequencies summing to 2**{PRECISION}")
+
+
 @dataclass(frozen=True)
 class LosslessModel:
     """The frozen pixel model: integer frequency tables summing to ``2**PRECISION`` per row, none below 1."""
@@ -86,14 +95,8 @@ class LosslessModel:
     value_tables: np.ndarray  # (VALUE_CONTEXTS, OFFSETS)
 
     def __post_init__(self) -> None:
-        for name, table, shape in (
-            ("class", self.class_tables, (2, CLASS_CONTEXTS, CLASSES)),
-            ("value", self.value_tables, (VALUE_CONTEXTS, OFFSETS)),
-        ):
-            if table.shape != shape:
-                raise ModelError(f"lossless {name} tables have shape {table.shape}, not {shape}")
-            if (table.sum(axis=-1, dtype=np.int64) != 1 << PRECISION).any() or (table < 1).any():
-                raise ModelError(f"lossless {name} tables are not integer frequencies summing to 2**{PRECISION}")
+        check_tables("class", self.class_tables, (2, CLASS_CONTEXTS, CLASSES))
+        check_tables("value", self.value_tables, (VALUE_CONTEXTS, OFFSETS))
 
     def arrays(self) -> dict[str, np.ndarray]:
         """The arrays that are the model (what its file holds and its digest covers)."""
@@ -162,14 +165,21 @@ def padded_classes(images: np.ndarray, classes: bool = False) -> np.ndarray:
     return out
 
 
+def neighbour_contexts(
+    classes: np.ndarray, ys: np.ndarray, xs: np.ndarray, neighbours: Sequence[tuple[int, int]]
+) -> np.ndarray:
+    """The contexts (N, len(ys), len(xs)) of the pixels at rows ``ys`` and columns ``xs`` (image coordinates) of
+    padded class maps (N, ...): their ``neighbours``' classes as the digits of a base-:data:`CLASSES` number."""
+    rows, columns = ys[:, None] + PAD, xs[None, :] + PAD
+    out = np.zeros((len(classes), len(ys), len(xs)), dtype=np.int64)
+    for (dy, dx), power in zip(neighbours, _powers(len(neighbours))):
+        out += classes[:, rows + dy, columns + dx].astype(np.int64) * power
+    return out
+
+
 def class_contexts(classes: np.ndarray, rows: np.ndarray, pass_: int, width: int) -> np.ndarray:
     """The contexts (N, len(rows), columns of the pass) of the class symbols of ``rows`` in one pass."""
-    xs = np.arange(pass_, width, 2) + PAD
-    ys = rows[:, None] + PAD
-    out = np.zeros((len(classes), len(rows), len(xs)), dtype=np.int64)
-    for (dy, dx), power in zip(CLASS_NEIGHBOURS[pass_], _powers(len(CLASS_NEIGHBOURS[pass_]))):
-        out += classes[:, ys + dy, xs[None, :] + dx].astype(np.int64) * power
-    return out
+    return neighbour_contexts(classes, rows, np.arange(pass_, width, 2), CLASS_NEIGHBOURS[pass_])
 
 
 def value_contexts(classes: np.ndarray, rows: slice, width: int) -> np.ndarray:

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import IO, Any
 
-from . import __version__, batch, lossless
+from . import __version__, batch, lossless, lossless_blocks
 from .archive import LOSSLESS, ArchiveWriter, check_count
 from .errors import ArgumentError, CodecError
 from .fileio import STDIO, atomic_output, check_writable
@@ -153,7 +153,11 @@ def pack_shards(
     from .models import load_model
 
     quality, effort = check_quality(quality), check_effort(effort)
-    expected = lossless.load().model_id if quality == LOSSLESS else load_model(quality).model_id
+    expected = (
+        (lossless.load().model_id, lossless_blocks.load().model_id)
+        if quality == LOSSLESS
+        else (load_model(quality).model_id,)
+    )
     jobs = _jobs(sources, Path(folder), force)
     with _client(scheduler, workers) as client:
         futures = [client.submit(pack_shard, s, t, quality, effort, force, pure=False) for s, t in jobs]
@@ -215,10 +219,12 @@ def _completed(futures: Sequence[Any], jobs: Sequence[tuple[str, str]]) -> Itera
             yield Shard(source, target, error=f"{source}: its task failed on the cluster ({type(exc).__name__}: {exc})")
 
 
-def _checked(shard: Shard, expected: int) -> Shard:
+def _checked(shard: Shard, expected: tuple[int, ...]) -> Shard:
     """``shard``, or a failure when its worker coded it with another aec or model than this one's (the
-    archive stays: it decodes where that model is installed)."""
-    if shard.error is None and (shard.version != __version__ or shard.model_id != expected):
+    archive stays: it decodes where that model is installed). A lossless shard may name either lossless model
+    (the block model's for small images)."""
+    if shard.error is None and (shard.version != __version__ or shard.model_id not in expected):
         found = f"aec {shard.version}, model {shard.model_id or 0:03x}"
-        return replace(shard, error=f"its worker coded it with {found}, not aec {__version__}, model {expected:03x}")
+        models = " or ".join(f"{model_id:03x}" for model_id in expected)
+        return replace(shard, error=f"its worker coded it with {found}, not aec {__version__}, model {models}")
     return shard

@@ -104,7 +104,7 @@ def test_a_lossless_shard_gives_its_digits_back(idx_shards: list[Path], tmp_path
     """A worker's task at the lossless quality (``pack-shards --lossless``): the archive holds every pixel."""
     target = tmp_path / "part.aecs"
     shard = shards.pack_shard(str(idx_shards[0]), str(target), archive.LOSSLESS, 0)
-    assert shard.error is None and shard.model_id == shards.lossless.load().model_id
+    assert shard.error is None and shard.model_id == shards.lossless_blocks.load().model_id  # digits go in blocks
     opened = archive.open_archive(target.read_bytes())
     assert opened.head.lossless and len(opened) == shard.images
     assert np.array_equal(np.stack(opened.decode_all()), digits[: shard.images])

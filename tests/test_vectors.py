@@ -11,7 +11,7 @@ import pytest
 from PIL import Image
 
 import codec
-from codec import api, bitstream
+from codec import api, archive, bitstream
 
 VECTORS = Path(__file__).resolve().parent / "vectors"
 MANIFEST = json.loads((VECTORS / "manifest.json").read_text()) if (VECTORS / "manifest.json").exists() else {}
@@ -23,11 +23,17 @@ REFINED = ("refined-camera-k0", "refined-camera-k3", "refined-digit7-q12-k4")
 LOSSLESS = ("lossless-digit7", "lossless-paper-digit2", "lossless-camera", "near-digit7-k2", "near-camera-k3")
 
 
+#: Archive reference files (``.aecs``): name -> the archive version it was written in.
+ARCHIVES = {"archive-lossless-v4": 4, "archive-lossless-v3": 3, "archive-q8-v3": 3}
+
+
 def test_every_reference_file_is_tested() -> None:
     # A vector in neither list would go untested; one missing on disk would fail to open.
     on_disk = {path.stem for path in VECTORS.glob("*.aec")}
     assert on_disk == set(MANIFEST) | set(REFINED) | set(LOSSLESS)
-    assert {path.stem for path in VECTORS.glob("*.png")} == on_disk
+    assert {path.stem for path in VECTORS.glob("*.aecs")} == set(ARCHIVES)
+    assert {path.stem for path in VECTORS.glob("*.png")} == on_disk | set(ARCHIVES)
+    assert set(ARCHIVES.values()) == {archive.VERSION, archive.BLOCKS_VERSION}  # every archive version read
     versions = {codec.inspect((VECTORS / f"{name}.aec").read_bytes()).header.version for name in on_disk}
     assert versions == set(bitstream.SUPPORTED_VERSIONS)  # every version this aec reads has a vector
 
@@ -74,3 +80,17 @@ def test_pixel_model_reference_file(name: str) -> None:
     assert header.inverted == name.startswith("lossless-paper")
     assert header.max_error == (int(name.rsplit("-k", 1)[1]) if "-k" in name else None)
     assert np.array_equal(codec.decompress(coded), np.asarray(Image.open(VECTORS / f"{name}.png")))
+
+
+@pytest.mark.parametrize("name", sorted(ARCHIVES))
+def test_archive_reference_file(name: str) -> None:
+    """Archives decode to the images they decoded to when written: exactly when lossless, within one grey level
+    (float rounding) when lossy."""
+    packed = (VECTORS / f"{name}.aecs").read_bytes()
+    opened = archive.open_archive(packed)
+    assert packed[4] == ARCHIVES[name] and opened.head.lossless == ("lossless" in name)
+    images = opened.decode_all()
+    reference = np.asarray(Image.open(VECTORS / f"{name}.png")).reshape(len(images), opened.height, opened.width)
+    slack = 0 if opened.head.lossless else 1
+    assert np.abs(np.stack(images).astype(int) - reference).max() <= slack
+    assert opened.inverted.any() == (name == "archive-lossless-v4")  # two of its digits are dark on light

@@ -251,10 +251,11 @@ def train_lossless(
         Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
     ] = None,
 ) -> None:
-    """Count the lossless pixel model (--lossless, --max-error 0) on the MNIST training digits and install it.
+    """Count the lossless pixel models on the MNIST training digits and install them: one for single files
+    (--lossless, --max-error 0), one for archives (pack --lossless).
 
-    No torch, no randomness: the tables are counts. The one knob (the prior
-    count) is chosen on the last 10,000 training digits; the test digits are
+    No torch, no randomness: the tables are counts. The one knob (a prior
+    count per model) is chosen on the last 10,000 training digits; the test digits are
     measured only. Example:
 
       aec train-lossless
@@ -262,10 +263,11 @@ def train_lossless(
     from ..training.lossless_fit import train_lossless as run
 
     try:
-        path, meta = run(data_dir, weights_dir, "aec train-lossless", step=typer.echo)
+        (path, meta), (blocks_path, blocks_meta) = run(data_dir, weights_dir, "aec train-lossless", step=typer.echo)
     except (CodecError, ImportError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{path}: test digits {meta['test_file_bpp']} bpp as files ({meta['test_payload_bpp']} payload)")
+    typer.echo(f"{blocks_path}: test digits {blocks_meta['test_payload_bpp']} bpp in archive blocks (payload)")
 
 
 def _levels_arg(level: list[int] | None, all_levels: bool, known: Collection[int]) -> list[int]:

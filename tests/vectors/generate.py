@@ -14,6 +14,7 @@ When the format version changes, rename the current vectors after the version
 they were written in (``digit7-q7`` -> ``digit7-q7-v3``) and add new ones the
 same way: every version a decoder still reads keeps its reference files.
 
+Archives (``.aecs``) are written the same way, one per archive version and kind.
 The test ``test_vectors.py`` then checks that today's decoder decodes every file
 to the same latents and pixels.
 """
@@ -103,6 +104,38 @@ def write_lossless(replace: bool) -> int:
     return written
 
 
+#: Archives (``.aecs``): name -> quality; the PNG beside each is its images stacked top to bottom.
+ARCHIVES = {"archive-lossless-v4": 0, "archive-lossless-v3": 0, "archive-q8-v3": 8}
+
+
+def archive_cases() -> dict[str, list[np.ndarray]]:
+    """Name -> images: 300 digits in blocks (two dark on light), three photo crops too large for blocks, 20 digits
+    at a lossy level."""
+    images, _ = data.load_mnist("test")
+    digits = list(images[:300])
+    digits[1], digits[290] = 255 - digits[1], 255 - digits[290]
+    crops = [np.asarray(camera()[:65, :70]), np.asarray(255 - camera()[-65:, -70:]), np.asarray(camera()[:65, 5:75])]
+    return {"archive-lossless-v4": digits, "archive-lossless-v3": crops, "archive-q8-v3": list(images[300:320])}
+
+
+def write_archives(replace: bool) -> int:
+    """Write the archive vectors that are missing (all with ``replace``); returns how many were written."""
+    from codec import archive
+
+    written = 0
+    for name, images in archive_cases().items():
+        if (HERE / f"{name}.aecs").exists() and not replace:
+            continue
+        packed = archive.pack(images, quality=ARCHIVES[name], effort=0)
+        decoded = archive.unpack(packed)
+        if ARCHIVES[name] == archive.LOSSLESS:
+            assert all(np.array_equal(a, b) for a, b in zip(decoded, images))
+        (HERE / f"{name}.aecs").write_bytes(packed)
+        Image.fromarray(np.concatenate(decoded)).save(HERE / f"{name}.png")
+        written += 1
+    return written
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--force", action="store_true", help="replace existing vectors")
@@ -131,8 +164,8 @@ def main() -> None:
             "version": codec.inspect(coded).header.version,
         }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    lossless = write_lossless(args.force)
-    print(f"wrote {len(manifest) - kept + lossless} vectors to {HERE} (kept {kept})")
+    others = write_lossless(args.force) + write_archives(args.force)
+    print(f"wrote {len(manifest) - kept + others} vectors to {HERE} (kept {kept})")
 
 
 if __name__ == "__main__":
