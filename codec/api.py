@@ -490,7 +490,7 @@ def decompress_many(files: Sequence[bytes], dtype: type = np.float32) -> list[np
 
 
 def _refine_model(header: Header) -> refine.RefineModel:
-    model = refine.load()
+    model = refine.load(model_id=header.refine_id)
     if model.model_id != header.refine_id:
         raise ModelMismatchError(
             f"file was refined with model {header.refine_id:03x}, "
@@ -513,7 +513,7 @@ def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
 
 
 def _lossless_model(model_id: int) -> lossless.LosslessModel:
-    model = lossless.load()
+    model = lossless.load(model_id=model_id)
     if model.model_id != model_id:
         raise ModelMismatchError(
             f"file was coded with pixel model {model_id:03x}, the installed pixel model is {model.model_id:03x}"

@@ -254,8 +254,9 @@ def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[
 
 
 def _block_model(head: ArchiveHead) -> lossless_blocks.BlockModel:
-    """The installed block model, if it is the one ``head`` names; :class:`ModelError` otherwise."""
-    model = lossless_blocks.load()
+    """The block model ``head`` names (installed, or a former one still in the store); :class:`ModelError`
+    otherwise."""
+    model = lossless_blocks.load(model_id=head.model_id)
     if model.model_id != head.model_id:
         raise ModelError(
             f"archive was packed with lossless block model {head.model_id:03x}; "

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -10,8 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import api, models
-from .fileio import write_json
+from . import api, models, store
 from .metrics import mse, psnr_from_mse, ssim
 from .search import DEFAULT_EFFORT
 
@@ -100,10 +98,8 @@ def write_measurement(level: int, measured: Measurement, effort: int) -> None:
     update_metadata(level, {"test": measured.to_dict(), "test_effort": effort})
 
 
-def update_metadata(level: int, fields: dict[str, Any], folder: Path | None = None) -> None:
-    """Set ``fields`` in an installed level's JSON metadata (never its weights or tables)."""
-    path = (folder or models.weights_dir()) / f"level-{level}.json"
-    meta = json.loads(path.read_text()) if path.is_file() else {"level": level}
-    meta.update(fields)
-    write_json(path, meta)
+def update_metadata(level: int, fields: dict[str, Any], folder: Path | None = None, general: bool = False) -> None:
+    """Set ``fields`` in level ``level``'s preset (its general variant's, with ``general``): what the level
+    measured, never its model."""
+    store.update_preset(folder or models.weights_dir(), store.level_role(level, general), fields)
     models.clear_cache()

@@ -42,7 +42,14 @@ import numpy as np
 from . import coder
 from .coder import PRECISION
 from .errors import CorruptFileError, ModelError
-from .models import hash_arrays, load_table_model, model_id_of, recorded_id, save_table_model, weights_dir
+from .models import (
+    hash_arrays,
+    load_table_model,
+    model_id_of,
+    save_table_model,
+    table_model_ids,
+    table_model_path,
+)
 
 #: First grey level of each class; the last class ends at 255.
 CLASS_STARTS = (0, 1, 16, 64, 128, 192, 240, 253)
@@ -61,8 +68,8 @@ CLASS_CONTEXTS = CLASSES ** len(CLASS_NEIGHBOURS[0])
 VALUE_CONTEXTS = CLASSES ** (1 + len(VALUE_NEIGHBOURS))
 #: Rows and columns of black around the class map, so that every neighbour can be read.
 PAD = 2
-#: Name of the model's file in the weights folder.
-FILE_NAME = "lossless.npz"
+#: The model's role in the model store (:mod:`codec.store`).
+ROLE = "lossless"
 #: Offsets coded per coder call: bounds the tables a large image holds at once.
 VALUE_BATCH = 1 << 16
 
@@ -118,10 +125,9 @@ class LosslessModel:
 
 
 def save(model: LosslessModel, folder: Path, metadata: dict[str, object]) -> Path:
-    """Write ``lossless.npz`` and ``lossless.json`` (metadata plus the model's digest) into ``folder``."""
-    path = save_table_model(model, folder / FILE_NAME, metadata)
+    """Store the model (with its metadata) in ``folder``'s model store as the preset ``lossless``."""
+    path = save_table_model(model, folder, ROLE, metadata)
     _load.cache_clear()
-    _installed_ids.cache_clear()
     return path
 
 
@@ -131,29 +137,15 @@ def _load(path: Path) -> LosslessModel:
     return load_table_model(path, lambda a: LosslessModel(a["class_tables"], a["value_tables"]), "lossless model")
 
 
-def load(folder: Path | None = None) -> LosslessModel:
-    """The installed lossless model; :class:`ModelError` if it is missing or damaged."""
-    path = (folder or weights_dir()) / FILE_NAME
-    if not path.is_file():
-        raise ModelError(f"no lossless model ({path} is missing): this installation cannot code losslessly")
-    return _load(path.resolve())
+def load(folder: Path | None = None, model_id: int | None = None) -> LosslessModel:
+    """The installed pixel model (or the stored one of ``model_id``); :class:`ModelError` if it is missing or
+    damaged."""
+    return _load(table_model_path(ROLE, "lossless pixel model", folder, model_id))
 
 
 def installed_ids(folder: Path | None = None) -> tuple[int, ...]:
-    """The ids of the lossless models installed here (none or one), read from the metadata when it records it."""
-    return _installed_ids((folder or weights_dir()).resolve())
-
-
-@functools.cache
-def _installed_ids(folder: Path) -> tuple[int, ...]:
-    """:func:`installed_ids` (found once per folder; every lossless encode and decode asks)."""
-    recorded = recorded_id(folder, Path(FILE_NAME).stem)
-    if recorded is not None:
-        return (recorded,)
-    try:
-        return (load(folder).model_id,)
-    except ModelError:
-        return ()
+    """The ids of the pixel models stored here: the preset's first (none when there is none)."""
+    return table_model_ids(ROLE, folder)
 
 
 def padded_classes(images: np.ndarray, classes: bool = False) -> np.ndarray:

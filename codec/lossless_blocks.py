@@ -32,7 +32,7 @@ import numpy as np
 
 from . import coder
 from .coder import PRECISION
-from .errors import CorruptFileError, ModelError
+from .errors import CorruptFileError
 from .lossless import (
     CLASS_CONTEXTS,
     CLASSES,
@@ -49,7 +49,7 @@ from .lossless import (
     padded_classes,
     value_contexts,
 )
-from .models import hash_arrays, load_table_model, model_id_of, recorded_id, save_table_model, weights_dir
+from .models import hash_arrays, load_table_model, model_id_of, save_table_model, table_model_path
 
 #: Images one block holds (the last block of an archive may hold fewer).
 BLOCK = 256
@@ -57,8 +57,8 @@ BLOCK = 256
 BLOCKED_PIXELS = 64 * 64
 #: Neighbours (row, column) whose classes are a class's context, all coded before it in raster order.
 RASTER_NEIGHBOURS = ((0, -1), (-1, -1), (-1, 0), (-1, 1), (0, -2), (-2, 0))  # W, NW, N, NE, WW, NN
-#: Name of the model's file in the weights folder.
-FILE_NAME = "lossless-blocks.npz"
+#: The model's role in the model store (:mod:`codec.store`).
+ROLE = "lossless-blocks"
 
 
 @dataclass(frozen=True)
@@ -92,8 +92,8 @@ class BlockModel:
 
 
 def save(model: BlockModel, folder: Path, metadata: dict[str, object]) -> Path:
-    """Write ``lossless-blocks.npz`` and its ``.json`` (metadata plus the model's digest) into ``folder``."""
-    path = save_table_model(model, folder / FILE_NAME, metadata)
+    """Store the model (with its metadata) in ``folder``'s model store as the preset ``lossless-blocks``."""
+    path = save_table_model(model, folder, ROLE, metadata)
     _load.cache_clear()
     return path
 
@@ -104,17 +104,10 @@ def _load(path: Path) -> BlockModel:
     return load_table_model(path, lambda a: BlockModel(a["class_tables"], a["value_tables"]), "block model")
 
 
-def load(folder: Path | None = None) -> BlockModel:
-    """The installed block model; :class:`ModelError` if it is missing or damaged."""
-    path = (folder or weights_dir()) / FILE_NAME
-    if not path.is_file():
-        raise ModelError(f"no lossless block model ({path} is missing): this installation cannot pack losslessly")
-    return _load(path.resolve())
-
-
-def installed_id(folder: Path | None = None) -> int | None:
-    """The id of the block model installed here, read from its metadata (None when there is none)."""
-    return recorded_id((folder or weights_dir()).resolve(), Path(FILE_NAME).stem)
+def load(folder: Path | None = None, model_id: int | None = None) -> BlockModel:
+    """The installed block model (or the stored one of ``model_id``); :class:`ModelError` if it is missing or
+    damaged."""
+    return _load(table_model_path(ROLE, "lossless block model", folder, model_id))
 
 
 def blocked(pixels: int) -> bool:

@@ -1,15 +1,17 @@
 """The frozen models: load a quality level's weights, graph and tables (no torch).
 
-Each level ships as ``level-N.npz`` (graph and integer frequency tables) and
-``level-N.json`` (architecture, training record, test metrics); its float16
-weights are in ``transforms-NAME.npz``, shared by the levels that use the same
-trained network at different quantization steps. The model's identity is the
-SHA-256 of its graph, tables and weights (:func:`model_digest`); its first 12
-bits go into every file coded with it.
+A level's model is kept in the weights folder's model store (:mod:`codec.store`)
+by its digest: an ``.npz`` (graph and integer frequency tables) and a ``.json``
+(architecture, training record); its float16 weights are in
+``transforms-NAME.npz``, shared by the levels that use the same trained network
+at different quantization steps. The model's identity is the SHA-256 of its
+graph, tables and weights (:func:`model_digest`); its first 12 bits go into
+every file coded with it.
 
-When a level gets a new model, its old one can stay behind in ``retired/`` as
-``level-N-ID.npz`` (ID: the model id in hex), so that files coded with it still
-decode; the encoder only ever uses the installed level.
+The presets name each level's model (role ``level-N``) and its general variant
+(``general-N``), with the level's search lambda and measured test metrics. A
+level's former model stays in the store, so that files coded with it still
+decode; the encoder only ever uses the models the presets name.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ from typing import Any, Protocol, TypeVar, cast
 
 import numpy as np
 
+from . import store
 from .errors import ModelError
 from .limits import STRIP_PIXELS
 from .prior import LatentPrior
@@ -39,11 +42,6 @@ T = TypeVar("T")
 WEIGHTS_ENV = "AEC_WEIGHTS_DIR"
 #: The level ``compress`` uses when none is given.
 DEFAULT_LEVEL = 8
-#: Subfolder of the weights holding levels' former models, for decoding old files.
-RETIRED = "retired"
-#: Subfolder of the weights holding each level's *general* variant: a model trained on every kind of
-#: grayscale image (codec/training/general.py), which the encoder picks for images that are not MNIST-like.
-GENERAL = "general"
 
 
 #: Folders chosen by :func:`using_weights` blocks, the innermost last.
@@ -87,7 +85,7 @@ def _shipped_weights() -> Path:
         from importlib.resources import files
 
         installed = Path(str(files("codec.weights")))
-        if installed.is_dir() and any(installed.glob("level-*.npz")):
+        if (installed / store.PRESETS).is_file():
             return installed
     except ModuleNotFoundError:
         pass
@@ -212,31 +210,41 @@ def _write_npz(target: Path, arrays: Mapping[str, np.ndarray]) -> None:
         np.savez_compressed(fh, **arrays)  # type: ignore[arg-type]
 
 
-def save_frozen(folder: Path, level: int, graph: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
-    """Write ``level-N.npz`` (and ``transforms-NAME.npz`` when the graph names one) atomically.
-
-    Returns the model digest.
-    """
-    folder.mkdir(parents=True, exist_ok=True)
+def save_frozen(folder: Path, graph: dict[str, Any], arrays: dict[str, np.ndarray]) -> str:
+    """Store a frozen model (and the ``transforms-NAME.npz`` its graph names) in ``folder``'s model store,
+    atomically; returns its digest. No preset names it yet (:func:`codec.store.set_preset`)."""
+    digest = model_digest(graph, arrays)
+    target = store.model_path(folder, digest)
+    target.parent.mkdir(parents=True, exist_ok=True)
     own = dict(arrays)
     if "transforms" in graph:
         weights = {name: a for name, a in arrays.items() if not name.startswith(TABLE_PREFIX)}
         own = {name: a for name, a in arrays.items() if name.startswith(TABLE_PREFIX)}
-        _write_npz(folder / f"transforms-{graph['transforms']}.npz", weights)
+        _write_npz(target.with_name(f"transforms-{graph['transforms']}.npz"), weights)
     graph_bytes = np.frombuffer(json.dumps(graph, sort_keys=True).encode(), np.uint8)
-    _write_npz(folder / f"level-{level}.npz", {"graph": graph_bytes, **own})
-    return model_digest(graph, arrays)
+    _write_npz(target, {"graph": graph_bytes, **own})
+    store.clear_cache()
+    return digest
+
+
+def save_level(
+    folder: Path, level: int, graph: dict[str, Any], arrays: dict[str, np.ndarray], general: bool = False
+) -> str:
+    """Store a frozen model (:func:`save_frozen`) and point level ``level``'s preset (its general variant's, with
+    ``general``) at it; returns its digest."""
+    digest = save_frozen(folder, graph, arrays)
+    role = store.level_role(level, general)
+    store.set_preset(folder, role, digest, {**store.preset_fields(folder, role), "level": level})
+    return digest
 
 
 def available_levels(folder: Path | None = None) -> list[int]:
-    """The levels with a frozen model in ``folder`` (default: :func:`weights_dir`)."""
-    folder = folder or weights_dir()
+    """The levels whose model a preset of ``folder`` (default: :func:`weights_dir`) names."""
     levels = []
-    for path in folder.glob("level-*.npz"):
-        try:
-            levels.append(int(path.stem.split("-", 1)[1]))
-        except ValueError:
-            continue
+    for role in store.presets(folder or weights_dir()):
+        kind, _, level = role.partition("-")
+        if kind == "level" and level.isdigit():
+            levels.append(int(level))
     return sorted(levels)
 
 
@@ -260,18 +268,21 @@ class TableModel(Protocol):
     def arrays(self) -> dict[str, np.ndarray]: ...
 
 
-def save_table_model(model: TableModel, path: Path, metadata: dict[str, object]) -> Path:
-    """Write ``model``'s arrays to ``path`` (.npz) and its metadata, digest and id beside it (.json), atomically."""
+def save_table_model(model: TableModel, folder: Path, role: str, metadata: dict[str, object]) -> Path:
+    """Store ``model``'s arrays (.npz) and its metadata, digest and id (.json) in ``folder``'s model store,
+    atomically, and point the preset ``role`` at it; returns the model's path."""
     import io
 
-    from .fileio import write_file, write_json
+    from .fileio import write_file
 
+    path = store.model_path(folder, model.digest)
     path.parent.mkdir(parents=True, exist_ok=True)
     buffer = io.BytesIO()
     np.savez_compressed(buffer, **model.arrays())  # type: ignore[arg-type]
     write_file(path, buffer.getvalue(), force=True)
-    record = {**metadata, "model_sha256": model.digest, "model_id": f"{model.model_id:03x}"}
-    write_json(path.with_suffix(".json"), record)
+    record = {"kind": role, **metadata, "model_sha256": model.digest, "model_id": f"{model.model_id:03x}"}
+    store.write_metadata(folder, model.digest, record)
+    store.set_preset(folder, role, model.digest)
     return path
 
 
@@ -283,28 +294,49 @@ def load_table_model(path: Path, build: Callable[[dict[str, np.ndarray]], T], wh
         model = build(arrays)
     except KeyError as exc:
         raise ModelError(f"{path}: incomplete {what} ({exc})") from None
-    meta = path.with_suffix(".json")
     digest = cast(TableModel, model).digest
-    if meta.is_file():
-        try:
-            recorded = json.loads(meta.read_text()).get("model_sha256", digest)
-        except (OSError, ValueError, AttributeError):
-            raise ModelError(f"{meta}: the {what}'s metadata cannot be read (damaged)") from None
-        if recorded != digest:
-            raise ModelError(f"{path}: the {what} does not match its metadata (damaged or replaced)")
+    if store.read_metadata(path).get("model_sha256", digest) != digest:
+        raise ModelError(f"{path}: the {what} does not match its metadata (damaged or replaced)")
     return model
 
 
+def table_model_path(role: str, what: str, folder: Path | None = None, model_id: int | None = None) -> Path:
+    """The stored model the preset ``role`` names or, for ``model_id``, the model of that id (the preset's, or a
+    former one still in the store; else the preset's, whose id the caller reports as a mismatch).
+    :class:`ModelError` (naming ``what``) when neither exists."""
+    folder = folder or weights_dir()
+    path = store.preset_path(folder, role)
+    if model_id is not None and preset_id(role, folder) != model_id:
+        path = store.find(folder, role, model_id) or path
+    if path is None:
+        raise ModelError(f"no {what} in {folder} (no preset '{role}'): this installation cannot use it")
+    return path
+
+
+def table_model_ids(role: str, folder: Path | None = None) -> tuple[int, ...]:
+    """The ids of the stored models of ``role``: the preset's first, then former ones still in the store."""
+    folder = folder or weights_dir()
+    named = preset_id(role, folder)
+    first = () if named is None else (named,)
+    return (*first, *(i for i in store.stored_ids(folder, role) if i != named))
+
+
+def preset_id(role: str, folder: Path | None = None) -> int | None:
+    """The id of the model the preset ``role`` names (read from the presets), None when there is none."""
+    folder = folder or weights_dir()
+    digest = store.preset_digest(folder, role)
+    return model_id_of(digest) if digest is not None and store.preset_path(folder, role) else None
+
+
 @functools.cache
-def _load(path: Path, level: int) -> FrozenModel:
+def _load(path: Path, level: int, preset: str = "{}") -> FrozenModel:
+    """The model in ``path`` for ``level``, its metadata completed by its preset's fields (``preset``, as JSON:
+    part of what the model is cached by)."""
     arrays = read_npz(path)
     try:
         graph = json.loads(arrays.pop("graph").tobytes())
         if "transforms" in graph:
-            name = f"transforms-{graph['transforms']}.npz"
-            shared = path.with_name(name)
-            if not shared.is_file() and path.parent.name == RETIRED:  # shared with an installed level
-                shared = path.parent.parent / name
+            shared = path.with_name(f"transforms-{graph['transforms']}.npz")
             if not shared.is_file():
                 raise ModelError(f"{path}: its weights {shared.name} are missing")
             arrays.update(read_npz(shared))
@@ -317,8 +349,7 @@ def _load(path: Path, level: int) -> FrozenModel:
         )
     except (KeyError, ValueError) as exc:
         raise ModelError(f"{path}: incomplete frozen model ({exc})") from exc
-    meta_path = path.with_suffix(".json")
-    metadata = json.loads(meta_path.read_text()) if meta_path.is_file() else {}
+    metadata = {**store.read_metadata(path), **json.loads(preset)}
     digest = model_digest(graph, arrays)
     if metadata.get("model_sha256", digest) != digest:
         raise ModelError(f"{path}: weights do not match their metadata (damaged or replaced)")
@@ -326,112 +357,68 @@ def _load(path: Path, level: int) -> FrozenModel:
 
 
 def load_model(level: int, folder: Path | None = None) -> FrozenModel:
-    """The frozen model of ``level``; :class:`ModelError` if it is not installed."""
+    """The frozen model of ``level`` (the one its preset names); :class:`ModelError` if it is not installed."""
     folder = folder or weights_dir()
-    path = _installed(folder, f"level-{level}.npz")
-    if path is None:
+    model = _preset_model(folder, store.level_role(level), level)
+    if model is None:
         have = available_levels(folder)
+        if not have and (folder / f"level-{level}.npz").is_file():
+            raise ModelError(f"{folder} holds models in the layout of aec 0.13 and older (level-N.npz), not a store")
         raise ModelError(
             f"quality level {level} is not installed (have {', '.join(map(str, have)) or 'none'} in {folder})"
         )
-    return _load(path, level)
-
-
-@functools.cache
-def _installed(folder: Path, name: str) -> Path | None:
-    """``folder / name`` resolved when it is a file, else None (asked on every decode, so remembered until
-    :func:`clear_cache`)."""
-    path = folder / name
-    return path.resolve() if path.is_file() else None
+    return model
 
 
 def load_general(level: int, folder: Path | None = None) -> FrozenModel | None:
-    """Level ``level``'s general variant (``general/level-N.npz``), None when it is not installed."""
-    path = _installed(folder or weights_dir(), f"{GENERAL}/level-{level}.npz")
-    return _load(path, level) if path is not None else None
+    """Level ``level``'s general variant (its preset ``general-N``), None when it is not installed."""
+    return _preset_model(folder or weights_dir(), store.level_role(level, general=True), level)
 
 
-def retired_path(level: int, model_id: int, folder: Path | None = None) -> Path:
-    """Where level ``level``'s former model ``model_id`` is kept for decoding."""
-    return (folder or weights_dir()) / RETIRED / f"level-{level}-{model_id:03x}.npz"
+@functools.cache
+def _preset_model(folder: Path, role: str, level: int) -> FrozenModel | None:
+    """The model the preset ``role`` names, with the preset's fields in its metadata (None: no such preset).
+    Found once per folder and role: every encode and decode asks."""
+    path = store.preset_path(folder, role)
+    if path is None:
+        return None
+    return _load(path, level, json.dumps(store.preset_fields(folder, role), sort_keys=True))
 
 
 def model_for_decoding(level: int, model_id: int, folder: Path | None = None) -> FrozenModel:
-    """The model a file of ``level`` coded with ``model_id`` needs: the installed level's or a retired one.
+    """The model a file of ``level`` coded with ``model_id`` needs: the level's, its general variant, or a former
+    model of the level still in the store.
 
     :class:`ModelError` if the level is not installed; a model with another id
     than asked for is returned as is (the caller reports the mismatch).
     """
+    folder = folder or weights_dir()
     try:
         installed: FrozenModel | None = load_model(level, folder)
     except ModelError:
         installed = None
     if installed is not None and installed.model_id == model_id:
-        return installed  # the common case, without a look into retired/
+        return installed  # the common case, without a look through the store
     general = load_general(level, folder)
     if general is not None and general.model_id == model_id:
         return general
-    retired = retired_path(level, model_id, folder)
-    if retired.is_file():
-        return _load(retired.resolve(), level)
+    former = store.find(folder, store.LEVEL_KIND, model_id, level)
+    if former is not None:
+        return _load(former, level)
     return installed or load_model(level, folder)  # the latter raises the ModelError
 
 
 def known_model_ids(level: int, folder: Path | None = None) -> tuple[int, ...]:
-    """The ids of the models that decode files of ``level`` here: the installed one first, then the retired."""
-    return _known_ids(folder or weights_dir(), level)
-
-
-@functools.cache
-def _known_ids(folder: Path, level: int) -> tuple[int, ...]:
-    """:func:`known_model_ids` (found once; every decode asks).
-
-    An id is read from the model's metadata where it records its digest, without
-    loading the weights (the model a file names is checked against its digest when
-    it is loaded to decode it).
-    """
-    ids = []
-    for name, load in ((f"level-{level}", load_model), (f"{GENERAL}/level-{level}", load_general)):
-        model_id = recorded_id(folder, name)
-        if model_id is None:  # no metadata to read it from: the model itself, when installed
-            with contextlib.suppress(ModelError):
-                model = load(level, folder)
-                model_id = model.model_id if model is not None else None
-        if model_id is not None:
-            ids.append(model_id)
-    return (*ids, *_retired_ids(folder, level))
-
-
-def recorded_id(folder: Path, name: str) -> int | None:
-    """The model id that ``folder/name.json`` records with the weights in ``name.npz``, if both are there and the
-    record is readable (without loading the weights)."""
-    if _installed(folder, f"{name}.npz") is None:
-        return None
-    try:
-        digest = json.loads((folder / f"{name}.json").read_text()).get("model_sha256")
-    except (OSError, ValueError, AttributeError):
-        return None
-    try:
-        return model_id_of(digest) if isinstance(digest, str) and len(digest) == 64 else None
-    except ValueError:  # not hex
-        return None
-
-
-@functools.cache
-def _retired_ids(folder: Path, level: int) -> tuple[int, ...]:
-    """The ids of ``level``'s models kept in ``folder/retired`` (read once; every decode asks)."""
-    ids = []
-    for path in sorted((folder / RETIRED).glob(f"level-{level}-*.npz")):
-        try:
-            ids.append(int(path.stem.rsplit("-", 1)[1], 16))
-        except ValueError:
-            continue
-    return tuple(ids)
+    """The ids of the models that decode files of ``level`` here: the presets' first, then the level's former
+    models in the store."""
+    folder = folder or weights_dir()
+    named = [preset_id(store.level_role(level, general), folder) for general in (False, True)]
+    ids = [model_id for model_id in named if model_id is not None]
+    return (*ids, *(i for i in store.stored_ids(folder, store.LEVEL_KIND, level) if i not in ids))
 
 
 def clear_cache() -> None:
-    """Forget loaded models (after new weights were written)."""
+    """Forget loaded models and the store's presets (after new weights were written)."""
     _load.cache_clear()
-    _retired_ids.cache_clear()
-    _installed.cache_clear()
-    _known_ids.cache_clear()
+    _preset_model.cache_clear()
+    store.clear_cache()

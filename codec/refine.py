@@ -42,7 +42,7 @@ from . import coder, progress
 from .adaptive import Adaptation, AdaptiveCounts
 from .coder import PRECISION
 from .errors import CorruptFileError, ModelError
-from .models import hash_arrays, load_table_model, save_table_model, weights_dir
+from .models import hash_arrays, load_table_model, save_table_model, table_model_path
 
 #: Magnitude categories: ``bit_length(|q|)`` for ``|q| <= 510``.
 CATEGORIES = 9
@@ -74,8 +74,8 @@ ADAPTATION = Adaptation(prior_total=256, increment=16, limit=1 << 13)
 _BIT = np.full(2, 1 << (PRECISION - 1), dtype=np.uint32)
 #: bit_length of 0..511, exactly.
 _CATEGORY = np.array([int(v).bit_length() for v in range(512)], dtype=np.int32)
-#: Name of the refinement model's file in the weights folder.
-FILE_NAME = "refine.npz"
+#: The refinement model's role in the model store (:mod:`codec.store`).
+ROLE = "refine"
 
 
 def step_of(max_error: int) -> int:
@@ -129,8 +129,8 @@ class RefineModel:
 
 
 def save(model: RefineModel, folder: Path, metadata: dict[str, object]) -> Path:
-    """Write ``refine.npz`` and ``refine.json`` (metadata plus the model's digest) into ``folder``."""
-    path = save_table_model(model, folder / FILE_NAME, metadata)
+    """Store the model (with its metadata) in ``folder``'s model store as the preset ``refine``."""
+    path = save_table_model(model, folder, ROLE, metadata)
     _load.cache_clear()
     return path
 
@@ -146,12 +146,10 @@ def _load(path: Path) -> RefineModel:
     return load_table_model(path, _built, "refinement model")
 
 
-def load(folder: Path | None = None) -> RefineModel:
-    """The installed refinement model; :class:`ModelError` if it is missing or damaged."""
-    path = (folder or weights_dir()) / FILE_NAME
-    if not path.is_file():
-        raise ModelError(f"no refinement model ({path} is missing): this installation cannot refine")
-    return _load(path.resolve())
+def load(folder: Path | None = None, model_id: int | None = None) -> RefineModel:
+    """The installed refinement model (or the stored one of ``model_id``); :class:`ModelError` if it is missing
+    or damaged."""
+    return _load(table_model_path(ROLE, "refinement model", folder, model_id))
 
 
 def installed_id() -> int | None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import codec
-from codec import bitstream, models
+from codec import bitstream, models, store
 from codec.bitstream import Header
 from codec.errors import CodecError, CorruptFileError, FormatError, ModelMismatchError
 
@@ -106,10 +106,11 @@ def test_other_model_is_refused(sample: bytes, sample_id: int) -> None:
         codec.decompress(old)
 
 
-def test_files_of_a_retired_model_still_decode(
+def test_files_of_a_replaced_model_still_decode(
     tmp_path: Path, digits: np.ndarray, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A level's former model, kept in ``retired/``, decodes the files coded with it; new files use the new one."""
+    """A level's former model, left in the store when its preset names another, decodes the files coded with
+    it; new files use the new one."""
     import shutil
 
     folder = tmp_path / "weights"
@@ -119,18 +120,18 @@ def test_files_of_a_retired_model_still_decode(
     old = codec.compress_many(list(digits[:4]), quality=2, effort=0)
     expected = codec.decompress_many(old)
     old_id = codec.inspect(old[0]).header.model_id
-    # Level 2 gets another model (level 3's, with its metadata); its old one is retired.
-    (folder / models.RETIRED).mkdir(exist_ok=True)
-    for suffix in (".npz", ".json"):
-        shutil.move(folder / f"level-2{suffix}", models.retired_path(2, old_id, folder).with_suffix(suffix))
-        shutil.copy(folder / f"level-3{suffix}", folder / f"level-2{suffix}")
+    # Level 2 gets another model (level 3's): its preset names it; the old one stays in the store.
+    former = store.preset_path(folder, "level-2")
+    assert former is not None
+    store.set_preset(folder, "level-2", models.load_model(3).digest, store.preset_fields(folder, "level-2"))
     models.clear_cache()
     try:
         new = codec.compress(digits[0], quality=2, effort=0)
         assert codec.inspect(new).header.model_id == models.load_model(3).model_id != old_id
         assert all(np.array_equal(a, b) for a, b in zip(codec.decompress_many(old), expected))
         assert np.array_equal(codec.decompress(old[1]), expected[1])
-        models.retired_path(2, old_id, folder).unlink()
+        assert old_id in models.known_model_ids(2)
+        former.unlink()  # the former model gone from the store: its files cannot decode here
         models.clear_cache()
         with pytest.raises(
             ModelMismatchError, match=f"level 2 with a model {old_id >> 8:x}.. that this installation lacks"

@@ -268,27 +268,28 @@ def test_ctrl_c_leaves_no_partial_file(digits: np.ndarray, tmp_path: Path) -> No
 
 
 def test_measure_only_rewrites_a_levels_metrics(tmp_path: Path, mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
-    """``aec freeze --measure-only`` measures an installed level again, leaving its weights (and model id) alone."""
-    import json
+    """``aec freeze --measure-only`` measures an installed level again, leaving its model (and model id) alone:
+    the measurement is the level's preset's."""
     import shutil
 
-    from codec import models
+    from codec import models, store
     from codec.search import DEFAULT_EFFORT
 
     folder, shipped, environment = tmp_path / "weights", models.weights_dir(), os.environ.get(models.WEIGHTS_ENV)
     shutil.copytree(shipped, folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    before = json.loads((folder / "level-1.json").read_text())
-    weights = (folder / "level-1.npz").read_bytes()
+    before = store.presets(folder)["level-1"]
+    model = store.model_path(folder, before["model"])
+    weights, record = model.read_bytes(), model.with_suffix(".json").read_bytes()
     result = runner.invoke(
         app, ["freeze", "--measure-only", "--level", "1", "--test-limit", "30", "--weights-dir", str(folder)]
     )
     assert result.exit_code == 0, result.output
-    after = json.loads((folder / "level-1.json").read_text())
+    after = store.presets(folder)["level-1"]
     assert after["test"]["images"] == 30 and after["test_effort"] == DEFAULT_EFFORT
     assert {k: v for k, v in after.items() if not k.startswith("test")} == {
         k: v for k, v in before.items() if not k.startswith("test")
     }
-    assert (folder / "level-1.npz").read_bytes() == weights
+    assert model.read_bytes() == weights and model.with_suffix(".json").read_bytes() == record
     assert "level 1:" in result.output
     # The command measured in its folder without pointing the process's environment there.
     assert os.environ.get(models.WEIGHTS_ENV) == environment and models.weights_dir() == shipped
@@ -297,11 +298,11 @@ def test_measure_only_rewrites_a_levels_metrics(tmp_path: Path, mnist_test: tupl
     args = ["freeze", "--measure-only", "--level", "1", "--test-limit", "30", "--weights-dir", str(folder)]
     result = runner.invoke(app, [*args, "--search-lambda", "0.5"])
     assert result.exit_code == 0, result.output
-    cheaper = json.loads((folder / "level-1.json").read_text())
+    cheaper = store.presets(folder)["level-1"]
     assert cheaper["search_lambda"] == 0.5 and models.load_model(1, folder).search_lambda == 0.5
     assert cheaper["test"]["payload_bpp"] < after["test"]["payload_bpp"]
     assert cheaper["test"]["psnr"] < after["test"]["psnr"]
-    assert (folder / "level-1.npz").read_bytes() == weights
+    assert model.read_bytes() == weights
     refused = runner.invoke(app, ["freeze", "--level", "1", "--search-lambda", "0.5"])
     assert refused.exit_code == 2 and "--measure-only" in refused.output
 

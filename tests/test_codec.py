@@ -125,14 +125,19 @@ def test_damaged_weights_are_a_clear_error(
 ) -> None:
     from typer.testing import CliRunner
 
+    from codec import store
     from codec.cli import app
 
     level = shipped_levels[0]
-    source = models.weights_dir()
-    damaged = bytearray((source / f"level-{level}.npz").read_bytes())
+    source = store.preset_path(models.weights_dir(), f"level-{level}")
+    assert source is not None
+    target = tmp_path / store.MODELS / source.name
+    target.parent.mkdir()
+    damaged = bytearray(source.read_bytes())
     damaged[len(damaged) // 2] ^= 0xFF
-    (tmp_path / f"level-{level}.npz").write_bytes(bytes(damaged))
-    (tmp_path / f"level-{level}.json").write_bytes((source / f"level-{level}.json").read_bytes())
+    target.write_bytes(bytes(damaged))
+    target.with_suffix(".json").write_bytes(source.with_suffix(".json").read_bytes())
+    (tmp_path / store.PRESETS).write_bytes((models.weights_dir() / store.PRESETS).read_bytes())
     monkeypatch.setenv(models.WEIGHTS_ENV, str(tmp_path))
     with pytest.raises(codec.ModelError):
         models.load_model(level)

@@ -38,9 +38,9 @@ def test_installed_package_finds_its_weights(tmp_path: Path) -> None:
         check=True,
         cwd=tmp_path,
     )
-    assert sorted(p.name for p in (target / "codec" / "weights").glob("level-*.npz"))
-    retired = sorted(p.name for p in (ROOT / "weights" / "retired").glob("level-*"))
-    assert sorted(p.name for p in (target / "codec" / "weights" / "retired").glob("level-*")) == retired
+    stored = sorted(p.name for p in (ROOT / "weights" / "models").iterdir())
+    assert sorted(p.name for p in (target / "codec" / "weights" / "models").iterdir()) == stored  # every model
+    assert (target / "codec" / "weights" / "presets.json").is_file()
     assert (target / "codec" / "benchmarks" / "report.py").is_file()  # `aec bench` works installed too
     assert (target / "codec" / "py.typed").is_file()
     code = (

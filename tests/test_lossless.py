@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import gzip
-import json
 import os
 import subprocess
 import sys
@@ -14,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import codec
-from codec import api, archive, bitstream, lossless
+from codec import api, archive, bitstream, lossless, models, store
 from codec.cli import app
 from codec.errors import CodecError, CorruptFileError, FormatError, ModelMismatchError
 from codec.images import Prepared
@@ -193,8 +192,14 @@ def test_cli_compress_lossless(tmp_path: Path, digits: np.ndarray) -> None:
 
 
 def test_shipped_model_matches_its_record(model: lossless.LosslessModel) -> None:
-    meta = json.loads((lossless.weights_dir() / "lossless.json").read_text())
-    assert meta["model_sha256"] == model.digest and meta["command"] == "aec train-lossless"
+    path = store.preset_path(models.weights_dir(), lossless.ROLE)
+    assert path is not None
+    meta = store.read_metadata(path)
+    assert (
+        meta["model_sha256"] == model.digest
+        and meta["kind"] == lossless.ROLE
+        and meta["command"] == "aec train-lossless"
+    )
     scores = meta["validation_bpp_by_prior_count"]
     assert scores[f"{meta['prior_count']:g}"] == min(scores.values())  # the knob chosen on validation digits
     assert meta["test_file_bpp"] < 1.25
@@ -212,19 +217,20 @@ def test_fit_counts_what_the_coder_codes(digits: np.ndarray) -> None:
 
 
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
-    with pytest.raises(CodecError, match="no lossless model"):
+    with pytest.raises(CodecError, match="no lossless pixel model"):
         lossless.load(tmp_path)
     assert lossless.installed_ids(tmp_path) == ()
 
 
 def test_damaged_metadata_is_a_clear_error(tmp_path: Path) -> None:
-    import shutil
-
-    shutil.copy(lossless.weights_dir() / lossless.FILE_NAME, tmp_path)
-    (tmp_path / "lossless.json").write_text("{broken")
+    installed = lossless.load()
+    lossless.save(installed, tmp_path, {"command": "test"})
+    assert lossless.load(tmp_path).digest == installed.digest
+    store.model_path(tmp_path, installed.digest).with_suffix(".json").write_text("{broken")
+    store.clear_cache()
     with pytest.raises(CodecError, match="metadata cannot be read"):
+        lossless._load.cache_clear()
         lossless.load(tmp_path)
-    assert lossless.installed_ids(tmp_path) == ()  # not an installed model: nothing codes or decodes with it
 
 
 @pytest.mark.parametrize("max_error", [1, 2, 4, 8])

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from codec import archive, lossless_blocks
+from codec import archive, lossless_blocks, models
 from codec.errors import CorruptFileError, FormatError, ModelError
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,4 +156,4 @@ def test_an_archive_of_another_block_model_is_refused(mnist_test: tuple[np.ndarr
 def test_missing_block_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(ModelError, match="no lossless block model"):
         lossless_blocks.load(tmp_path)
-    assert lossless_blocks.installed_id(tmp_path) is None
+    assert models.preset_id(lossless_blocks.ROLE, tmp_path) is None

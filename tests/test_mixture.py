@@ -80,7 +80,7 @@ def test_frozen_table_sets_code_digits_in_fewer_bits(
         trained = freeze_model(model, step=0.25)[1]  # one set: the trained prior alone
         set0 = arrays["prior.bank"][arrays["prior.index"][0]]
         assert np.array_equal(set0, trained["prior.bank"][trained["prior.index"][0]])
-        models.save_frozen(tmp_path, level, graph, arrays)
+        models.save_level(tmp_path, level, graph, arrays)
         models.clear_cache()
         files = codec.compress_many(digits[400:500], quality=level)
         sizes[sets] = sum(map(len, files))

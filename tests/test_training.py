@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,7 +15,7 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     from typer.testing import CliRunner
 
     import codec
-    from codec import models
+    from codec import models, store
     from codec.cli import app
 
     runner = CliRunner()
@@ -70,7 +69,7 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
         ],
     )
     assert frozen.exit_code == 0, frozen.output
-    meta = json.loads((weights / "level-2.json").read_text())
+    meta = models.load_model(2, weights).metadata  # the model's record and its preset's fields
     assert meta["seed"] == 0 and meta["steps"] == 6 and meta["train_images"] == 256
     assert meta["data_sha256"] and meta["command"].startswith(f"aec train --model {LEVELS[2].model.name}")
     assert meta["trained_model"] == LEVELS[2].model.name and meta["step"] == LEVELS[2].step
@@ -79,10 +78,11 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     assert meta["search_lambda"] == expected  # the level's own (a search lambda may be 0)
     assert meta["table_sets"] == 64 and models.load_model(2, weights).prior.sets == 64  # fitted to the 256 digits
     assert meta["train_device"] == "cpu"
-    # The weights file is named by model and weights: a retrained model never overwrites a retired one's.
+    # The weights file is named by model and weights: a retrained model never overwrites a former one's.
     transforms = models.load_model(2, weights).graph["transforms"]
-    assert transforms.startswith(f"{LEVELS[2].model.name}-") and (weights / f"transforms-{transforms}.npz").is_file()
-    assert len(list(weights.glob("transforms-*.npz"))) == 1
+    stored = weights / store.MODELS
+    assert transforms.startswith(f"{LEVELS[2].model.name}-") and (stored / f"transforms-{transforms}.npz").is_file()
+    assert len(list(stored.glob("transforms-*.npz"))) == 1
     assert set(meta["test"]) >= {"bpp", "psnr", "ssim", "images"} and meta["test"]["images"] == 20
     models.clear_cache()
     digit = mnist_test[0][0]
@@ -175,16 +175,22 @@ def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monk
     from typer.testing import CliRunner
 
     import codec
-    from codec import models
+    from codec import models, store
     from codec.cli import app
     from codec.training.levels import GENERAL_LEVELS, GENERAL_MODEL
 
     runner = CliRunner()
     checkpoints, weights = tmp_path / "ck", tmp_path / "w"
-    weights.mkdir()
-    shipped = models.weights_dir()
-    for name in ("level-8.npz", "level-8.json", f"transforms-{models.load_model(8).graph['transforms']}.npz"):
-        shutil.copy(shipped / name, weights / name)
+    (weights / store.MODELS).mkdir(parents=True)
+    shipped, installed = models.weights_dir(), models.load_model(8)
+    source = store.model_path(shipped, installed.digest)
+    for path in (
+        source,
+        source.with_suffix(".json"),
+        source.with_name(f"transforms-{installed.graph['transforms']}.npz"),
+    ):
+        shutil.copy(path, weights / store.MODELS / path.name)
+    store.set_preset(weights, "level-8", installed.digest, store.preset_fields(shipped, "level-8"))
     args = ["train", "--model", GENERAL_MODEL, "--epochs", "1", "--limit", "256", "--max-steps", "2", "--quiet"]
     result = runner.invoke(app, [*args, "--checkpoint-dir", str(checkpoints)])
     assert result.exit_code == 0, result.output
@@ -202,7 +208,8 @@ def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monk
     ]
     result = runner.invoke(app, [*freeze, "--test-limit", "10", "--table-sets", "2"])
     assert result.exit_code == 0, result.output
-    meta = json.loads((weights / models.GENERAL / "level-8.json").read_text())
+    assert set(store.presets(weights)) == {"level-8", "general-8"}
+    meta = models.load_general(8, weights).metadata
     assert meta["trained_model"] == GENERAL_MODEL and meta["step"] == GENERAL_LEVELS[8].step
     assert meta["search_lambda"] == GENERAL_LEVELS[8].search_lambda and meta["test"]["images"] == 10
     general = models.load_general(8)
@@ -221,13 +228,12 @@ def test_shipped_models_record_the_stages_of_their_recipe() -> None:
     from codec import models
     from codec.training.levels import GENERAL_MODEL, LEVELS, MODELS
 
-    folder = models.weights_dir()
     for level, cfg in LEVELS.items():
-        meta = json.loads((folder / f"level-{level}.json").read_text())
+        meta = models.load_model(level).metadata
         held = meta.get("stages") or [{"epochs": meta["epochs"], "learning_rate": meta["learning_rate"]}]
         recipe = [(s.epochs, s.lr or 2e-3) for s in cfg.model.recipe]
         assert [(s["epochs"], s["learning_rate"]) for s in held] == recipe, (level, cfg.model.name)
-    general = json.loads((folder / "general" / "level-8.json").read_text())
+    general = models.load_general(8).metadata
     assert [(general["epochs"], general["learning_rate"])] == [
         (s.epochs, s.lr or 2e-3) for s in MODELS[GENERAL_MODEL].recipe
     ]

@@ -117,16 +117,18 @@ def test_levels_of_one_network_share_its_weights(tmp_path: Path, digits: np.ndar
     digests = {}
     for level, step in ((1, 1.5), (2, 1.0)):
         graph, arrays = freeze_model(model, step, name="tiny")
-        digests[level] = models.save_frozen(tmp_path, level, graph, arrays)
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["level-1.npz", "level-2.npz", "transforms-tiny.npz"]
-    assert (tmp_path / "level-1.npz").stat().st_size < (tmp_path / "transforms-tiny.npz").stat().st_size
+        digests[level] = models.save_level(tmp_path, level, graph, arrays)
+    stored = {f"{digests[level][:16]}.npz" for level in digests} | {"transforms-tiny.npz"}
+    assert {p.name for p in (tmp_path / "models").glob("*.npz")} == stored  # the weights once, for both levels
+    own = tmp_path / "models" / f"{digests[1][:16]}.npz"
+    assert own.stat().st_size < (tmp_path / "models" / "transforms-tiny.npz").stat().st_size
     for level, digest in digests.items():
         loaded = models.load_model(level, tmp_path)
         assert loaded.digest == digest  # the id covers the shared weights too
     x = digits[:4] / np.float32(255)
     coarse, fine = models.load_model(1, tmp_path), models.load_model(2, tmp_path)
     np.testing.assert_allclose(coarse.analyse(x) * 1.5, fine.analyse(x), rtol=1e-5, atol=1e-6)
-    (tmp_path / "transforms-tiny.npz").unlink()
+    (tmp_path / "models" / "transforms-tiny.npz").unlink()
     models.clear_cache()
     with pytest.raises(ModelError, match="transforms-tiny.npz are missing"):
         models.load_model(1, tmp_path)

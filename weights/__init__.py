@@ -1,4 +1,6 @@
-"""The shipped models: one ``level-N.npz`` (arrays) and ``level-N.json`` (metadata) per quality level.
+"""The shipped models: the model store (``models/``, every frozen model by its digest) and ``presets.json``
+(which stored model each role codes with); see :mod:`codec.store`.
 
-Produced by ``aec train`` and ``aec freeze``; installed as ``codec.weights``.
+Produced by ``aec train``, ``aec freeze``, ``aec train-refinement`` and ``aec train-lossless``; installed as
+``codec.weights``.
 """

@@ -80,10 +80,14 @@ def _main(
 
 
 def _check_quality(level: int) -> None:
-    """A usage error (exit 2) for a level that is not installed."""
+    """A usage error (exit 2) for a level that is not installed; an error (exit 1) for weights that cannot be
+    read."""
     from ..models import available_levels
 
-    have = available_levels()
+    try:
+        have = available_levels()
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
     if level not in have:
         raise _fail(f"unknown quality {level}; levels are {', '.join(map(str, have)) or 'none installed'}", 2)
 
@@ -181,4 +185,7 @@ def main() -> None:
         sys.exit(1)
     except MemoryError:
         typer.echo("error: out of memory", err=True)
+        sys.exit(1)
+    except CodecError as exc:  # one the command did not word itself (damaged weights met early): still one line
+        typer.echo(f"error: {exc}", err=True)
         sys.exit(1)

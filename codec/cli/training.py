@@ -296,7 +296,7 @@ def freeze(
     general: Annotated[
         bool,
         typer.Option(
-            "--general", help="Freeze the levels' general variants (the general model) into WEIGHTS/general/."
+            "--general", help="Freeze the levels' general variants (the general model): the presets general-N."
         ),
     ] = False,
     measure_only: Annotated[

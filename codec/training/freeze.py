@@ -1,9 +1,10 @@
 """Freeze a trained checkpoint into the runtime model: plain arrays and integer tables.
 
 ``aec freeze`` is the bridge between training (torch) and coding (numpy +
-constriction): it writes ``level-N.npz``, ``level-N.json`` and the level's
-``transforms-NAME.npz`` to the weights folder, then measures the frozen level with the runtime itself on the MNIST
-test set and records the result in the metadata.
+constriction): it stores the level's model (its ``.npz`` and ``.json``, named by
+its digest) and its ``transforms-NAME.npz`` in the weights folder's model store
+and points the level's preset at it, then measures the frozen level with the
+runtime itself on the MNIST test set and records the result in the preset.
 """
 
 from __future__ import annotations
@@ -17,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from .. import store
 from ..coder import PRECISION
-from ..fileio import write_json
-from ..models import TABLE_PREFIX, cast_params, model_digest, save_frozen
+from ..models import TABLE_PREFIX, cast_params, save_frozen
 from ..prior import quantize_pmf, stationary_from_positional, to_symbols
 from ..transforms import run_graph
 from .mixture import TABLE_SETS, bank_rows, fit_table_sets
@@ -143,8 +144,8 @@ def transforms_name(model: str, arrays: dict[str, np.ndarray]) -> str:
     """The name of a trained network's weights file: the model's name and a digest of its weights.
 
     Levels frozen from one checkpoint share the file; a retrained model gets a
-    file of its own, so the weights of a model it replaces can stay for the
-    retired level's files (``weights/retired/``).
+    file of its own, so the weights of a model it replaces stay in the store for
+    the files coded with it.
     """
     digest = hashlib.sha256()
     for name in sorted(arrays):
@@ -163,20 +164,19 @@ def write_level(
     train_images: np.ndarray | None = None,
     table_sets: int = TABLE_SETS,
     search_lambda: float | None = None,
+    general: bool = False,
 ) -> tuple[Path, dict[str, Any]]:
-    """Write the frozen level and its metadata (without test metrics); returns the JSON path.
+    """Store the frozen level and its metadata (without test metrics) and point the level's preset (its general
+    variant's, with ``general``) at it, with the search lambda; returns the model's JSON path and the metadata.
 
     ``search_lambda`` is the encoder search's lambda (default: the training lambda).
     """
     graph, arrays = freeze_model(model, step, None, train_images, table_sets)
     graph["transforms"] = transforms_name(state["config"]["model"], arrays)
-    digest = save_frozen(weights_dir, level, graph, arrays)
-    if digest != model_digest(graph, arrays):  # pragma: no cover - sanity
-        raise RuntimeError("digest mismatch")
+    digest = save_frozen(weights_dir, graph, arrays)
     chain = stages(state)
     configs = [normalised_config(stage["config"]) for stage in chain]
     meta: dict[str, Any] = {
-        "level": level,
         "model_sha256": digest,
         "model_id": digest[:3],
         "trained_model": configs[-1]["model"],  # the last stage is the checkpoint's own
@@ -188,9 +188,10 @@ def write_level(
     }
     if len(chain) > 1:
         meta["stages"] = _stage_records(chain, configs)
-    path = weights_dir / f"level-{level}.json"
-    write_json(path, meta)
-    return path, meta
+    preset = {"level": level, "search_lambda": meta.pop("search_lambda")}
+    path = store.write_metadata(weights_dir, digest, meta)
+    store.set_preset(weights_dir, store.level_role(level, general), digest, preset)
+    return path, {**meta, **preset}
 
 
 def _training_record(

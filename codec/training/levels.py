@@ -141,7 +141,7 @@ LEVELS: dict[int, LevelConfig] = {
 }
 
 
-#: The general model trained for this lambda codes every level's general variant (weights/general/).
+#: The general model trained for this lambda codes every level's general variant (the presets general-N).
 GENERAL_MODEL = "general-600"
 #: Quantization steps the general model may be frozen with (finer and coarser than trained lose quality fast).
 GENERAL_STEPS = (0.8, 6.0)

@@ -166,8 +166,8 @@ def freeze_levels(
 ) -> list[tuple[Path, dict[str, Any]]]:
     """Freeze each level (its model's checkpoint and step) into ``weights_dir``; measure it on the test set.
 
-    With ``general`` each level's general variant (:data:`GENERAL_LEVELS`) goes
-    into ``weights_dir/general``, its tables fitted to the general crops, and
+    With ``general`` each level's general variant (:data:`GENERAL_LEVELS`) is
+    stored under the preset ``general-N``, its tables fitted to the general crops, and
     is measured with that model on the MNIST test digits.
     """
     from .. import models
@@ -197,8 +197,6 @@ def _freeze_levels(
         images = images[:test_limit]
     digits = load_mnist("train", data_dir)[0] if table_sets > 1 else None
     crops: dict[int, np.ndarray] = {}  # the general crops of each training seed, made once
-    if general:
-        target = target / models.GENERAL
     done = []
     for level in levels:
         cfg = (GENERAL_LEVELS if general else LEVELS)[level]
@@ -217,13 +215,15 @@ def _freeze_levels(
                 crops[seed] = training_images("general", digits, seed)
             train_images = crops[seed]
         fit_on = None if train_images is None else train_images[:limit]
-        meta_path, _ = write_level(model, state, target, level, cfg.step, fit_on, table_sets, cfg.search_lambda)
+        meta_path, _ = write_level(
+            model, state, target, level, cfg.step, fit_on, table_sets, cfg.search_lambda, general
+        )
         models.clear_cache()
         if general:
             variant = models.load_general(level)
             assert variant is not None
             measured = measure_model(images, variant)
-            update_metadata(level, {"test": measured.to_dict(), "test_effort": 0}, target)
+            update_metadata(level, {"test": measured.to_dict(), "test_effort": 0}, target, general)
             done.append((meta_path, measured.to_dict()))
         else:
             done.append((meta_path, record_level(images, level).to_dict()))

@@ -4,8 +4,8 @@ Run only when the format or the shipped weights change (on purpose):
 
     python tests/vectors/generate.py --force
 
-When a level gets a new model and its old one is retired (kept for decoding),
-rename the level's old vectors after the retired model (``digit7-q2`` ->
+When a level gets a new model (its old one stays in the model store for decoding),
+rename the level's old vectors after the former model (``digit7-q2`` ->
 ``digit7-q2-18e``, in the manifest too) and add the new ones, keeping the rest:
 
     python tests/vectors/generate.py --missing
