@@ -36,6 +36,7 @@ import hashlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -95,14 +96,20 @@ def check_tables(name: str, table: np.ndarray, shape: tuple[int, ...]) -> None:
 
 
 @dataclass(frozen=True)
-class LosslessModel:
-    """The frozen pixel model: integer frequency tables summing to ``2**PRECISION`` per row, none below 1."""
+class ClassOffsetModel:
+    """Frozen tables of classes and of offsets: integer frequencies summing to ``2**PRECISION`` per row, none below
+    1. What the pixel model and the block model (:mod:`codec.lossless_blocks`) are; they differ in the class
+    tables' contexts (:attr:`CLASS_SHAPE`) and in the tag their digest starts from."""
 
-    class_tables: np.ndarray  # (2, CLASS_CONTEXTS, CLASSES): per pass and context
+    class_tables: np.ndarray
     value_tables: np.ndarray  # (VALUE_CONTEXTS, OFFSETS)
 
+    #: The shape of the class tables, and the tag the digest starts from (which tells the models apart).
+    CLASS_SHAPE: ClassVar[tuple[int, ...]] = (2, CLASS_CONTEXTS, CLASSES)
+    TAG: ClassVar[bytes] = b"aec-lossless-1"
+
     def __post_init__(self) -> None:
-        check_tables("class", self.class_tables, (2, CLASS_CONTEXTS, CLASSES))
+        check_tables("class", self.class_tables, self.CLASS_SHAPE)
         check_tables("value", self.value_tables, (VALUE_CONTEXTS, OFFSETS))
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -114,14 +121,19 @@ class LosslessModel:
 
     @functools.cached_property
     def digest(self) -> str:
-        h = hashlib.sha256(b"aec-lossless-1")
+        h = hashlib.sha256(self.TAG)
         hash_arrays(h, self.arrays())
         return h.hexdigest()
 
     @property
     def model_id(self) -> int:
-        """The 12-bit id a lossless file names its model by."""
+        """The 12-bit id a file (or archive) names its model by."""
         return model_id_of(self.digest)
+
+
+@dataclass(frozen=True)
+class LosslessModel(ClassOffsetModel):
+    """The frozen pixel model of single files: class tables (2, CLASS_CONTEXTS, CLASSES) per pass and context."""
 
 
 def save(model: LosslessModel, folder: Path, metadata: dict[str, object]) -> Path:

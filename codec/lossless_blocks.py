@@ -23,10 +23,10 @@ every machine.
 from __future__ import annotations
 
 import functools
-import hashlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -36,20 +36,18 @@ from .errors import CorruptFileError
 from .lossless import (
     CLASS_CONTEXTS,
     CLASSES,
-    OFFSETS,
     PAD,
     STARTS,
     VALUE_BATCH,
-    VALUE_CONTEXTS,
     WIDTHS,
-    check_tables,
+    ClassOffsetModel,
     classes_of,
     neighbour_contexts,
     offset_runs,
     padded_classes,
     value_contexts,
 )
-from .models import hash_arrays, load_table_model, model_id_of, save_table_model, table_model_path
+from .models import load_table_model, save_table_model, table_model_path
 
 #: Images one block holds (the last block of an archive may hold fewer).
 BLOCK = 256
@@ -62,33 +60,11 @@ ROLE = "lossless-blocks"
 
 
 @dataclass(frozen=True)
-class BlockModel:
-    """The frozen block model: integer frequency tables summing to ``2**PRECISION`` per row, none below 1."""
+class BlockModel(ClassOffsetModel):
+    """The frozen block model: class tables (CLASS_CONTEXTS, CLASSES) per raster context."""
 
-    class_tables: np.ndarray  # (CLASS_CONTEXTS, CLASSES): per raster context
-    value_tables: np.ndarray  # (VALUE_CONTEXTS, OFFSETS)
-
-    def __post_init__(self) -> None:
-        check_tables("block class", self.class_tables, (CLASS_CONTEXTS, CLASSES))
-        check_tables("block value", self.value_tables, (VALUE_CONTEXTS, OFFSETS))
-
-    def arrays(self) -> dict[str, np.ndarray]:
-        """The arrays that are the model (what its file holds and its digest covers)."""
-        return {
-            "class_tables": self.class_tables.astype(np.uint16),
-            "value_tables": self.value_tables.astype(np.uint16),
-        }
-
-    @functools.cached_property
-    def digest(self) -> str:
-        h = hashlib.sha256(b"aec-lossless-blocks-1")
-        hash_arrays(h, self.arrays())
-        return h.hexdigest()
-
-    @property
-    def model_id(self) -> int:
-        """The 12-bit id an archive names its block model by."""
-        return model_id_of(self.digest)
+    CLASS_SHAPE: ClassVar[tuple[int, ...]] = (CLASS_CONTEXTS, CLASSES)
+    TAG: ClassVar[bytes] = b"aec-lossless-blocks-1"
 
 
 def save(model: BlockModel, folder: Path, metadata: dict[str, object]) -> Path:

@@ -174,3 +174,18 @@ def test_lossless_benchmark_end_to_end(tmp_path: Path, digits: np.ndarray) -> No
     text = path.read_text()
     assert "| aec pack --lossless |" in text and "| photos | 1 |" in text
     assert (tmp_path / "lossless_rd.png").stat().st_size > 0
+
+
+def test_search_benchmark_end_to_end(tmp_path: Path, mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    """aec bench --search on a small archive: every ranking's precision, the speeds, both files."""
+    from benchmarks import retrieval
+
+    images, labels = mnist_test
+    path = retrieval.run((images[:300], labels[:300]), (images[300:340], labels[300:340]), tmp_path, lambda _: None)
+    result = json.loads((tmp_path / "retrieval.json").read_text())
+    assert len(result["rows"]) == 2 + len(retrieval.LEVELS) and all(0.5 < r["precision"] <= 1 for r in result["rows"])
+    assert set(result["speed"]) == {"search_one", "search_all", "decode_one", "decode_all"}
+    assert "| aec search, level 8 latents, cosine |" in path.read_text()
+    # The pixel baseline is a real kNN: an archived digit asked for finds itself first.
+    flat = images[:300].reshape(300, -1)
+    assert list(retrieval.euclidean_neighbours(flat, flat[[5, 17]])[:, 0]) == [5, 17]

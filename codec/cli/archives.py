@@ -1,4 +1,4 @@
-"""``aec pack``, ``aec pack-shards`` and ``aec unpack``: many same-size images in ``.aecs`` archives."""
+"""``aec pack``, ``aec pack-shards``, ``aec unpack`` and ``aec search``: many same-size images in ``.aecs`` archives."""
 
 from __future__ import annotations
 
@@ -247,3 +247,54 @@ def unpack(
         raise _fail(str(exc)) from None
     if not quiet:
         typer.echo(f"{shown} -> {written}: {head.count} images", err=True)
+
+
+@app.command()
+def search(
+    paths: Annotated[
+        list[str],
+        typer.Argument(help="Query images (image or IDX files), then the archive.", metavar="QUERY... ARCHIVE"),
+    ],
+    k: Annotated[int, typer.Option("-k", help="Neighbours listed per query.")] = 10,
+) -> None:
+    """List the archived images nearest each query, most similar first.
+
+    Images are ranked by the cosine similarity of their latents: the archive is
+    entropy-decoded only, never decoded to pixels. Each line names a query, then
+    the indices of its neighbours in the archive (as aec unpack numbers them) with
+    their similarity. The archive must be packed at a quality level, not --lossless.
+
+    Examples:
+
+      aec pack train-images-idx3-ubyte.gz -o train.aecs
+
+      aec search digit.png train.aecs -k 5
+
+      aec search t10k-images-idx3-ubyte.gz train.aecs -k 10
+    """
+    from .. import archive, retrieval
+    from ..fileio import opened
+
+    if len(paths) < 2:
+        raise _fail("give at least one query and then the archive", 2)
+    if k < 1:
+        raise _fail(f"-k must be at least 1, got {k}", 2)
+    *queries, archive_file = paths
+    try:
+        plan = batch.plan_pack(queries, recursive=False)
+        names = [f"{item.name}[{i}]" if item.idx else item.name for item in plan for i in range(item.count)]
+        if len(names) > retrieval.MAX_QUERIES:
+            raise ArgumentError(f"search takes at most {retrieval.MAX_QUERIES:,} queries, got {len(names):,}")
+        prepared = [image for images in batch.pack_batches(plan) for image in images]
+        with opened(archive_file) as stream:
+            try:
+                head = archive.read_head(stream.read)
+                found = retrieval.search(stream.read, head, prepared, k)
+            except CodecError as exc:
+                raise CodecError(f"{archive_file}: {exc}") from None
+    except ArgumentError as exc:
+        raise _fail(str(exc), 2) from None
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    for name, matches in zip(names, found):
+        typer.echo(f"{name}: " + ", ".join(f"{m.index} ({m.similarity:.3f})" for m in matches))

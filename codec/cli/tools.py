@@ -105,6 +105,14 @@ def bench(
             "on MNIST (--limit digits) and the sets that are not MNIST: lossless.md, lossless.json, lossless_rd.png.",
         ),
     ] = False,
+    search: Annotated[
+        bool,
+        typer.Option(
+            "--search",
+            help="Measure aec search: precision@10 of the test digits (--limit of them; 6x as many training digits "
+            "archived) against kNN on raw pixels and PCA, and its speed: retrieval.md, retrieval.json.",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -125,11 +133,13 @@ def bench(
       aec bench --speed
 
       aec bench --lossless
+
+      aec bench --search --limit 1000
     """
     report = _benchmarks_report()
     from .. import data as mnist
 
-    modes = {"speed": speed, "lossless": lossless, "large": large, "wild": sets}
+    modes = {"speed": speed, "lossless": lossless, "large": large, "wild": sets, "retrieval": search}
     mode = next((name for name, chosen in modes.items() if chosen), None)
     if mode is not None:
         try:
@@ -178,6 +188,14 @@ def _other_bench(report: Any, mode: str, out: Path, limit: int | None, data_dir:
         return cast(Path, module.run(digits, out, progress=not quiet))
     if mode == "large":
         return cast(Path, module.run(out, progress=not quiet))
+    if mode == "retrieval":
+        images, labels = mnist.load_mnist("train", data_dir)
+        queries, truth = mnist.load_mnist("test", data_dir)
+        archived = slice(None, 6 * limit if limit else None)
+        test = (queries[:limit], truth[:limit])
+        return cast(
+            Path, module.run((images[archived], labels[archived]), test, out, (lambda _: None) if quiet else typer.echo)
+        )
     train = mnist.load_mnist("train", data_dir)[0]
     if mode == "wild":
         return cast(Path, module.run(out, train, limit, not quiet))
