@@ -56,14 +56,7 @@ def train_models(
     With ``start_dir`` each model starts from its checkpoint there (a further
     training stage with a fresh learning-rate schedule) instead of from scratch.
     """
-    try:
-        kind = torch.device(device).type
-    except RuntimeError:
-        raise ValueError(f"unknown torch device {device!r}; use 'cpu' or 'cuda'") from None
-    if kind == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"no GPU for --device {device}: this torch ({torch.__version__}) sees no CUDA device")
-    if threads:
-        torch.set_num_threads(threads)
+    _use_device(device, threads)
     digits, _ = load_mnist("train", data_dir)
     paths = []
     for name in names:
@@ -82,25 +75,47 @@ def train_models(
             init_from=None if start_dir is None else str(checkpoint_path(start_dir, name)),
             weight_decay=cfg.weight_decay if weight_decay is None else weight_decay,
             shift=shift,
+            extra=_data_record(cfg.data, images),
         )
         if lr is not None:
             config = replace(config, lr=lr)
-        import hashlib
-
-        extra = {"data_sha256": dataset_digest(), "training_data": cfg.data}
-        if cfg.data != "mnist":
-            extra["training_images_sha256"] = hashlib.sha256(images.tobytes()).hexdigest()
-        config = replace(config, extra=extra)
         path = checkpoint_path(checkpoint_dir, name)
-        model = train(config, images, path, resume=resume, progress=progress, device=device)
-        state = torch.load(path, weights_only=False, map_location="cpu")
-        state["command"] = command
-        state["torch_version"] = torch.__version__
-        state["threads"] = torch.get_num_threads()
-        save_atomic(state, path)
-        del model
+        train(config, images, path, resume=resume, progress=progress, device=device)
+        _record_run(path, command)
         paths.append(path)
     return paths
+
+
+def _use_device(device: str, threads: int | None) -> None:
+    """Check that torch can train on ``device`` (ValueError naming it otherwise); use ``threads`` CPU threads."""
+    try:
+        kind = torch.device(device).type
+    except RuntimeError:
+        raise ValueError(f"unknown torch device {device!r}; use 'cpu' or 'cuda'") from None
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"no GPU for --device {device}: this torch ({torch.__version__}) sees no CUDA device")
+    if threads:
+        torch.set_num_threads(threads)
+
+
+def _data_record(data: str, images: np.ndarray) -> dict[str, str]:
+    """What a checkpoint records of its training data: the MNIST files' checksum, the kind of data and, for
+    images made from them, their own checksum."""
+    import hashlib
+
+    extra = {"data_sha256": dataset_digest(), "training_data": data}
+    if data != "mnist":
+        extra["training_images_sha256"] = hashlib.sha256(images.tobytes()).hexdigest()
+    return extra
+
+
+def _record_run(path: Path, command: str) -> None:
+    """Write into the checkpoint at ``path`` the command, torch version and threads that trained it."""
+    state = torch.load(path, weights_only=False, map_location="cpu")
+    state["command"] = command
+    state["torch_version"] = torch.__version__
+    state["threads"] = torch.get_num_threads()
+    save_atomic(state, path)
 
 
 def train_recipes(names: list[str], command: Callable[[str, int], str], **common: Any) -> list[Path]:
