@@ -159,20 +159,13 @@ def train(
 
     def command(models: list[str], epochs: int, lr: float | None, start_from: Path | None) -> str:
         """The command line that trains ``models`` so, as the checkpoints record it."""
-        return " ".join(
-            ["aec train", *(f"--model {n}" for n in models), f"--epochs {epochs}", f"--seed {seed}", f"--loss {loss}"]
-            + ([f"--limit {limit}"] if limit is not None else [])
-            + ([f"--max-steps {max_steps}"] if max_steps is not None else [])
-            + ([f"--lambda {lmbda}"] if lmbda is not None else [])
-            + ([f"--hidden {hidden}"] if hidden is not None else [])
-            + ([f"--latent-channels {latent_channels}"] if latent_channels is not None else [])
-            + ([f"--depth {depth}"] if depth is not None else [])
-            + ([f"--activation {activation}"] if activation is not None else [])
-            + ([f"--lr {lr:g}"] if lr is not None else [])
-            + ([f"--from {start_from}"] if start_from is not None else [])
-            + ([f"--weight-decay {weight_decay:g}"] if weight_decay is not None else [])
-            + ([f"--shift {shift}"] if shift else [])
-            + ([f"--device {device}"] if device != "cpu" else [])
+        return _command_line(
+            "aec train",
+            [("model", name) for name in models]
+            + [("epochs", epochs), ("seed", seed), ("loss", loss), ("limit", limit), ("max-steps", max_steps)]
+            + [("lambda", lmbda), ("hidden", hidden), ("latent-channels", latent_channels), ("depth", depth)]
+            + [("activation", activation), ("lr", lr), ("from", start_from), ("weight-decay", weight_decay)]
+            + [("shift", shift or None), ("device", None if device == "cpu" else device)],
         )
 
     if activation is not None and activation not in ACTIVATIONS:
@@ -217,6 +210,12 @@ def train(
         raise _fail(str(exc)) from None
     for path in paths:
         typer.echo(f"checkpoint: {path}")
+
+
+def _command_line(program: str, options: list[tuple[str, object]]) -> str:
+    """``program`` and ``--NAME VALUE`` for each option given (None: left out; floats as ``%g``)."""
+    given = [(name, value) for name, value in options if value is not None]
+    return " ".join([program, *(f"--{name} {v:g}" if isinstance(v, float) else f"--{name} {v}" for name, v in given)])
 
 
 @app.command("train-refinement")
