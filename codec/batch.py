@@ -193,6 +193,21 @@ def decompress_chunk(sources: Sequence[str], image_format: str = "PNG") -> Itera
         yield from results
 
 
+def denoise_chunk(sources: Sequence[str], image_format: str = "PNG") -> Iterator[Result]:
+    """Denoise image files to image files (:mod:`codec.denoise`), a bounded batch at a time; failures are
+    reported per file."""
+    from .denoise import denoise_prepared, load
+
+    model = load()
+    for batch in _bounded_batches(_read_images(sources)):
+        results = [r for r, _, _ in batch]
+        for index, (_, item, _) in enumerate(batch):
+            if item is not None:
+                data = encode_image(denoise_prepared([item], model)[0], image_format)
+                results[index] = replace(results[index], data=data, coded_bytes=len(data))
+        yield from results
+
+
 def encode_image(pixels: np.ndarray, image_format: str = "PNG") -> bytes:
     """An 8-bit grayscale image file (PNG by default) of ``pixels``."""
     buffer = io.BytesIO()

@@ -189,3 +189,18 @@ def test_search_benchmark_end_to_end(tmp_path: Path, mnist_test: tuple[np.ndarra
     # The pixel baseline is a real kNN: an archived digit asked for finds itself first.
     flat = images[:300].reshape(300, -1)
     assert list(retrieval.euclidean_neighbours(flat, flat[[5, 17]])[:, 0]) == [5, 17]
+
+
+def test_denoise_benchmark_end_to_end(tmp_path: Path, mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    """aec bench --denoise on a few digits: every kind and strength, non-local means tuned, both files."""
+    from benchmarks import denoising
+    from codec.training.noise import KINDS
+
+    images = mnist_test[0]
+    path = denoising.run(images[:8], images[100:104], tmp_path, lambda _: None)
+    result = json.loads((tmp_path / "denoising.json").read_text())
+    assert len(result["rows"]) == sum(map(len, KINDS.values()))
+    assert all(row["nlm_h"] in denoising.NLM_STRENGTHS for row in result["rows"])
+    gaussian = next(r for r in result["rows"] if (r["kind"], r["strength"]) == ("gaussian", 0.3))
+    assert gaussian["aec denoise"] > gaussian["damaged"] + 5
+    assert "At gaussian 0.3:" in path.read_text()

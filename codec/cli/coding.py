@@ -1,4 +1,4 @@
-"""``aec compress``, ``aec decompress`` and ``aec info``: single files and folders of them."""
+"""``aec compress``, ``aec decompress``, ``aec info`` and ``aec denoise``: single files and folders of them."""
 
 from __future__ import annotations
 
@@ -203,4 +203,58 @@ def _describe_file(name: str) -> str:
         f"aec format {h.version}, {h.width}x{h.height}, {layers}, "
         f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "
         f"({meta.payload_bytes} payload), {meta.bpp:.3f} bpp ({meta.payload_bpp:.3f} payload)"
+    )
+
+
+def _describe_denoise(result: Result, target: str) -> str:
+    assert result.data is not None
+    where = "<stdout>" if target == STDIO else target
+    source = "<stdin>" if result.source == STDIO else result.source
+    return f"{source} -> {where}: {result.pixels} pixels"
+
+
+@app.command()
+def denoise(
+    inputs: Annotated[list[str], typer.Argument(help="Image files or folders ('-' reads standard input).")],
+    output: Output = None,
+    force: Force = False,
+    recursive: Recursive = False,
+    jobs: Jobs = 1,
+    quiet: Quiet = False,
+    verbose: Verbose = False,
+) -> None:
+    """Clean damaged digits (noise, salt and pepper, blur) with the trained denoiser (IN.png -> IN.clean.png).
+
+    The denoiser is a small network trained on damaged MNIST digits (aec
+    train-denoiser); it runs without torch, on images of any size and polarity.
+
+    Examples:
+
+      aec denoise noisy.png
+
+      aec denoise noisy.png -o clean.png --force
+
+      aec denoise -r scans/ -o cleaned/
+    """
+    from ..errors import ModelError
+
+    files, targets, errors = _plan(inputs, output, ".clean.png", batch.IMAGE_SUFFIXES, recursive)
+    try:
+        from ..denoise import load
+
+        load()
+    except ModelError as exc:
+        raise _fail(str(exc)) from None
+    image_format = batch.output_format(targets[0]) if len(targets) == 1 else "PNG"
+    _run(
+        batch.denoise_chunk,
+        files,
+        targets,
+        errors,
+        (image_format,),
+        force=force,
+        quiet=quiet,
+        verbose=verbose,
+        jobs=jobs,
+        describe=_describe_denoise,
     )

@@ -113,6 +113,14 @@ def bench(
             "archived) against kNN on raw pixels and PCA, and its speed: retrieval.md, retrieval.json.",
         ),
     ] = False,
+    denoise: Annotated[
+        bool,
+        typer.Option(
+            "--denoise",
+            help="Measure aec denoise against non-local means and a median filter per kind and strength of damage "
+            "(500 test digits unless --limit): denoising.md, denoising.json.",
+        ),
+    ] = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -135,11 +143,20 @@ def bench(
       aec bench --lossless
 
       aec bench --search --limit 1000
+
+      aec bench --denoise
     """
     report = _benchmarks_report()
     from .. import data as mnist
 
-    modes = {"speed": speed, "lossless": lossless, "large": large, "wild": sets, "retrieval": search}
+    modes = {
+        "speed": speed,
+        "lossless": lossless,
+        "large": large,
+        "wild": sets,
+        "retrieval": search,
+        "denoising": denoise,
+    }
     mode = next((name for name, chosen in modes.items() if chosen), None)
     if mode is not None:
         try:
@@ -188,6 +205,11 @@ def _other_bench(report: Any, mode: str, out: Path, limit: int | None, data_dir:
         return cast(Path, module.run(digits, out, progress=not quiet))
     if mode == "large":
         return cast(Path, module.run(out, progress=not quiet))
+    if mode == "denoising":
+        digits = mnist.load_mnist("test", data_dir)[0][: limit or module.COUNT]
+        train = mnist.load_mnist("train", data_dir)[0]
+        validation = train[module.VALIDATION_FROM : module.VALIDATION_FROM + module.VALIDATION_COUNT]
+        return cast(Path, module.run(digits, validation, out, (lambda _: None) if quiet else typer.echo))
     if mode == "retrieval":
         images, labels = mnist.load_mnist("train", data_dir)
         queries, truth = mnist.load_mnist("test", data_dir)
