@@ -204,7 +204,7 @@ def denoise_chunk(sources: Sequence[str], image_format: str = "PNG") -> Iterator
         for index, (_, item, _) in enumerate(batch):
             if item is not None:
                 data = encode_image(denoise_prepared([item], model)[0], image_format)
-                results[index] = replace(results[index], data=data, coded_bytes=len(data))
+                results[index] = replace(results[index], data=data)
         yield from results
 
 

@@ -15,18 +15,21 @@ from .common import Effort, Force, Jobs, Output, Quiet, Recursive, Verbose, _che
 from .running import _run
 
 
+def _names(result: Result, target: str) -> tuple[str, str]:
+    """The input and output of a coded file as a report names them."""
+    return ("<stdin>" if result.source == STDIO else result.source), ("<stdout>" if target == STDIO else target)
+
+
 def _describe_compress(result: Result, target: str) -> str:
     assert result.data is not None
     size = len(result.data)
-    where = "<stdout>" if target == STDIO else target
-    source = "<stdin>" if result.source == STDIO else result.source
+    source, where = _names(result, target)
     return f"{source} -> {where}: {size} bytes, {8 * size / result.pixels:.3f} bpp, {_ratio(result.input_bytes, size)}"
 
 
 def _describe_decompress(result: Result, target: str) -> str:
     assert result.data is not None
-    where = "<stdout>" if target == STDIO else target
-    source = "<stdin>" if result.source == STDIO else result.source
+    source, where = _names(result, target)
     return f"{source} -> {where}: {result.pixels} pixels, {8 * result.input_bytes / result.pixels:.3f} bpp"
 
 
@@ -207,9 +210,7 @@ def _describe_file(name: str) -> str:
 
 
 def _describe_denoise(result: Result, target: str) -> str:
-    assert result.data is not None
-    where = "<stdout>" if target == STDIO else target
-    source = "<stdin>" if result.source == STDIO else result.source
+    source, where = _names(result, target)
     return f"{source} -> {where}: {result.pixels} pixels"
 
 

@@ -105,7 +105,7 @@ def _run(
         except CodecError as exc:  # not about one input: the model itself (missing, damaged weights)
             raise _fail(str(exc)) from None
     if not quiet and several:
-        rate = f", mean {8 * coded / pixels:.3f} bpp" if pixels else ""
+        rate = f", mean {8 * coded / pixels:.3f} bpp" if pixels and coded else ""  # none when nothing is coded
         typer.echo(f"{done} files, {bytes_in:,} bytes in, {bytes_out:,} bytes out{rate}, {failures} failed", err=True)
     if failures:
         raise typer.Exit(1)
