@@ -12,7 +12,7 @@ from __future__ import annotations
 import contextlib
 import operator
 from collections import defaultdict
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from typing import cast
 
@@ -137,7 +137,7 @@ class PixelCoded:
 Decoded = np.ndarray | Refined | PixelCoded
 
 
-def known_ids(level: int) -> tuple[int, ...]:
+def known_ids(level: int) -> Iterator[int]:
     """The model ids a file of ``level`` may name here (level 0: the pixel model's, :mod:`codec.lossless`)."""
     return lossless.installed_ids() if level == 0 else models.known_model_ids(level)
 
@@ -256,7 +256,7 @@ def encode_within(
         bases = within_bases(item, max_error, level, effort)
     usable = [b for b in bases if max_error > 0 or not b.level]
     made = [refined_file(item, max_error, base) for base in usable]
-    if lossless.installed_ids():
+    if models.preset_id(lossless.ROLE) is not None:  # a pixel model to code with
         smallest = min(len(data) for data, _ in made)
         with contextlib.suppress(FormatError):  # over the format's size limit: the digit tables fit no such image
             exact = pixel_model_file(item, max_error, budget=smallest)  # stops once larger than the smallest

@@ -25,7 +25,7 @@ Without the explicit-size flag the image is 28x28.
 from __future__ import annotations
 
 import binascii
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .errors import CorruptFileError, FormatError, ModelMismatchError
@@ -70,7 +70,7 @@ CRC_BYTES = 2
 MIN_FILE = _FIXED[VERSION] + CRC_BYTES
 #: The model ids a decoder has for a level (installed and retired): what a version 4 file is checked against.
 #: Level 0 asks for the lossless models' ids (version 7).
-KnownIds = Callable[[int], Sequence[int]]
+KnownIds = Callable[[int], Iterable[int]]
 
 
 @dataclass(frozen=True)
@@ -229,12 +229,15 @@ def pack(header: Header, payload: bytes) -> bytes:
 def _implied_model(level: int, digit: int, body: bytes, stored: int, known_ids: KnownIds | None) -> int:
     """The model id of a version 4 file: the known one with its first hex ``digit`` whose checksum matches
     (level 0: a lossless model's)."""
-    ids = [i for i in (known_ids(level) if known_ids else ()) if i >> (MODEL_ID_BITS - 4) == digit]
+    # Tried in the order given, so that ids known only by reading more (former models) are asked for last.
+    ids = (i for i in (known_ids(level) if known_ids else ()) if i >> (MODEL_ID_BITS - 4) == digit)
+    tried = False
     for model_id in ids:
+        tried = True
         if checksum(4, model_id, body) == stored:
             return model_id
     kind = f"a level {level}" if level else "a pixel"
-    if ids:
+    if tried:
         raise CorruptFileError(
             f"file is corrupted (checksum mismatch), or coded with {kind} model this installation lacks"
         )

@@ -155,8 +155,8 @@ def load(folder: Path | None = None, model_id: int | None = None) -> LosslessMod
     return _load(table_model_path(ROLE, "lossless pixel model", folder, model_id))
 
 
-def installed_ids(folder: Path | None = None) -> tuple[int, ...]:
-    """The ids of the pixel models stored here: the preset's first (none when there is none)."""
+def installed_ids(folder: Path | None = None) -> Iterator[int]:
+    """The ids of the pixel models stored here: the preset's first (none when there is none), read lazily."""
     return table_model_ids(ROLE, folder)
 
 

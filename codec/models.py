@@ -313,12 +313,14 @@ def table_model_path(role: str, what: str, folder: Path | None = None, model_id:
     return path
 
 
-def table_model_ids(role: str, folder: Path | None = None) -> tuple[int, ...]:
-    """The ids of the stored models of ``role``: the preset's first, then former ones still in the store."""
+def table_model_ids(role: str, folder: Path | None = None) -> Iterator[int]:
+    """The ids of the stored models of ``role``: the preset's first, then former ones still in the store (read
+    lazily, as :func:`known_model_ids`)."""
     folder = folder or weights_dir()
     named = preset_id(role, folder)
-    first = () if named is None else (named,)
-    return (*first, *(i for i in store.stored_ids(folder, role) if i != named))
+    if named is not None:
+        yield named
+    yield from (i for i in store.stored_ids(folder, role) if i != named)
 
 
 def preset_id(role: str, folder: Path | None = None) -> int | None:
@@ -408,13 +410,15 @@ def model_for_decoding(level: int, model_id: int, folder: Path | None = None) ->
     return installed or load_model(level, folder)  # the latter raises the ModelError
 
 
-def known_model_ids(level: int, folder: Path | None = None) -> tuple[int, ...]:
+def known_model_ids(level: int, folder: Path | None = None) -> Iterator[int]:
     """The ids of the models that decode files of ``level`` here: the presets' first, then the level's former
-    models in the store."""
+    models in the store. Lazily: the store's metadata is read only when a caller asks past the presets' ids (a
+    file of a former model), not on every decode."""
     folder = folder or weights_dir()
     named = [preset_id(store.level_role(level, general), folder) for general in (False, True)]
     ids = [model_id for model_id in named if model_id is not None]
-    return (*ids, *(i for i in store.stored_ids(folder, store.LEVEL_KIND, level) if i not in ids))
+    yield from ids
+    yield from (i for i in store.stored_ids(folder, store.LEVEL_KIND, level) if i not in ids)
 
 
 def clear_cache() -> None:

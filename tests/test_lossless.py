@@ -219,7 +219,7 @@ def test_fit_counts_what_the_coder_codes(digits: np.ndarray) -> None:
 def test_missing_model_is_a_clear_error(tmp_path: Path) -> None:
     with pytest.raises(CodecError, match="no lossless pixel model"):
         lossless.load(tmp_path)
-    assert lossless.installed_ids(tmp_path) == ()
+    assert tuple(lossless.installed_ids(tmp_path)) == ()
 
 
 def test_damaged_metadata_is_a_clear_error(tmp_path: Path) -> None:
