@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from typing import Annotated
 
 import typer
@@ -132,10 +133,25 @@ def decompress(
 
       aec decompress -r coded/ -o restored/
     """
-    files, targets, errors = _plan(inputs, output, ".png", batch.AEC_SUFFIXES, recursive)
+    planned = _plan(inputs, output, ".png", batch.AEC_SUFFIXES, recursive)
+    _write_images(batch.decompress_chunk, _describe_decompress, planned, force, quiet, verbose, jobs)
+
+
+def _write_images(
+    work: Callable[..., Iterable[Result]],
+    describe: Callable[[Result, str], str],
+    planned: tuple[list[str], list[str], list[str]],
+    force: bool,
+    quiet: bool,
+    verbose: bool,
+    jobs: int,
+) -> None:
+    """Run a command that writes an image file per input (decompress, denoise): in the format its output's
+    suffix names when there is one output, else PNG."""
+    files, targets, errors = planned
     image_format = batch.output_format(targets[0]) if len(targets) == 1 else "PNG"
     _run(
-        batch.decompress_chunk,
+        work,
         files,
         targets,
         errors,
@@ -144,7 +160,7 @@ def decompress(
         quiet=quiet,
         verbose=verbose,
         jobs=jobs,
-        describe=_describe_decompress,
+        describe=describe,
     )
 
 
@@ -237,25 +253,5 @@ def denoise(
 
       aec denoise -r scans/ -o cleaned/
     """
-    from ..errors import ModelError
-
-    files, targets, errors = _plan(inputs, output, ".clean.png", batch.IMAGE_SUFFIXES, recursive)
-    try:
-        from ..denoise import load
-
-        load()
-    except ModelError as exc:
-        raise _fail(str(exc)) from None
-    image_format = batch.output_format(targets[0]) if len(targets) == 1 else "PNG"
-    _run(
-        batch.denoise_chunk,
-        files,
-        targets,
-        errors,
-        (image_format,),
-        force=force,
-        quiet=quiet,
-        verbose=verbose,
-        jobs=jobs,
-        describe=_describe_denoise,
-    )
+    planned = _plan(inputs, output, ".clean.png", batch.IMAGE_SUFFIXES, recursive)
+    _write_images(batch.denoise_chunk, _describe_denoise, planned, force, quiet, verbose, jobs)
