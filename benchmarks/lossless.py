@@ -31,7 +31,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from codec import api, archive, lossless
+from codec import api, archive, encoder, lossless
 from codec.data import write_idx
 from codec.images import prepare
 from codec.metrics import psnr
@@ -134,10 +134,10 @@ def whole_set(images: np.ndarray, speed_count: int) -> list[dict[str, Any]]:
 def near_lossless(images: Sequence[np.ndarray]) -> list[dict[str, Any]]:
     """``--max-error K`` over level :data:`NEAR_LEVEL` at effort 0 (or no autoencoder): bpp, PSNR, largest error."""
     prepared = [prepare(image) for image in images]
-    bases = [api.within_bases(item, max(MAX_ERRORS), NEAR_LEVEL, 0) for item in prepared]
+    bases = [encoder.within_bases(item, max(MAX_ERRORS), NEAR_LEVEL, 0) for item in prepared]
     rows = []
     for max_error in MAX_ERRORS:
-        made = [api.encode_within(item, max_error, NEAR_LEVEL, 0, b) for item, b in zip(prepared, bases)]
+        made = [encoder.encode_within(item, max_error, NEAR_LEVEL, 0, b) for item, b in zip(prepared, bases)]
         decoded = api.decompress_many([data for data, _ in made])
         worst = max(int(np.abs(d.astype(int) - i).max()) for d, i in zip(decoded, images))
         assert worst <= max_error, f"--max-error {max_error}: a pixel is {worst} off"

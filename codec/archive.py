@@ -53,7 +53,9 @@ from .bitstream import (
     unpack_model,
 )
 from .bitstream import VERSION as FILE_VERSION
-from .errors import CorruptFileError, FormatError, ImageError, ModelError
+from .decoder import matching
+from .encoder import Encoder
+from .errors import CorruptFileError, FormatError, ImageError
 from .images import ImageLike, Prepared, prepare
 from .limits import images_per_batch
 from .models import DEFAULT_LEVEL
@@ -254,14 +256,10 @@ def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[
 
 
 def _block_model(head: ArchiveHead) -> lossless_blocks.BlockModel:
-    """The block model ``head`` names (installed, or a former one still in the store); :class:`ModelError`
+    """The block model ``head`` names (installed, or a former one still in the store); :class:`ModelMismatchError`
     otherwise."""
     model = lossless_blocks.load(model_id=head.model_id)
-    if model.model_id != head.model_id:
-        raise ModelError(
-            f"archive was packed with lossless block model {head.model_id:03x}; "
-            f"this installation has {model.model_id:03x}"
-        )
+    matching(model, head.model_id, "lossless block model", "archive")
     return model
 
 
@@ -325,7 +323,7 @@ class ArchiveWriter:
             exact = lossless.load()
             self.model_id, coded = exact.model_id, [lossless.encode(exact, item.pixels) for item in prepared]
         else:
-            model, payloads = api.encode_payloads(prepared, self.quality, self.effort, in_context=False)
+            model, payloads = Encoder(self.quality, self.effort).payloads(prepared)
             self.model_id, coded = model.model_id, [p.data for p in payloads]
         for payload in coded:
             check_payload(len(payload))  # before spooling the rest: the head checks again when written

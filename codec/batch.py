@@ -26,6 +26,7 @@ from PIL import Image
 
 from . import api
 from .bitstream import MAX_FILE_BYTES, Header
+from .encoder import Encoded, Encoder
 from .errors import CodecError, InputError
 from .fileio import STDIO, opened, read_bounded, read_stream
 from .images import Prepared, open_image, prepare
@@ -134,37 +135,40 @@ def compress_chunk(
     effort: int = api.DEFAULT_EFFORT,
     max_error: int | None = None,
 ) -> Iterator[Result]:
-    """Compress image files at ``quality``, or per image for a PSNR or size target, a bounded batch at a time.
+    """Compress image files through one :class:`codec.encoder.Encoder`, a bounded batch at a time.
 
-    With ``max_error`` every image gets the refinement layer (:func:`codec.api.encode_within`).
+    With ``max_error`` every image gets the refinement layer; with a PSNR or
+    size target the quality is chosen per image (the notice names it).
     """
+    encoder = Encoder(quality, effort, max_error, psnr, max_bytes)
     for batch in _bounded_batches(_read_images(sources)):
         results = [r for r, _, _ in batch]
         ready = [(i, p) for i, (_, p, _) in enumerate(batch) if p is not None]
-        if ready and max_error is not None:
-            for index, item in ready:
-                try:
-                    data = api.encode_within(item, max_error, quality, effort)[0]
-                except CodecError as exc:
-                    results[index] = replace(results[index], error=str(exc))
-                    continue
-                results[index] = replace(results[index], data=data, coded_bytes=len(data))
-        elif ready and psnr is None and max_bytes is None:
-            files = api.encode_prepared([p for _, p in ready], quality, effort)
-            for (index, _), data in zip(ready, files):
-                results[index] = replace(results[index], data=data, coded_bytes=len(data))
-        elif ready:
-            from .targets import encode_for_target
-
-            for (index, _), choice in zip(ready, encode_for_target([p for _, p in ready], psnr, max_bytes, effort)):
-                notice = ", ".join(filter(None, [results[index].notice, choice.notice])) or None
-                if choice.level is not None:
-                    notice = ", ".join(filter(None, [f"level {choice.level}", notice]))
-                size = len(choice.data or b"")
-                results[index] = replace(
-                    results[index], data=choice.data, error=choice.error, notice=notice, coded_bytes=size
-                )
+        for (index, _), coded in zip(ready, _encode_each(encoder, [p for _, p in ready])):
+            notice = ", ".join(filter(None, [results[index].notice, coded.notice])) or None
+            if coded.level is not None:  # what a target chose
+                notice = ", ".join(filter(None, [f"level {coded.level}", notice]))
+            size = len(coded.data or b"")
+            results[index] = replace(
+                results[index], data=coded.data, error=coded.error, notice=notice, coded_bytes=size
+            )
         yield from results
+
+
+def _encode_each(encoder: Encoder, prepared: Sequence[Prepared]) -> list[Encoded]:
+    """The images coded as one batch; when the batch fails, each alone, so a failure names its own file."""
+    try:
+        return encoder.encode(prepared)
+    except CodecError as exc:
+        if len(prepared) == 1:
+            return [Encoded(None, error=str(exc))]
+    out = []
+    for item in prepared:
+        try:
+            out += encoder.encode([item])
+        except CodecError as exc:
+            out.append(Encoded(None, error=str(exc)))
+    return out
 
 
 def _read_files(sources: Sequence[str]) -> Iterator[tuple[Result, tuple[Header, api.Decoded] | None, int]]:

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import api, models, store
+from . import api, encoder, models, store
 from .metrics import mse, psnr_from_mse, ssim
 from .search import DEFAULT_EFFORT
 
@@ -76,8 +76,8 @@ def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0
     from .images import prepare
 
     prepared = [prepare(image) for image in images]
-    _, payloads = api.encode_payloads(prepared, model.level, effort, model=model)
-    files = api.pack_files(model, prepared, payloads)
+    _, payloads = encoder.encode_payloads(prepared, model.level, effort, model=model)
+    files = encoder.pack_files(model, prepared, payloads)
     decoded = api.decompress_many(files)
     return measure_pairs(list(images), decoded, [len(f) for f in files], [len(p.data) for p in payloads])
 

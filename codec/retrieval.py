@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import api, archive
+from . import api, archive, encoder
 from .archive import ArchiveHead, Read
 from .bitstream import Header
 from .errors import ArgumentError, ImageError
@@ -78,7 +78,7 @@ def query_latents(head: ArchiveHead, queries: Sequence[Prepared]) -> tuple[np.nd
             height, width = item.pixels.shape
             raise ImageError(f"a query of {width}x{height} in an archive of {head.width}x{head.height} images")
     model = model_for_decoding(head.level, head.model_id)
-    _, payloads = api.encode_payloads(queries, head.level, 0, model=model, in_context=False)
+    _, payloads = encoder.encode_payloads(queries, head.level, 0, model=model, in_context=False)
     header = Header(head.level, model.model_id, head.width, head.height)
     return _rows([_latents(header, payload.data) for payload in payloads])
 

@@ -1,23 +1,29 @@
-"""Pick the quality level per image: the smallest that reaches a PSNR, or the best that fits a size.
+"""Pick the quality per image: the lowest that reaches a PSNR, or the highest that fits a size.
 
-Like cwebp's ``-psnr`` and ``-size``: every installed level is tried (in one batch
-per level) and the choice is verified by decoding what would be written.
+Like cwebp's ``-psnr`` and ``-size``: every installed quality is tried (in one
+batch per quality), each coded by the encoder as a plain ``-q`` would code it
+(:class:`codec.encoder.Encoder`: the same choice of model and search at the
+same effort), and the choice is verified by decoding what would be written.
+When the autoencoders alone cannot reach a PSNR (or spend much to), refined
+files (:mod:`codec.refine`) are tried at decreasing maximum errors.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 
 import numpy as np
 
-from . import refine
-from .api import DEFAULT_EFFORT, check_effort, decompress_many, encode_prepared, encode_within, inspect, within_bases
+from . import bitstream, refine
+from .arguments import check_effort
 from .bitstream import MAX_REFINE_ERROR
+from .decoder import decompress_many, known_ids
+from .encoder import Encoded, Encoder, encode_within, within_bases
 from .errors import ArgumentError
 from .images import Prepared
 from .metrics import psnr as psnr_of
 from .models import available_levels
+from .search import DEFAULT_EFFORT
 
 #: A PSNR target also tries the refinement layer when the smallest level reaching it spends more than this.
 REFINE_ABOVE_BPP = 0.5
@@ -25,15 +31,16 @@ REFINE_ABOVE_BPP = 0.5
 BEYOND = 2
 
 
-@dataclass(frozen=True)
-class Choice:
-    """The file chosen for one image, or why there is none."""
-
-    data: bytes | None
-    level: int | None = None
-    psnr: float | None = None
-    notice: str | None = None
-    error: str | None = None
+def check_target(psnr: object, max_bytes: object) -> None:
+    """:class:`ArgumentError` unless there is a target: a PSNR of positive dB, a size of positive bytes, or both."""
+    if psnr is None and max_bytes is None:
+        raise ArgumentError("give a PSNR target, a size limit, or both")
+    if psnr is not None and not (isinstance(psnr, (int, float, np.number)) and 0 < psnr < 1000):
+        raise ArgumentError(f"a PSNR target must be a positive number of dB, got {psnr!r}")
+    if max_bytes is not None and (
+        isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1
+    ):
+        raise ArgumentError(f"a size limit must be a positive integer of bytes, got {max_bytes!r}")
 
 
 def encode_for_target(
@@ -41,7 +48,7 @@ def encode_for_target(
     psnr: float | None = None,
     max_bytes: int | None = None,
     effort: int = DEFAULT_EFFORT,
-) -> list[Choice]:
+) -> list[Encoded]:
     """For each image: the smallest level reaching ``psnr`` dB (all levels when None) within ``max_bytes``.
 
     When no level reaches the PSNR, the best one that fits is taken, with a notice;
@@ -54,19 +61,11 @@ def encode_for_target(
     >>> choice.psnr >= 20.0
     True
     """
-    if psnr is None and max_bytes is None:
-        raise ArgumentError("give a PSNR target, a size limit, or both")
-    if psnr is not None and not (isinstance(psnr, (int, float, np.number)) and 0 < psnr < 1000):
-        raise ArgumentError(f"a PSNR target must be a positive number of dB, got {psnr!r}")
-    if max_bytes is not None and (
-        isinstance(max_bytes, bool) or not isinstance(max_bytes, (int, np.integer)) or max_bytes < 1
-    ):
-        raise ArgumentError(f"a size limit must be a positive integer of bytes, got {max_bytes!r}")
+    check_target(psnr, max_bytes)
     effort = check_effort(effort)
     levels = available_levels()
     originals = [255 - p.pixels if p.inverted else p.pixels for p in prepared]
-    # Each level with its own model: trying every level is already a per-image choice.
-    files = {level: encode_prepared(prepared, level, effort, choose=False) for level in levels}
+    files = {level: Encoder(level, effort).files(prepared) for level in levels}
     images = range(len(prepared))
     fitting = [[q for q in levels if max_bytes is None or len(files[q][i]) <= max_bytes] for i in images]
     # Decode what the choice needs: every fitting level for a PSNR target, the best fit for a size alone.
@@ -80,7 +79,7 @@ def encode_for_target(
         if not fitting[i]:
             smallest = min(len(files[q][i]) for q in levels)
             choices.append(
-                Choice(None, error=f"cannot fit in {max_bytes} bytes (the smallest file is {smallest} bytes)")
+                Encoded(None, error=f"cannot fit in {max_bytes} bytes (the smallest file is {smallest} bytes)")
             )
             continue
         if psnr is None:
@@ -91,7 +90,7 @@ def encode_for_target(
             level = max(fitting[i], key=lambda q: quality[q, i])
             notice = f"{psnr:g} dB not reached: best {quality[level, i]:.2f} dB at level {level}"
         value = quality[level, i]
-        choice = Choice(files[level][i], level, value if np.isfinite(value) else None, notice)
+        choice = Encoded(files[level][i], level, value if np.isfinite(value) else None, notice)
         if psnr is not None and (notice or 8 * len(files[level][i]) > REFINE_ABOVE_BPP * prepared[i].pixels.size):
             refined = refine_for_target(prepared[i], originals[i], psnr, max_bytes, level, effort)
             if refined is not None and (notice or len(refined.data or b"") < len(files[level][i])):
@@ -110,7 +109,7 @@ def _even_error(psnr: float) -> int:
 
 def refine_for_target(
     item: Prepared, original: np.ndarray, psnr: float, max_bytes: int | None, level: int, effort: int
-) -> Choice | None:
+) -> Encoded | None:
     """The smallest refined file (:mod:`codec.refine`) reaching ``psnr`` within ``max_bytes``, over ``level``'s
     autoencoder or none; None when none does or no refinement model is installed.
 
@@ -158,9 +157,9 @@ def refine_for_target(
     data, value = best
     if max_bytes is not None and len(data) > max_bytes:
         return None
-    header = inspect(data).header
+    header = bitstream.unpack(data, known_ids)[0]
     if header.pixel_model:
         how = f"max error {low}, the pixel model's file"
     else:  # the level whose autoencoder the refinement builds on; 0: none
         how = f"refined to max error {low} ({f'over level {header.level}' if header.level else 'no autoencoder layer'})"
-    return Choice(data, None, value if np.isfinite(value) else None, how)
+    return Encoded(data, None, value if np.isfinite(value) else None, how)

@@ -10,15 +10,23 @@ import pytest
 from typer.testing import CliRunner
 
 import codec
-from codec import archive, data
+from codec import archive, data, encoder, models
 from codec.cli import app
+from codec.images import prepare
+from codec.models import DEFAULT_LEVEL
+from codec.search import DEFAULT_EFFORT
+
+
+def _one_model_files(images: list[np.ndarray], level: int) -> list[bytes]:
+    """Single files of the level's own model, like an archive's (no choice of model)."""
+    return encoder.code_with(models.load_model(level), [prepare(i) for i in images], level, DEFAULT_EFFORT)
 
 
 def test_pack_random_access_and_unpack(digits: np.ndarray, shipped_levels: list[int]) -> None:
     level = shipped_levels[3]
     images = list(digits[:60])
     packed = archive.pack(images, level)
-    singles = codec.compress_many(images, level, choose=False)  # one model, like the archive
+    singles = _one_model_files(images, level)
     payloads = sum(codec.inspect(f).payload_bytes for f in singles)
     assert len(packed) - payloads <= len(images) + 40  # one byte per digit, plus one header
     arc = archive.open_archive(packed)
@@ -33,7 +41,7 @@ def test_mixed_polarity_costs_a_bit_each(digits: np.ndarray) -> None:
     images = [digits[0], 255 - digits[1], digits[2]]
     arc = archive.open_archive(archive.pack(images))
     assert arc.inverted.tolist() == [False, True, False]
-    (single,) = codec.compress_many(images[1:2], choose=False)
+    (single,) = _one_model_files(images[1:2], DEFAULT_LEVEL)
     assert np.array_equal(arc[1], codec.decompress(single))
 
 
@@ -74,7 +82,7 @@ def test_cli_idx_in_and_out(tmp_path: Path, mnist_test: tuple[np.ndarray, np.nda
     result = runner.invoke(app, ["pack", str(idx), "-o", str(packed), "-q", "3"])
     assert result.exit_code == 0, result.output
     listing = runner.invoke(app, ["info", str(packed)])
-    assert "40 images of 28x28, quality 3" in listing.stdout
+    assert "40 images of 28x28, level 3's model" in listing.stdout
     out = tmp_path / "back-idx3-ubyte.gz"
     assert runner.invoke(app, ["unpack", str(packed), "-o", str(out)]).exit_code == 0
     restored = data.read_idx(gzip.decompress(out.read_bytes()))

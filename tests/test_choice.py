@@ -5,9 +5,10 @@ from __future__ import annotations
 import numpy as np
 
 import codec
-from codec import api, choice, models
+from codec import choice, encoder, models
 from codec.images import prepare
 from codec.metrics import mse
+from codec.search import DEFAULT_EFFORT
 
 LEVEL = 5
 
@@ -30,7 +31,7 @@ def test_candidates_are_the_installed_neighbours() -> None:
 def test_choice_lowers_the_cost_on_real_digits(digits: np.ndarray) -> None:
     images = digits[:80]
     lmbda = models.load_model(LEVEL).search_lambda
-    own = codec.compress_many(images, LEVEL, choose=False)
+    own = encoder.code_with(models.load_model(LEVEL), [prepare(image) for image in images], LEVEL, DEFAULT_EFFORT)
     chosen = codec.compress_many(images, LEVEL)
     levels = [codec.inspect(f).header.level for f in chosen]
     assert len(set(levels)) > 1 and all(abs(q - LEVEL) <= choice.NEIGHBOURS for q in levels)
@@ -42,15 +43,15 @@ def test_each_image_gets_its_cheapest_rounded_candidate(digits: np.ndarray) -> N
     lmbda = models.load_model(LEVEL).search_lambda
     levels = choice.candidates(LEVEL, models.available_levels())
     costs = np.stack([choice.rounded_costs(models.load_model(q), images / np.float32(255), lmbda) for q in levels], 1)
-    assert api.choose_levels([prepare(image) for image in images], LEVEL) == [levels[i] for i in costs.argmin(1)]
-    assert api.choose_levels([prepare(image) for image in images], LEVEL, effort=0) == [LEVEL] * len(images)
+    assert encoder.choose_levels([prepare(image) for image in images], LEVEL) == [levels[i] for i in costs.argmin(1)]
+    assert encoder.choose_levels([prepare(image) for image in images], LEVEL, effort=0) == [LEVEL] * len(images)
 
 
 def test_rounded_cost_is_the_rounded_files_cost(digits: np.ndarray) -> None:
     """Rounded cost from the ideal code length is within a byte per image of the coder's real payload."""
     images = digits[:20]
     model = models.load_model(LEVEL)
-    files = codec.compress_many(images, LEVEL, effort=0, choose=False)
+    files = codec.compress_many(images, LEVEL, effort=0)  # effort 0: the level's own model, rounded
     per_image = choice.rounded_costs(model, images / np.float32(255), model.search_lambda)
     measured = np.array([_cost([f], images[i : i + 1], model.search_lambda) for i, f in enumerate(files)])
     assert np.all(np.abs(per_image - measured) <= 12)

@@ -7,7 +7,7 @@ import pytest
 from skimage import data as samples
 
 import codec
-from codec import api, bitstream, coder, contexts, models
+from codec import api, bitstream, coder, contexts, encoder, models
 from codec.errors import CodecError, FormatError
 from codec.images import pad_to_stride, prepare
 
@@ -50,8 +50,8 @@ def test_a_photo_file_is_version_6_and_decodes_as_its_latents(general: models.Fr
 def test_the_smaller_coding_is_kept() -> None:
     """A tiny image, too small to learn from, keeps the model's tables (version 4); never a larger file."""
     tiny = samples.camera()[200:218, 300:345]
-    _, (payload,) = api.encode_payloads([prepare(tiny)], 8, 0, model=api.own_model(8, *tiny.shape))
-    model = api.own_model(8, *tiny.shape)
+    _, (payload,) = encoder.encode_payloads([prepare(tiny)], 8, 0, model=encoder.own_model(8, *tiny.shape))
+    model = encoder.own_model(8, *tiny.shape)
     symbols = _symbols(model, tiny)
     adaptive = contexts.encode(model.prior, symbols)
     stationary = coder.encode(model.prior.streams(symbols[None])[0], model.prior.layout(*symbols.shape[1:]))
@@ -94,7 +94,7 @@ def test_damaged_version_6_files_fail_cleanly() -> None:
 def test_archives_keep_the_models_tables() -> None:
     """Archives have their own version; their payloads stay coded with the model's tables."""
     photo = samples.camera()[:64, :64]
-    model, (payload,) = api.encode_payloads([prepare(photo)], 8, 0, in_context=False)
+    model, (payload,) = encoder.encode_payloads([prepare(photo)], 8, 0, in_context=False)
     assert not payload.in_context
     latents = api.decode_payload(bitstream.Header(8, model.model_id, 64, 64), payload.data)
     np.testing.assert_array_equal(latents, model.prior.from_symbols(_symbols(model, photo)))

@@ -13,7 +13,7 @@ import pytest
 from typer.testing import CliRunner
 
 import codec
-from codec import api, archive, bitstream, lossless, models, store
+from codec import api, archive, bitstream, encoder, lossless, models, store
 from codec.cli import app
 from codec.errors import CodecError, CorruptFileError, FormatError, ModelMismatchError
 from codec.images import Prepared
@@ -30,7 +30,7 @@ def model() -> lossless.LosslessModel:
 
 def _file(item: Prepared, max_error: int = 0) -> bytes:
     """The pixel model's whole file of a prepared image."""
-    made = api.pixel_model_file(item, max_error)
+    made = encoder.pixel_model_file(item, max_error)
     assert made is not None
     return made[0]
 
@@ -80,7 +80,7 @@ def test_a_photo_keeps_the_smaller_refinement_file() -> None:
     data = codec.compress(photo, max_error=0)
     assert codec.inspect(data).header.version == bitstream.REFINED_VERSION
     assert len(data) < len(_file(Prepared(photo, False)))
-    assert api.pixel_model_file(Prepared(photo, False), budget=len(data)) is None  # stopped once it passed it
+    assert encoder.pixel_model_file(Prepared(photo, False), budget=len(data)) is None  # stopped once it passed it
     assert np.array_equal(codec.decompress(data), photo)
 
 

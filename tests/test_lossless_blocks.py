@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from codec import archive, lossless_blocks, models
-from codec.errors import CorruptFileError, FormatError, ModelError
+from codec.errors import CorruptFileError, FormatError, ModelError, ModelMismatchError
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -149,7 +149,7 @@ def test_an_archive_of_another_block_model_is_refused(mnist_test: tuple[np.ndarr
     from dataclasses import replace
 
     renamed = archive.open_archive(_resealed(replace(opened.head, model_id=other), opened.body))
-    with pytest.raises(ModelError, match=f"block model {other:03x}"):
+    with pytest.raises(ModelMismatchError, match=f"block model {other:03x}"):
         renamed.decode_all()
 
 

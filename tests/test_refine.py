@@ -11,7 +11,7 @@ from skimage import data as samples
 from typer.testing import CliRunner
 
 import codec
-from codec import api, bitstream, refine
+from codec import api, bitstream, encoder, refine
 from codec.cli import app
 from codec.errors import CodecError, CorruptFileError, FormatError, ModelMismatchError
 from codec.images import prepare
@@ -94,7 +94,7 @@ def test_refined_over_the_autoencoder_within_the_bound_both_polarities(
     """Over an autoencoder layer (forced, not the smaller file): dark ink on paper is refined over the base in white
     ink on black, as the decoder builds it."""
     for image in (photo, 255 - photo, digits[0], 255 - digits[0]):
-        data = api.encode_refined(prepare(image), max_error, 8, 0)
+        data = encoder.encode_refined(prepare(image), max_error, 8, 0)
         assert codec.inspect(data).header.level == 8
         assert np.abs(codec.decompress(data).astype(int) - image).max() <= max_error
 
@@ -109,8 +109,8 @@ def test_plain_files_keep_version_4(digits: np.ndarray) -> None:
 
 
 def test_a_digit_is_refined_over_the_autoencoder(digits: np.ndarray) -> None:
-    over = api.encode_refined(prepare(digits[0]), 8, 12, 0)
-    assert over[2] & 0x0F == 12 and len(over) < len(api.encode_refined(prepare(digits[0]), 8, 0, 0))
+    over = encoder.encode_refined(prepare(digits[0]), 8, 12, 0)
+    assert over[2] & 0x0F == 12 and len(over) < len(encoder.encode_refined(prepare(digits[0]), 8, 0, 0))
     data = codec.compress(digits[0], quality=12, effort=0, max_error=8)
     assert len(data) <= len(over)  # the smallest candidate: on a digit, the pixel model's file
 
@@ -149,7 +149,7 @@ def test_header_fields_are_checked() -> None:
 
 def test_a_file_of_another_refinement_model_is_named(photo: np.ndarray, model: refine.RefineModel) -> None:
     item = prepare(photo[:8, :8])
-    data = api.encode_refined(item, 1, 0, 0)
+    data = encoder.encode_refined(item, 1, 0, 0)
     header, payload = bitstream.unpack(data)
     other = bitstream.Header(**{**header.__dict__, "refine_id": (model.model_id + 1) % 4096})
     with pytest.raises(ModelMismatchError, match="refinement model"):
@@ -182,7 +182,7 @@ def test_cli_refuses_max_error_with_a_target(tmp_path: Path) -> None:
 
 
 def test_a_photo_is_refined_over_the_levels_general_variant(photo: np.ndarray) -> None:
-    data = api.encode_refined(prepare(photo), 4, 8, 0)
+    data = encoder.encode_refined(prepare(photo), 4, 8, 0)
     general = codec.models.load_general(8)
     assert general is not None and codec.inspect(data).header.model_id == general.model_id
     assert np.abs(codec.decompress(data).astype(int) - photo).max() <= 4

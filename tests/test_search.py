@@ -7,8 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 import codec
-from codec import api, coder, models, search
+from codec import api, coder, encoder, models, search
 from codec.cli import app
+from codec.images import prepare
 from codec.metrics import mse, psnr_from_mse
 
 VECTOR_LEVEL, GRID_LEVEL = 3, 8  # one latent vector per digit; a 7x7 grid
@@ -43,12 +44,17 @@ def test_search_never_raises_the_cost_and_lowers_it_on_average(digits: np.ndarra
     assert after.mean() < 0.95 * before.mean()
 
 
+def _own_model_files(images: list[np.ndarray], level: int, effort: int) -> list[bytes]:
+    """Files of the level's own model (no choice of model: the search alone)."""
+    return encoder.code_with(encoder.own_model(level, 28, 28), [prepare(image) for image in images], level, effort)
+
+
 def test_search_buys_quality_not_rate(digits: np.ndarray) -> None:
     """At the same level, effort 2 files are no larger and clearly better than rounded latents' (measured: +1 dB)."""
     images = list(digits[:64])
     for level in (VECTOR_LEVEL, GRID_LEVEL):
-        plain = codec.compress_many(images, level, effort=0, choose=False)
-        searched = codec.compress_many(images, level, effort=2, choose=False)
+        plain = _own_model_files(images, level, effort=0)
+        searched = _own_model_files(images, level, effort=2)
         gain = psnr_from_mse(mse(np.stack(images), np.stack(codec.decompress_many(searched))).mean()) - psnr_from_mse(
             mse(np.stack(images), np.stack(codec.decompress_many(plain))).mean()
         )
@@ -68,7 +74,7 @@ def test_code_lengths_predict_the_payload(digits: np.ndarray) -> None:
 
 def test_files_are_plain_and_decode_to_the_searched_latents(digits: np.ndarray) -> None:
     model, _, found = _search(VECTOR_LEVEL, digits[:10], search.DEFAULT_EFFORT)
-    for data, expected in zip(codec.compress_many(digits[:10], VECTOR_LEVEL, choose=False), found):
+    for data, expected in zip(_own_model_files(list(digits[:10]), VECTOR_LEVEL, search.DEFAULT_EFFORT), found):
         _, latents = api.decode_latents(data)
         assert np.array_equal(latents, model.prior.from_symbols(expected))
 

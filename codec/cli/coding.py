@@ -166,7 +166,7 @@ def _write_images(
 
 @app.command()
 def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs archives to describe.")]) -> None:
-    """Show what an .aec file holds: size, quality, model, bytes, bits per pixel (or describe an archive).
+    """Show what an .aec file holds: size, the model that coded it, bytes, bits per pixel (or describe an archive).
 
     Examples:
 
@@ -199,10 +199,10 @@ def _describe_file(name: str) -> str:
                 pass  # checks the payload checksum
             total = head.payload_bytes + len(head.to_bytes()) + 4
             pixels = head.count * head.width * head.height
-            kind = "lossless" if head.lossless else f"quality {head.level}"
+            kind = "lossless, model" if head.lossless else f"level {head.level}'s model"
             return (
-                f"aec archive, {head.count} images of {head.width}x{head.height}, {kind}, "
-                f"model {head.model_id:03x}, {total:,} bytes ({head.payload_bytes:,} payload), "
+                f"aec archive, {head.count} images of {head.width}x{head.height}, {kind} "
+                f"{head.model_id:03x}, {total:,} bytes ({head.payload_bytes:,} payload), "
                 f"{8 * total / pixels:.3f} bpp, {int(head.inverted.sum())} dark on light"
             )
         if start[:1] != MAGIC:
@@ -212,7 +212,8 @@ def _describe_file(name: str) -> str:
         raise CodecError(f"over the {MAX_FILE_BYTES >> 20} MiB an .aec file can hold (not an .aec file?)")
     meta = api.inspect(data)
     h = meta.header
-    layers = f"quality {h.level}, model {h.model_id:03x}" if h.level else "no autoencoder layer"
+    # The model that coded the image (from effort 1 a neighbour of the quality asked for: docs/guide.md).
+    layers = f"level {h.level}'s model {h.model_id:03x}" if h.level else "no autoencoder layer"
     if h.pixel_model:
         bound = "lossless" if h.max_error is None else f"every pixel within {h.max_error}"
         layers = f"pixel model {h.model_id:03x}, {bound}"

@@ -135,8 +135,8 @@ def choose_priors(train: np.ndarray, validation: np.ndarray) -> dict[str, tuple[
 
 def file_bpp(model: LosslessModel, images: np.ndarray) -> tuple[float, float]:
     """Mean bits per pixel of ``images`` as whole lossless ``.aec`` files, and of their payloads alone."""
-    from ..api import pixel_model_file
     from ..bitstream import unpack
+    from ..encoder import pixel_model_file
     from ..images import Prepared
 
     files = payloads = 0

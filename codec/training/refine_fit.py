@@ -80,7 +80,7 @@ def samples(images: list[np.ndarray]) -> Iterator[Sample]:
 
 def base_image(image: np.ndarray, level: int) -> np.ndarray:
     """The reconstruction of a prepared image (white ink on black) by ``level``'s autoencoder, rounded latents."""
-    from ..api import autoencoded
+    from ..encoder import autoencoded
 
     return autoencoded(image, level)
 

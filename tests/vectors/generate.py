@@ -34,8 +34,9 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent.parent))
 
 import codec  # noqa: E402
-from codec import api, data  # noqa: E402
+from codec import api, data, encoder  # noqa: E402
 from codec.images import prepare  # noqa: E402
+from codec.search import DEFAULT_EFFORT  # noqa: E402
 
 
 def sha256(payload: bytes) -> str:
@@ -71,8 +72,8 @@ def cases() -> dict[str, tuple[np.ndarray, int]]:
 def code(name: str, image: np.ndarray, level: int) -> bytes:
     """The reference file: the level's own model, refined over it for the names in :data:`REFINED`."""
     if name in REFINED:
-        return api.encode_refined(prepare(image), REFINED[name][0], level)
-    return codec.compress_many([image], level, choose=False)[0]
+        return encoder.encode_refined(prepare(image), REFINED[name][0], level)
+    return encoder.code_with(encoder.own_model(level, *image.shape), [prepare(image)], level, DEFAULT_EFFORT)[0]
 
 
 #: Files of the pixel model (format version 7), lossless or within K (``-kK``); the PNG is what they decode to.
@@ -93,7 +94,7 @@ def write_lossless(replace: bool) -> int:
     for name, (image, max_error) in lossless_cases().items():
         if (HERE / f"{name}.aec").exists() and not replace:
             continue
-        made = api.pixel_model_file(prepare(image), max_error)
+        made = encoder.pixel_model_file(prepare(image), max_error)
         assert made is not None
         coded, decoded = made
         assert np.array_equal(codec.decompress(coded), decoded)

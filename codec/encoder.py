@@ -1,0 +1,400 @@
+"""The encoder: per image, which model codes it, how its latents are searched, and what file results.
+
+aec's users meet two concepts: the **quality** (a preset: which models may
+code an image, at what lambda) and the **effort** (how hard the encoder
+searches). :class:`Encoder` holds them, with the optional maximum error of a
+refined file or a PSNR or size target, and owns the per-image decision; every
+entry point codes through it (``codec.compress`` and ``compress_many``, ``aec
+compress``, the Pillow plugin, archives, targets), so an image coded at the
+same quality and effort gives the same bytes whichever door it came in by.
+
+The decision has three parts, each in its own module:
+
+- the **choice** of model (:mod:`codec.choice`): from effort 1, the cheapest
+  of the models of neighbouring levels at the quality's lambda (at effort 0
+  the level's own: :func:`own_model`);
+- the **search** of latents under that model (:mod:`codec.search`);
+- the **targets** (:mod:`codec.targets`): the lowest quality whose file
+  reaches a PSNR, or the highest that fits a size, each quality coded by this
+  same encoder.
+
+A refined file (:mod:`codec.refine`) adds a residual layer over an
+autoencoder's image (or none), every pixel within a maximum error; the pixel
+model's file (:mod:`codec.lossless`) competes with it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import numpy as np
+
+from . import bitstream, choice, coder, contexts, lossless, models, refine, search
+from .arguments import check_effort, check_max_error, check_quality
+from .bitstream import Header
+from .decoder import decode_payload, reconstruct
+from .errors import ArgumentError, FormatError, ImageError
+from .images import Prepared, pad_to_stride
+from .limits import images_per_batch
+from .models import DEFAULT_LEVEL, FrozenModel, available_levels, load_general, load_model
+from .search import DEFAULT_EFFORT, EFFORTS
+
+
+@dataclass(frozen=True)
+class Payload:
+    """One image's entropy-coded latents, and whether they are coded in contexts (:mod:`codec.contexts`,
+    format version 6) rather than with the model's tables (versions 4 and 5)."""
+
+    data: bytes
+    in_context: bool = False
+
+
+def _encode_group(
+    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float, in_context: bool
+) -> list[Payload]:
+    """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding,
+    searched at ``lmbda``. With ``in_context``, latents off the home grid take the smaller of their two codings."""
+    payloads: list[Payload] = []
+    height, width = size
+    step = images_per_batch(height * width)
+    for first in range(0, len(padded), step):
+        images = padded[first : first + step] / np.float32(255.0)
+        latents = model.analyse(images)
+        symbols = search.refine(
+            model.prior.to_symbols(latents),
+            latents,
+            images[:, :height, :width],
+            model.prior,
+            model.synthesise,
+            lmbda,
+            EFFORTS[effort],
+        )
+        layout = model.prior.layout(*latents.shape[-2:])
+        off_home = in_context and latents.shape[-2:] != model.prior.grid
+        for grid, stream in zip(symbols, model.prior.streams(symbols)):
+            coded = Payload(coder.encode(stream, layout))
+            if off_home:
+                adaptive = contexts.encode(model.prior, grid)
+                coded = Payload(adaptive, True) if len(adaptive) < len(coded.data) else coded
+            payloads.append(coded)
+    return payloads
+
+
+def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
+    """``pixels`` (white ink on black, as :func:`prepare` makes them) as ``level``'s own model decodes them.
+
+    (What the refinement model was fitted over: :mod:`codec.training.refine_fit`.)
+    """
+    return _autoencode(Prepared(pixels, False), level, effort, load_model(level))[2]
+
+
+def _autoencode(item: Prepared, level: int, effort: int, model: FrozenModel) -> tuple[FrozenModel, Payload, np.ndarray]:
+    """A prepared image coded by ``model`` for ``level``: the model, its payload and the image the decoder makes of
+    it (white ink on black, before any inversion)."""
+    coded, (payload,) = encode_payloads([item], level, effort, model=model)
+    (header,) = file_headers(coded, [item], [payload])
+    plain = replace(header, inverted=False)  # the decoder's image before the inversion: what a refinement builds on
+    return coded, payload, reconstruct([(plain, decode_payload(plain, payload.data))])[0]
+
+
+@dataclass(frozen=True)
+class Base:
+    """What a refined file builds on: a level's autoencoder layer (its payload and the image the decoder makes of
+    it, white ink on black) or, at level 0, none (mid-grey)."""
+
+    level: int
+    model_id: int
+    payload: Payload
+    image: np.ndarray
+
+
+def refinement_base(item: Prepared, level: int, effort: int = DEFAULT_EFFORT) -> Base:
+    """The base of ``item``'s refined files over ``level`` (0: none): the model the level codes an image of this size
+    with (:func:`own_model`). It does not depend on the maximum error, so a search over errors makes it once."""
+    if not level:
+        return Base(0, 0, Payload(b""), np.full(item.pixels.shape, refine.MID_GREY, np.uint8))
+    coded, payload, image = _autoencode(item, level, effort, own_model(level, *item.pixels.shape))
+    return Base(level, coded.model_id, payload, image)
+
+
+def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.ndarray]:
+    """A refined file of a prepared image over ``base``, and the pixels it decodes to here (as the user gave them)."""
+    max_error = check_max_error(max_error)
+    model = refine.load()
+    stream, decoded = refine.encode(model, item.pixels, base.image, max_error, 1 if base.level else 0)
+    height, width = item.pixels.shape
+    header = Header(
+        level=base.level,
+        model_id=base.model_id,
+        width=width,
+        height=height,
+        inverted=item.inverted,
+        version=bitstream.CONTEXT_VERSION if base.payload.in_context else bitstream.REFINED_VERSION,
+        max_error=max_error,
+        refine_id=model.model_id,
+    )
+    data = bitstream.pack(header, bitstream.join_refined(base.payload.data, stream, bool(base.level)))
+    return data, 255 - decoded if item.inverted else decoded
+
+
+def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
+    """A refined file of a prepared image: every pixel within ``max_error``, over ``level``'s autoencoder (0: none).
+
+    The autoencoder is the one the level codes an image of this size with (:func:`own_model`).
+    """
+    return refined_file(item, max_error, refinement_base(item, level, effort))[0]
+
+
+def within_bases(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> list[Base]:
+    """The bases :func:`encode_within` tries: none, and ``level``'s autoencoder unless the file is lossless."""
+    bases = [refinement_base(item, 0)]
+    if level and max_error > 0:
+        bases.append(refinement_base(item, level, effort))
+    return bases
+
+
+def pixel_model_file(
+    item: Prepared, max_error: int = 0, model: lossless.LosslessModel | None = None, budget: int | None = None
+) -> tuple[bytes, np.ndarray] | None:
+    """The pixel model's file of a prepared image (format version 7), every pixel within ``max_error`` (0:
+    lossless), and the pixels it decodes to (as the user gave them); None when its payload would pass ``budget``
+    bytes."""
+    model = model or lossless.load()
+    height, width = item.pixels.shape
+    coded = lossless.encode_within_budget(model, item.pixels, max_error, budget)
+    if coded is None:
+        return None
+    payload, decoded = coded
+    bound = max_error or None
+    header = Header(0, model.model_id, width, height, item.inverted, bitstream.PIXEL_VERSION, max_error=bound)
+    return bitstream.pack(header, payload), 255 - decoded if item.inverted else decoded
+
+
+def encode_within(
+    item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT, bases: Sequence[Base] | None = None
+) -> tuple[bytes, np.ndarray]:
+    """The smaller of the refined files over ``level``'s autoencoder and over none (or over ``bases``, made once by
+    :func:`within_bases`): every pixel within ``max_error``. Returns the file and the pixels it decodes to here.
+
+    The pixel model's file (:mod:`codec.lossless`, when installed) is a third
+    candidate. Lossless (``max_error`` 0) never builds on the autoencoder, whose
+    image may differ by a grey level on another machine: it decodes to the same
+    pixels everywhere.
+    """
+    max_error = check_max_error(max_error)
+    if bases is None:
+        bases = within_bases(item, max_error, level, effort)
+    usable = [b for b in bases if max_error > 0 or not b.level]
+    made = [refined_file(item, max_error, base) for base in usable]
+    if models.preset_id(lossless.ROLE) is not None:  # a pixel model to code with
+        smallest = min(len(data) for data, _ in made)
+        with contextlib.suppress(FormatError):  # over the format's size limit: the digit tables fit no such image
+            exact = pixel_model_file(item, max_error, budget=smallest)  # stops once larger than the smallest
+            made += [exact] if exact is not None else []
+    return min(made, key=lambda file: len(file[0]))
+
+
+def _by_size(prepared: Sequence[Prepared]) -> list[list[int]]:
+    """Indices of the images, grouped by size (each group is coded as one batch)."""
+    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+    for index, item in enumerate(prepared):
+        groups[item.pixels.shape].append(index)
+    return list(groups.values())
+
+
+def encode_payloads(
+    prepared: Sequence[Prepared],
+    quality: int = DEFAULT_LEVEL,
+    effort: int = DEFAULT_EFFORT,
+    lmbda: float | None = None,
+    model: FrozenModel | None = None,
+    in_context: bool = True,
+) -> tuple[FrozenModel, list[Payload]]:
+    """The model and the entropy-coded payload of each prepared image (no container).
+
+    Every image is coded with ``model`` (None: the level's own); ``lmbda`` is the
+    search's lambda (None: the model's own). ``in_context=False`` codes every
+    payload with the model's tables (what archives hold).
+    """
+    quality, effort = check_quality(quality), check_effort(effort)
+    model = model or load_model(quality)
+    lmbda = model.search_lambda if lmbda is None else lmbda
+    out: list[Payload] = [Payload(b"")] * len(prepared)
+    for indices in _by_size(prepared):
+        padded = pad_to_stride(np.stack([prepared[i].pixels for i in indices]), model.stride)
+        size = prepared[indices[0]].pixels.shape
+        for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda, in_context)):
+            out[i] = payload
+    return model, out
+
+
+def own_model(level: int, height: int, width: int) -> FrozenModel:
+    """The model a level codes an image of this size with, without a choice: the level's own for a digit-sized
+    image (its home grid), its general variant (when installed) for any other size."""
+    model = load_model(level)
+    if not choice.home_size(model, height, width):
+        return load_general(level) or model
+    return model
+
+
+def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[FrozenModel]:
+    """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`).
+
+    Effort 0 takes :func:`own_model`. From effort 1 the candidates are the
+    models of the levels within :data:`choice.NEIGHBOURS` (only the level's own
+    for an image over the search's size limit), and for an image that is not
+    digit-sized their general variants too; the cheapest at this level's lambda
+    codes the image. A digit-sized image (MNIST's) is coded as before the
+    general models came.
+    """
+    quality, effort = check_quality(quality), check_effort(effort)
+    lmbda = load_model(quality).search_lambda
+    out = [own_model(quality, *item.pixels.shape) for item in prepared]
+    if effort == 0 or lmbda <= 0:
+        return out
+    near = choice.candidates(quality, available_levels())
+    for indices in _by_size(prepared):
+        height, width = prepared[indices[0]].pixels.shape
+        levels = near if choice.applies(height, width) else [quality]
+        candidates = [load_model(level) for level in levels]
+        if not choice.home_size(candidates[0], height, width):
+            candidates += [g for g in (load_general(level) for level in levels) if g is not None]
+        if len(candidates) == 1:
+            continue
+        images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)
+        for i, pick in zip(indices, choice.cheapest(candidates, images, lmbda)):
+            out[i] = candidates[pick]
+    return out
+
+
+def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[int]:
+    """The level whose model (its own or its general variant) codes each image asked for at ``quality``."""
+    return [model.level for model in choose_models(prepared, quality, effort)]
+
+
+def encode_prepared(
+    prepared: Sequence[Prepared], quality: int = DEFAULT_LEVEL, effort: int = DEFAULT_EFFORT
+) -> list[bytes]:
+    """Code images already brought to the model's form by :func:`codec.images.prepare`.
+
+    Each image is coded with the model :func:`choose_models` picks (at effort
+    0 the level's own), at this level's lambda. The file names the level and
+    the model it was coded with.
+    """
+    quality, effort = check_quality(quality), check_effort(effort)
+    chosen = choose_models(prepared, quality, effort)
+    out: list[bytes] = [b""] * len(prepared)
+    for digest in dict.fromkeys(model.digest for model in chosen):
+        indices = [i for i, m in enumerate(chosen) if m.digest == digest]
+        for i, data in zip(indices, code_with(chosen[indices[0]], [prepared[i] for i in indices], quality, effort)):
+            out[i] = data
+    return out
+
+
+def code_with(model: FrozenModel, prepared: Sequence[Prepared], quality: int, effort: int) -> list[bytes]:
+    """Whole files of the images, every one coded by ``model`` (no choice), searched at ``quality``'s lambda."""
+    model, payloads = encode_payloads(prepared, quality, effort, load_model(quality).search_lambda, model)
+    return pack_files(model, prepared, payloads)
+
+
+def file_headers(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload]) -> list[Header]:
+    """The headers of plain files of the payloads ``model`` coded for the prepared images (level, id, version)."""
+    out = []
+    for item, payload in zip(prepared, payloads):
+        height, width = item.pixels.shape
+        version = bitstream.CONTEXT_VERSION if payload.in_context else bitstream.VERSION
+        out.append(Header(model.level, model.model_id, width, height, item.inverted, version))
+    return out
+
+
+def pack_files(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload]) -> list[bytes]:
+    """Whole files of the payloads ``model`` coded for the prepared images: header, payload, checksum."""
+    headers = file_headers(model, prepared, payloads)
+    return [bitstream.pack(header, payload.data) for header, payload in zip(headers, payloads)]
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One image's file, or why there is none (a size target no file fits); ``level`` and ``psnr`` say what a
+    target chose, ``notice`` anything the user should hear."""
+
+    data: bytes | None
+    level: int | None = None
+    psnr: float | None = None
+    notice: str | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Encoder:
+    """The per-image decision at a quality and effort: every entry point codes through one.
+
+    With ``max_error`` every file is refined (every pixel within it; 0:
+    lossless); with ``psnr`` or ``max_bytes`` the quality is chosen per image
+    (:mod:`codec.targets`) and ``quality`` is not used. Arguments are checked
+    when the encoder is made (:class:`ArgumentError`; a quality that is not
+    installed is the :class:`ModelError` of the first image coded).
+
+    >>> from codec.images import prepare
+    >>> digit = np.zeros((28, 28), np.uint8); digit[6:22, 12:16] = 255
+    >>> (coded,) = Encoder(quality=4, effort=0).encode([prepare(digit)])
+    >>> coded.data[:1] == bitstream.MAGIC
+    True
+    """
+
+    quality: int = DEFAULT_LEVEL
+    effort: int = DEFAULT_EFFORT
+    max_error: int | None = None
+    psnr: float | None = None
+    max_bytes: int | None = None
+
+    def __post_init__(self) -> None:
+        from .targets import check_target  # targets code each quality through this class
+
+        object.__setattr__(self, "quality", check_quality(self.quality))
+        object.__setattr__(self, "effort", check_effort(self.effort))
+        if self.max_error is not None:
+            object.__setattr__(self, "max_error", check_max_error(self.max_error))
+        if self.targeted:
+            check_target(self.psnr, self.max_bytes)
+            if self.max_error is not None:
+                raise ArgumentError("give a maximum error or a target (a PSNR, a size), not both")
+
+    @property
+    def targeted(self) -> bool:
+        """Whether the quality is chosen per image for a PSNR or size target."""
+        return self.psnr is not None or self.max_bytes is not None
+
+    def encode(self, prepared: Sequence[Prepared]) -> list[Encoded]:
+        """The file of each image brought to the model's form by :func:`codec.images.prepare`."""
+        if self.targeted:
+            from .targets import encode_for_target
+
+            return encode_for_target(prepared, self.psnr, self.max_bytes, self.effort)
+        if self.max_error is not None:
+            return [Encoded(encode_within(item, self.max_error, self.quality, self.effort)[0]) for item in prepared]
+        return [Encoded(data) for data in encode_prepared(prepared, self.quality, self.effort)]
+
+    def files(self, prepared: Sequence[Prepared]) -> list[bytes]:
+        """The files of :meth:`encode`; :class:`ImageError` for an image that gets none (over a size target)."""
+        out = []
+        for coded in self.encode(prepared):
+            if coded.data is None:
+                raise ImageError(coded.error or "no file")
+            out.append(coded.data)
+        return out
+
+    def payloads(self, prepared: Sequence[Prepared]) -> tuple[FrozenModel, list[Payload]]:
+        """One model and each image's payload coded with its tables (what an archive holds).
+
+        An archive names one model for all its images (its header, and the
+        shared latent space :mod:`codec.retrieval` ranks in), so the choice
+        keeps the quality's own model; the search runs at its lambda as for
+        single files.
+        """
+        if self.targeted or self.max_error is not None:
+            raise ArgumentError("archives are coded at a quality; a maximum error or target codes single files")
+        return encode_payloads(prepared, self.quality, self.effort, in_context=False)
