@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Callable, Iterable
 from functools import partial
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import numpy as np
 import typer
@@ -17,6 +18,20 @@ from ..models import DEFAULT_LEVEL
 from ..search import DEFAULT_EFFORT
 from .bars import _progress_bar
 from .common import Effort, Force, Quality, Quiet, Recursive, _check_quality, _fail, _ratio, _stdout, app
+
+ArchiveOutput = Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs; '-': stdout).")]
+Scheduler = Annotated[
+    str | None,
+    typer.Option("--scheduler", help="Address of a running Dask scheduler (tcp://host:8786); default: a local one."),
+]
+Workers = Annotated[
+    int, typer.Option("--workers", "-w", min=0, help="Worker processes of the local cluster (0: one per core).")
+]
+
+if TYPE_CHECKING:
+    from ..archive import ArchiveHead
+    from ..fileio import StagedFolder
+    from ..shards import Shard
 
 Lossless = Annotated[
     bool, typer.Option("--lossless", help="Keep every pixel (the lossless pixel model); --quality does not apply.")
@@ -38,7 +53,7 @@ def pack(
     inputs: Annotated[
         list[str], typer.Argument(help="Image files, folders, or IDX files (.gz or raw) such as MNIST's ('-': stdin).")
     ],
-    output: Annotated[str, typer.Option("--output", "-o", help="The archive to write (.aecs; '-': stdout).")],
+    output: ArchiveOutput,
     quality: Quality = DEFAULT_LEVEL,
     effort: Effort = DEFAULT_EFFORT,
     lossless: Lossless = False,
@@ -87,16 +102,18 @@ def pack(
     except CodecError as exc:
         raise _fail(str(exc)) from None
     except OSError as exc:
-        raise _fail(
-            f"cannot write {'standard output' if output == STDIO else output} ({exc.strerror or exc})"
-        ) from None
+        where = "standard output" if output == STDIO else output
+        raise _fail(f"cannot write {where} ({exc.strerror or exc})") from None
     if not quiet:
-        where = "<stdout>" if output == STDIO else output
-        typer.echo(
-            f"{packed.images} images -> {where}: {packed.output_bytes:,} bytes, "
-            f"{8 * packed.output_bytes / packed.pixels:.3f} bpp, {_ratio(packed.input_bytes, packed.output_bytes)}",
-            err=True,
-        )
+        typer.echo(_packed_line(packed, "<stdout>" if output == STDIO else output), err=True)
+
+
+def _packed_line(packed: Shard, where: str) -> str:
+    """``aec pack``'s summary of the archive it wrote."""
+    rate = 8 * packed.output_bytes / packed.pixels
+    return f"{packed.images} images -> {where}: {packed.output_bytes:,} bytes, {rate:.3f} bpp, " + _ratio(
+        packed.input_bytes, packed.output_bytes
+    )
 
 
 @app.command("pack-shards")
@@ -108,15 +125,8 @@ def pack_shards(
     quality: Quality = DEFAULT_LEVEL,
     effort: Effort = DEFAULT_EFFORT,
     lossless: Lossless = False,
-    scheduler: Annotated[
-        str | None,
-        typer.Option(
-            "--scheduler", help="Address of a running Dask scheduler (tcp://host:8786); default: a local one."
-        ),
-    ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", "-w", min=0, help="Worker processes of the local cluster (0: one per core).")
-    ] = 0,
+    scheduler: Scheduler = None,
+    workers: Workers = 0,
     force: Force = False,
     quiet: Quiet = False,
 ) -> None:
@@ -188,11 +198,8 @@ def unpack(
 
       aec unpack mnist-test.aecs -o t10k-images-idx3-ubyte.gz
     """
-    import gzip
-
     from .. import archive
-    from ..data import idx_image_header
-    from ..fileio import StagedFolder, atomic_output, check_writable, opened
+    from ..fileio import StagedFolder, check_writable, opened
 
     if output == STDIO:
         raise _fail("unpack writes a folder of PNGs or an IDX file; name one with -o", 2)
@@ -213,28 +220,12 @@ def unpack(
                 staged = StagedFolder(Path(output), names, force)
             images = archive.decode_batches(stream.read, head)
             with _progress_bar(head.count, quiet, "unpacking") as bar:
-                if to_idx:
-                    with atomic_output(Path(output), force) as fh:
-                        gzipped = output.endswith(".gz")
-                        with (
-                            gzip.GzipFile(fileobj=fh, mode="wb", mtime=0)
-                            if gzipped
-                            else contextlib.nullcontext(fh) as sink
-                        ):
-                            sink.write(idx_image_header(head.count, head.height, head.width))
-                            for decoded in images:
-                                sink.write(np.stack(decoded).tobytes())
-                                bar.advance(bar.task_ids[0], len(decoded))
+                advance = partial(bar.advance, bar.task_ids[0])
+                if staged is None:
+                    _write_idx(images, head, Path(output), force, advance)
                     written = output
                 else:
-                    assert staged is not None
-                    index = 0
-                    for decoded in images:
-                        for image in decoded:
-                            staged.write(names[index], batch.encode_image(image, "PNG"))
-                            index += 1
-                        bar.advance(bar.task_ids[0], len(decoded))
-                    staged.commit()
+                    _write_pngs(images, staged, names, advance)
                     written = f"{output.rstrip('/')}/ ({head.count} PNG files)"
     except KeyboardInterrupt:
         if staged is not None:
@@ -247,6 +238,37 @@ def unpack(
         raise _fail(str(exc)) from None
     if not quiet:
         typer.echo(f"{shown} -> {written}: {head.count} images", err=True)
+
+
+def _write_idx(
+    images: Iterable[list[np.ndarray]], head: ArchiveHead, output: Path, force: bool, advance: Callable[[int], None]
+) -> None:
+    """The decoded images as one IDX file (gzipped when its name ends .gz), written atomically."""
+    import gzip
+
+    from ..data import idx_image_header
+    from ..fileio import atomic_output
+
+    with atomic_output(output, force) as fh:
+        gzipped = output.name.endswith(".gz")
+        with gzip.GzipFile(fileobj=fh, mode="wb", mtime=0) if gzipped else contextlib.nullcontext(fh) as sink:
+            sink.write(idx_image_header(head.count, head.height, head.width))
+            for decoded in images:
+                sink.write(np.stack(decoded).tobytes())
+                advance(len(decoded))
+
+
+def _write_pngs(
+    images: Iterable[list[np.ndarray]], staged: StagedFolder, names: list[str], advance: Callable[[int], None]
+) -> None:
+    """The decoded images as PNG files in a staged folder, which appears only once every one is written."""
+    index = 0
+    for decoded in images:
+        for image in decoded:
+            staged.write(names[index], batch.encode_image(image, "PNG"))
+            index += 1
+        advance(len(decoded))
+    staged.commit()
 
 
 @app.command()

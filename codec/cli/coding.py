@@ -34,29 +34,26 @@ def _describe_decompress(result: Result, target: str) -> str:
     return f"{source} -> {where}: {result.pixels} pixels, {8 * result.input_bytes / result.pixels:.3f} bpp"
 
 
+Psnr = Annotated[float | None, typer.Option("--psnr", help="Per image, the smallest level reaching this PSNR (dB).")]
+MaxBytes = Annotated[int | None, typer.Option("--max-bytes", min=1, help="Per image, the best level whose file fits.")]
+MaxError = Annotated[
+    int | None,
+    typer.Option(
+        "--max-error", min=0, max=127, help="Every pixel within K grey levels (0: lossless), with the refinement layer."
+    ),
+]
+Lossless = Annotated[bool, typer.Option("--lossless", help="Every pixel exactly (the same as --max-error 0).")]
+
+
 @app.command()
 def compress(
     inputs: Annotated[list[str], typer.Argument(help="Image files or folders ('-' reads standard input).")],
     output: Output = None,
     quality: Annotated[int | None, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")] = None,
-    psnr: Annotated[
-        float | None, typer.Option("--psnr", help="Per image, the smallest level reaching this PSNR (dB).")
-    ] = None,
-    max_bytes: Annotated[
-        int | None, typer.Option("--max-bytes", min=1, help="Per image, the best level whose file fits.")
-    ] = None,
-    max_error: Annotated[
-        int | None,
-        typer.Option(
-            "--max-error",
-            min=0,
-            max=127,
-            help="Every pixel within K grey levels (0: lossless), with the refinement layer.",
-        ),
-    ] = None,
-    lossless: Annotated[
-        bool, typer.Option("--lossless", help="Every pixel exactly (the same as --max-error 0).")
-    ] = False,
+    psnr: Psnr = None,
+    max_bytes: MaxBytes = None,
+    max_error: MaxError = None,
+    lossless: Lossless = False,
     effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
     recursive: Recursive = False,
@@ -86,7 +83,28 @@ def compress(
 
       cat digit.png | aec compress - > digit.aec
     """
+    level, max_error = _coding_settings(quality, psnr, max_bytes, max_error, lossless)
+    files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
+    verbose = verbose or (not quiet and (psnr is not None or max_bytes is not None))  # a target names its level
+    settings = (level, psnr, max_bytes, effort, max_error)
+    _run(
+        batch.compress_chunk,
+        files,
+        targets,
+        errors,
+        settings,
+        force=force,
+        quiet=quiet,
+        verbose=verbose,
+        jobs=jobs,
+        describe=_describe_compress,
+    )
 
+
+def _coding_settings(
+    quality: int | None, psnr: float | None, max_bytes: int | None, max_error: int | None, lossless: bool
+) -> tuple[int, int | None]:
+    """The level and maximum error ``aec compress`` codes with; usage errors (exit 2) for options that clash."""
     if lossless and max_error not in (None, 0):
         raise _fail("give --lossless or --max-error, not both", 2)
     max_error = 0 if lossless else max_error
@@ -98,19 +116,7 @@ def compress(
     if max_error is not None and (psnr is not None or max_bytes is not None):
         raise _fail("give --max-error or a target (--psnr, --max-bytes), not both", 2)
     _check_quality(level)
-    files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
-    _run(
-        batch.compress_chunk,
-        files,
-        targets,
-        errors,
-        (level, psnr, max_bytes, effort, max_error),
-        force=force,
-        quiet=quiet,
-        verbose=verbose or (not quiet and (psnr is not None or max_bytes is not None)),
-        jobs=jobs,
-        describe=_describe_compress,
-    )
+    return level, max_error
 
 
 @app.command()
