@@ -218,6 +218,11 @@ def checksum(version: int, model_id: int, body: bytes) -> int:
     return crc16(model_id.to_bytes(2, "little") + body) if version >= 4 else crc16(body)
 
 
+def container_bytes(width: int, height: int, inverted: bool = False) -> int:
+    """Bytes of a version 4 file around its payload: header and checksum (5 for a 28x28 image)."""
+    return len(header_bytes(Header(1, 0, width, height, inverted))) + CRC_BYTES
+
+
 def pack(header: Header, payload: bytes) -> bytes:
     """A complete file: header, payload, checksum."""
     body = header_bytes(header) + payload

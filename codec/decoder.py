@@ -98,13 +98,25 @@ def decode_payload(header: Header, payload: bytes) -> Decoded:
 
 def _decode_latents(header: Header, payload: bytes) -> np.ndarray:
     model = _model_for(header)
-    gh, gw = -(-header.height // model.stride), -(-header.width // model.stride)
     if header.version >= bitstream.CONTEXT_VERSION:
+        gh, gw = -(-header.height // model.stride), -(-header.width // model.stride)
         if (gh, gw) == model.prior.grid:
             raise FormatError(f"format version {header.version} codes latents off the model's home grid only")
         return model.prior.from_symbols(contexts.decode(model.prior, payload, gh, gw))
+    return latents_with(model, payload, header.height, header.width)
+
+
+def latents_with(model: FrozenModel, payload: bytes, height: int, width: int) -> np.ndarray:
+    """The latents of a payload coded with ``model``'s tables (format versions 3 to 5, archives) of an image of
+    this size."""
+    gh, gw = -(-height // model.stride), -(-width // model.stride)
     stream = coder.decode(payload, model.prior.layout(gh, gw))
     return model.prior.from_symbols(model.prior.symbols_of(stream, gh, gw))
+
+
+def pixels_of(model: FrozenModel, latents: np.ndarray, height: int, width: int, dtype: type = np.float32) -> np.ndarray:
+    """The images (N, height, width) uint8 ``model``'s synthesis makes of latents (N, C, GH, GW)."""
+    return _to_pixels(model.synthesise(latents, dtype=dtype))[:, :height, :width]
 
 
 def _to_pixels(images: np.ndarray) -> np.ndarray:
@@ -183,7 +195,7 @@ def reconstruct(decoded: Sequence[tuple[Header, Decoded]], dtype: type = np.floa
         for first in range(0, len(indices), step):
             chunk = indices[first : first + step]
             latents = np.stack([cast(np.ndarray, decoded[i][1]) for i in chunk])
-            pixels = _to_pixels(model.synthesise(latents, dtype=dtype))[:, :height, :width]
+            pixels = pixels_of(model, latents, height, width, dtype)
             for i, image in zip(chunk, pixels):
                 out[i] = 255 - image if decoded[i][0].inverted else np.ascontiguousarray(image)
     return out

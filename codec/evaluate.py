@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from . import api, encoder, models, store
+from . import api, bitstream, decoder, encoder, models, store
 from .metrics import mse, psnr_from_mse, ssim
 from .search import DEFAULT_EFFORT
 
@@ -72,14 +72,22 @@ def measure_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) 
 
 
 def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0) -> Measurement:
-    """Code every image (N, H, W) uint8 with ``model`` itself (no choice of model) and measure the result."""
+    """Code every image (N, H, W) uint8 with ``model`` itself (no choice of model, its tables) and measure the
+    result: payloads decoded with the model (whether or not a preset names it: a level's general variant, the
+    variational model), files as large as a version 4 file of each image (:func:`codec.bitstream.container_bytes`).
+    """
     from .images import prepare
 
     prepared = [prepare(image) for image in images]
-    _, payloads = encoder.encode_payloads(prepared, model.level, effort, model=model)
-    files = encoder.pack_files(model, prepared, payloads)
-    decoded = api.decompress_many(files)
-    return measure_pairs(list(images), decoded, [len(f) for f in files], [len(p.data) for p in payloads])
+    _, payloads = encoder.encode_payloads(prepared, model.level, effort, model=model, in_context=False)
+    decoded = []
+    for item, payload in zip(prepared, payloads):
+        height, width = item.pixels.shape
+        latents = decoder.latents_with(model, payload.data, height, width)
+        pixels = decoder.pixels_of(model, latents[None], height, width)[0]
+        decoded.append(255 - pixels if item.inverted else pixels)
+    sizes = [len(p.data) + bitstream.container_bytes(*item.pixels.shape[::-1]) for item, p in zip(prepared, payloads)]
+    return measure_pairs(list(images), decoded, sizes, [len(p.data) for p in payloads])
 
 
 def record_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) -> Measurement:

@@ -377,6 +377,12 @@ def load_general(level: int, folder: Path | None = None) -> FrozenModel | None:
     return _preset_model(folder or weights_dir(), store.level_role(level, general=True), level)
 
 
+def load_preset(role: str, folder: Path | None = None) -> FrozenModel | None:
+    """The autoencoder the preset ``role`` names that is not a level's (the variational model), None when there
+    is none."""
+    return _preset_model(folder or weights_dir(), role, 0)
+
+
 @functools.cache
 def _preset_model(folder: Path, role: str, level: int) -> FrozenModel | None:
     """The model the preset ``role`` names, with the preset's fields in its metadata (None: no such preset).

@@ -265,3 +265,48 @@ def test_recipe_trains_every_stage_and_continues_where_it_stopped(
     assert all(torch.equal(state["model"][k], again["model"][k]) for k in state["model"])
     refused = runner.invoke(app, [*args, "--epochs", "3"])
     assert refused.exit_code == 2 and "--recipe sets the epochs" in refused.stderr
+
+
+def test_variational_model_trains_freezes_and_samples(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """aec train --model vae-4, aec freeze --model vae-4, then aec sample: the VAE's whole path, torch-free at the
+    end."""
+    import torch
+    from PIL import Image
+    from typer.testing import CliRunner
+
+    from codec import models, sample, store
+    from codec.cli import app
+    from codec.training.model import Architecture, VariationalAutoencoder, build
+
+    net = build(Architecture(latent_channels=4, grid=1, variational=True))
+    assert isinstance(net, VariationalAutoencoder)
+    out = net(torch.rand(3, 1, 28, 28))
+    assert out["logits"].shape == (3, 1, 28, 28) and bool((out["kl_bits"] > 0).all())
+    assert bool((out["bits"] > out["kl_bits"]).all())  # the tables' bits for the rounded means are added
+    runner = CliRunner()
+    checkpoints, weights = tmp_path / "ck", tmp_path / "w"
+    args = ["train", "--model", "vae-4", "--epochs", "1", "--limit", "256", "--max-steps", "3", "--quiet"]
+    result = runner.invoke(app, [*args, "--checkpoint-dir", str(checkpoints)])
+    assert result.exit_code == 0, result.output
+    freeze = ["freeze", "--model", "vae-4", "--checkpoint-dir", str(checkpoints), "--weights-dir", str(weights)]
+    result = runner.invoke(app, [*freeze, "--test-limit", "10", "--table-sets", "2"])
+    assert result.exit_code == 0, result.output
+    assert set(store.presets(weights)) == {sample.ROLE}
+    model = sample.load(weights)
+    assert model.metadata["kind"] == "variational" and model.metadata["test"]["images"] == 10
+    assert model.metadata["command"].startswith("aec train --model vae-4")
+    drawn = sample.sample(5, seed=3, model=model)
+    assert drawn.shape == (5, 28, 28) and drawn.dtype == np.uint8
+    assert np.array_equal(drawn, sample.sample(5, seed=3, model=model))
+    assert not np.array_equal(drawn, sample.sample(5, seed=4, model=model))
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(weights))
+    models.clear_cache()
+    grid = tmp_path / "grid.png"
+    result = runner.invoke(app, ["sample", "-n", "6", "--columns", "3", "-o", str(grid)])
+    assert result.exit_code == 0, result.output
+    assert Image.open(grid).size == (3 * 28 + 2 * 2, 2 * 28 + 2)
+    again = runner.invoke(app, ["sample", "-n", "6", "-o", str(grid)])
+    assert again.exit_code == 1 and "exists" in again.stderr
+    both = runner.invoke(app, ["freeze", "--model", "vae-4", "--level", "2"])
+    assert both.exit_code == 2 and "not both" in both.stderr
+    models.clear_cache()

@@ -11,7 +11,7 @@ import typer
 from ..errors import CodecError
 from ..models import DEFAULT_LEVEL
 from ..search import DEFAULT_EFFORT
-from .common import Effort, Quiet, _fail, app
+from .common import Effort, Force, Quiet, _fail, _stdout, app
 
 
 @app.command()
@@ -58,6 +58,58 @@ def _benchmarks_report() -> Any:
             raise _fail(f"the benchmark suite needs its extras: pip install 'aec[bench]' ({exc})") from None
 
 
+Sets = Annotated[
+    bool,
+    typer.Option(
+        "--sets",
+        help="Measure on the sets that are not MNIST (font and scanned digits, photos) against WebP, JPEG XL and AVIF "
+        "instead: wild.md, wild.json.",
+    ),
+]
+Large = Annotated[
+    bool,
+    typer.Option(
+        "--large", help="Measure time and peak memory on one photo at 512 to 4096 px a side: large.md, large.json."
+    ),
+]
+Speed = Annotated[
+    bool,
+    typer.Option(
+        "--speed",
+        help="Measure images per second on MNIST digits (one core; one per call and batches; 200 unless --limit) "
+        "beside the classic codecs, and start-up: speed.md, speed.json.",
+    ),
+]
+LosslessBench = Annotated[
+    bool,
+    typer.Option(
+        "--lossless",
+        help="Measure --lossless and --max-error K against PNG, WebP and JPEG XL lossless, zlib, gzip and xz on MNIST "
+        "(--limit digits) and the sets that are not MNIST: lossless.md, lossless.json, lossless_rd.png.",
+    ),
+]
+SearchBench = Annotated[
+    bool,
+    typer.Option(
+        "--search",
+        help="Measure aec search: precision@10 of the test digits (--limit of them; 6x as many training digits "
+        "archived) against kNN on raw pixels and PCA, and its speed: retrieval.md, retrieval.json.",
+    ),
+]
+DenoiseBench = Annotated[
+    bool,
+    typer.Option(
+        "--denoise",
+        help="Measure aec denoise against non-local means and a median filter per kind and strength of damage "
+        "(500 test digits unless --limit): denoising.md, denoising.json.",
+    ),
+]
+Record = Annotated[
+    bool,
+    typer.Option("--record", help="Write each level's measurement into its metadata (the full MNIST test set only)."),
+]
+
+
 @app.command()
 def bench(
     limit: Annotated[int | None, typer.Option(help="Measure the first N images only (a quick run).")] = None,
@@ -69,58 +121,13 @@ def bench(
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
     effort: Effort = DEFAULT_EFFORT,
     jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="aec levels measured at once, one each.")] = 1,
-    record: Annotated[
-        bool,
-        typer.Option(
-            "--record", help="Write each level's measurement into its metadata (the full MNIST test set only)."
-        ),
-    ] = False,
-    sets: Annotated[
-        bool,
-        typer.Option(
-            "--sets",
-            help="Measure on the sets that are not MNIST (font and scanned digits, photos) against WebP, "
-            "JPEG XL and AVIF instead: wild.md, wild.json.",
-        ),
-    ] = False,
-    large: Annotated[
-        bool,
-        typer.Option(
-            "--large", help="Measure time and peak memory on one photo at 512 to 4096 px a side: large.md, large.json."
-        ),
-    ] = False,
-    speed: Annotated[
-        bool,
-        typer.Option(
-            "--speed",
-            help="Measure images per second on MNIST digits (one core; one per call and batches; 200 unless "
-            "--limit) beside the classic codecs, and start-up: speed.md, speed.json.",
-        ),
-    ] = False,
-    lossless: Annotated[
-        bool,
-        typer.Option(
-            "--lossless",
-            help="Measure --lossless and --max-error K against PNG, WebP and JPEG XL lossless, zlib, gzip and xz "
-            "on MNIST (--limit digits) and the sets that are not MNIST: lossless.md, lossless.json, lossless_rd.png.",
-        ),
-    ] = False,
-    search: Annotated[
-        bool,
-        typer.Option(
-            "--search",
-            help="Measure aec search: precision@10 of the test digits (--limit of them; 6x as many training digits "
-            "archived) against kNN on raw pixels and PCA, and its speed: retrieval.md, retrieval.json.",
-        ),
-    ] = False,
-    denoise: Annotated[
-        bool,
-        typer.Option(
-            "--denoise",
-            help="Measure aec denoise against non-local means and a median filter per kind and strength of damage "
-            "(500 test digits unless --limit): denoising.md, denoising.json.",
-        ),
-    ] = False,
+    record: Record = False,
+    sets: Sets = False,
+    large: Large = False,
+    speed: Speed = False,
+    lossless: LosslessBench = False,
+    search: SearchBench = False,
+    denoise: DenoiseBench = False,
     quiet: Quiet = False,
 ) -> None:
     """Measure bits per pixel, PSNR, SSIM and speed of aec, PCA and the classic codecs.
@@ -147,43 +154,16 @@ def bench(
       aec bench --denoise
     """
     report = _benchmarks_report()
-    from .. import data as mnist
-
-    modes = {
-        "speed": speed,
-        "lossless": lossless,
-        "large": large,
-        "wild": sets,
-        "retrieval": search,
-        "denoising": denoise,
-    }
-    mode = next((name for name, chosen in modes.items() if chosen), None)
-    if mode is not None:
-        try:
-            path = _other_bench(report, mode, out, limit, data_dir, quiet)
-        except CodecError as exc:
-            raise _fail(str(exc)) from None
-        text = path.read_text()
-        typer.echo((text.split("\n## ")[0] if mode == "wild" else text).rstrip())
-        return
+    modes = {"speed": speed, "lossless": lossless, "large": large, "wild": sets, "retrieval": search}
+    mode = next((name for name, chosen in {**modes, "denoising": denoise}.items() if chosen), None)
     try:
-        if images is not None:
-            if not images.is_dir():
-                raise _fail(f"{images} is not a folder", 2)
-            test = report.load_folder(images, limit)
-            if not test:
-                raise _fail(f"{images} holds no images")
-            train, source = None, f"{len(test):,} images from {images}"
-        else:
-            test = list(mnist.load_mnist("test", data_dir)[0][:limit])
-            train, source = mnist.load_mnist("train", data_dir)[0], f"MNIST test set, {len(test):,} digits"
-        if images is not None and len({t.shape for t in test}) == 1 and test[0].shape == (28, 28):
-            train = mnist.load_mnist("train", data_dir)[0]
+        if mode is not None:
+            text = _other_bench(report, mode, out, limit, data_dir, quiet).read_text()
+            typer.echo((text.split("\n## ")[0] if mode == "wild" else text).rstrip())
+            return
         if record and (images is not None or limit is not None):
             raise _fail("--record needs the whole MNIST test set (no --images, no --limit)", 2)
-        rows, paths = report.bench(test, train, out, source, codec_names, not quiet, effort, jobs)
-        if record:
-            report.record_levels(rows, effort)
+        paths = _rd_bench(report, images, limit, data_dir, out, codec_names, quiet, effort, jobs, record)
     except CodecError as exc:
         raise _fail(str(exc)) from None
     if not quiet:
@@ -191,6 +171,39 @@ def bench(
         typer.echo("")
         for name, path in paths.items():
             typer.echo(f"{name}: {path}")
+
+
+def _rd_bench(
+    report: Any,
+    images: Path | None,
+    limit: int | None,
+    data_dir: Path | None,
+    out: Path,
+    codec_names: list[str] | None,
+    quiet: bool,
+    effort: int,
+    jobs: int,
+    record: bool,
+) -> dict[str, Path]:
+    """The rate-distortion suite on MNIST's test digits or a folder of images; the paths it wrote."""
+    from .. import data as mnist
+
+    if images is not None:
+        if not images.is_dir():
+            raise _fail(f"{images} is not a folder", 2)
+        test = report.load_folder(images, limit)
+        if not test:
+            raise _fail(f"{images} holds no images")
+        train, source = None, f"{len(test):,} images from {images}"
+        if len({t.shape for t in test}) == 1 and test[0].shape == (28, 28):
+            train = mnist.load_mnist("train", data_dir)[0]
+    else:
+        test = list(mnist.load_mnist("test", data_dir)[0][:limit])
+        train, source = mnist.load_mnist("train", data_dir)[0], f"MNIST test set, {len(test):,} digits"
+    rows, paths = report.bench(test, train, out, source, codec_names, not quiet, effort, jobs)
+    if record:
+        report.record_levels(rows, effort)
+    return cast(dict[str, Path], paths)
 
 
 def _other_bench(report: Any, mode: str, out: Path, limit: int | None, data_dir: Path | None, quiet: bool) -> Path:
@@ -249,3 +262,37 @@ def latent(
         raise _fail(str(exc)) from None
     for name, path in paths.items():
         typer.echo(f"{name}: {path}")
+
+
+@app.command()
+def sample(
+    output: Annotated[str, typer.Option("--output", "-o", help="The image to write (PNG unless its suffix says).")],
+    count: Annotated[int, typer.Option("--count", "-n", min=1, max=4096, help="Digits to draw.")] = 64,
+    seed: Annotated[int, typer.Option(help="Random seed: the same digits for the same seed.")] = 0,
+    columns: Annotated[int | None, typer.Option(min=1, help="Digits per row (default: a square).")] = None,
+    force: Force = False,
+) -> None:
+    """Draw new digits from the variational model (aec train --model vae-4) as one grid image; no torch needed.
+
+    Examples:
+
+      aec sample -n 64 -o grid.png
+
+      aec sample -n 10 --columns 10 --seed 3 -o row.png
+    """
+    from .. import batch
+    from ..fileio import write_file
+    from ..sample import grid, sample
+
+    try:
+        image = batch.encode_image(grid(sample(count, seed), columns), batch.output_format(output))
+        if output == batch.STDIO:
+            out = _stdout()
+            out.write(image)
+            out.flush()
+        else:
+            write_file(Path(output), image, force)
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
+    if output != batch.STDIO:
+        typer.echo(f"{count} digits -> {output}", err=True)

@@ -4,12 +4,52 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from ..errors import CodecError
 from .common import Quiet, _fail, app
+
+if TYPE_CHECKING:
+    from ..models import FrozenModel
+
+
+#: The columns of ``aec levels``: what :func:`_level_row` gives of each level.
+_LEVEL_COLUMNS = [
+    "level",
+    "model id",
+    "trained model",
+    "step",
+    "lambda",
+    "search lambda",
+    "bpp",
+    "payload bpp",
+    "PSNR dB",
+    "PSNR of mean MSE",
+    "SSIM",
+    "train s",
+]
+
+
+def _level_row(model: FrozenModel) -> list[str]:
+    """One installed level as ``aec levels`` shows it (its model's metadata and its test-set measurement)."""
+    meta, test = model.metadata, model.metadata.get("test", {})
+    nan = float("nan")
+    return [
+        str(model.level),
+        f"{model.model_id:03x}",
+        str(meta.get("trained_model", "?")),
+        f"{meta.get('step', 1.0):g}",
+        f"{meta.get('lambda', nan):g}",
+        f"{model.search_lambda:g}",
+        f"{test.get('bpp', nan):.3f}",
+        f"{test.get('payload_bpp', nan):.3f}",
+        f"{test.get('psnr', nan):.2f}",
+        f"{test.get('psnr_of_mean_mse', nan):.2f}",
+        f"{test.get('ssim', nan):.3f}",
+        f"{meta.get('train_seconds', nan):.0f}",
+    ]
 
 
 @app.command()
@@ -26,44 +66,11 @@ def levels(
     """
     from ..models import available_levels, load_model
 
-    columns = [
-        "level",
-        "model id",
-        "trained model",
-        "step",
-        "lambda",
-        "search lambda",
-        "bpp",
-        "payload bpp",
-        "PSNR dB",
-        "PSNR of mean MSE",
-        "SSIM",
-        "train s",
-    ]
-    rows = []
-    for level in available_levels():
-        try:
-            model = load_model(level)
-        except CodecError as exc:
-            raise _fail(str(exc)) from None
-        meta, test = model.metadata, model.metadata.get("test", {})
-        nan = float("nan")
-        rows.append(
-            [
-                str(level),
-                f"{model.model_id:03x}",
-                str(meta.get("trained_model", "?")),
-                f"{meta.get('step', 1.0):g}",
-                f"{meta.get('lambda', nan):g}",
-                f"{model.search_lambda:g}",
-                f"{test.get('bpp', nan):.3f}",
-                f"{test.get('payload_bpp', nan):.3f}",
-                f"{test.get('psnr', nan):.2f}",
-                f"{test.get('psnr_of_mean_mse', nan):.2f}",
-                f"{test.get('ssim', nan):.3f}",
-                f"{meta.get('train_seconds', nan):.0f}",
-            ]
-        )
+    columns = _LEVEL_COLUMNS
+    try:
+        rows = [_level_row(load_model(level)) for level in available_levels()]
+    except CodecError as exc:
+        raise _fail(str(exc)) from None
     if markdown:
         typer.echo("| " + " | ".join(columns) + " |")
         typer.echo("|" + "---|" * len(columns))
@@ -76,27 +83,47 @@ def levels(
         typer.echo("  ".join(v.rjust(w) for v, w in zip(row, widths)))
 
 
+TrainLevels = Annotated[
+    list[int] | None, typer.Option("--level", "-l", help="Train the model of this level (repeatable).")
+]
+TrainModels = Annotated[
+    list[str] | None, typer.Option("--model", "-m", help="Model to train, by name (repeatable; see 'aec levels').")
+]
+Recipe = Annotated[
+    bool,
+    typer.Option(
+        "--recipe",
+        help="Train each model by the recipe its shipped weights were trained with (stages, epochs, learning rates, "
+        "its weight decay): no --epochs, --lr or --from. An interrupted recipe continues where it stopped.",
+    ),
+]
+StartFrom = Annotated[
+    Path | None,
+    typer.Option("--from", help="Folder of checkpoints to start from: a further training stage with a fresh schedule."),
+]
+WeightDecay = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0, help="Decoupled (AdamW) weight decay of the transforms.  [default: the model's: vector-5 0.05, else 0]"
+    ),
+]
+Shift = Annotated[
+    int, typer.Option(min=0, max=4, help="Move each training digit by up to N pixels each way (augmentation).")
+]
+Depth = Annotated[int | None, typer.Option(help="Override the extra 3x3 convolutions per scale (experiments).")]
+DataDir = Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")]
+
+
 @app.command()
 def train(
-    level: Annotated[
-        list[int] | None, typer.Option("--level", "-l", help="Train the model of this level (repeatable).")
-    ] = None,
-    model: Annotated[
-        list[str] | None, typer.Option("--model", "-m", help="Model to train, by name (repeatable; see 'aec levels').")
-    ] = None,
+    level: TrainLevels = None,
+    model: TrainModels = None,
     all_levels: Annotated[bool, typer.Option("--all", help="Train every level's model.")] = False,
     epochs: Annotated[int | None, typer.Option(help="Passes over the training digits.  [default: 8]")] = None,
-    recipe: Annotated[
-        bool,
-        typer.Option(
-            "--recipe",
-            help="Train each model by the recipe its shipped weights were trained with (stages, epochs, learning "
-            "rates, its weight decay): no --epochs, --lr or --from. An interrupted recipe continues where it stopped.",
-        ),
-    ] = False,
+    recipe: Recipe = False,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, noise, batch order).")] = 0,
     loss: Annotated[str, typer.Option(help="Distortion: 'mse' or 'bce'.")] = "mse",
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    data_dir: DataDir = None,
     checkpoint_dir: Annotated[Path, typer.Option(help="Where checkpoints go.")] = Path("checkpoints"),
     resume: Annotated[bool, typer.Option(help="Continue from an existing checkpoint.")] = True,
     limit: Annotated[int | None, typer.Option(help="Train on the first N digits only.")] = None,
@@ -104,32 +131,18 @@ def train(
     lmbda: Annotated[float | None, typer.Option("--lambda", help="Override the level's lambda.")] = None,
     hidden: Annotated[int | None, typer.Option(help="Override the transforms' width (experiments).")] = None,
     latent_channels: Annotated[int | None, typer.Option(help="Override the latent channels (experiments).")] = None,
-    depth: Annotated[
-        int | None, typer.Option(help="Override the extra 3x3 convolutions per scale (experiments).")
-    ] = None,
+    depth: Depth = None,
     activation: Annotated[str | None, typer.Option(help="Override the activation: relu or gdn (experiments).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.  [default: 2e-3]")] = None,
-    start_from: Annotated[
-        Path | None,
-        typer.Option(
-            "--from", help="Folder of checkpoints to start from: a further training stage with a fresh schedule."
-        ),
-    ] = None,
-    weight_decay: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            help="Decoupled (AdamW) weight decay of the transforms.  [default: the model's: vector-5 0.05, else 0]",
-        ),
-    ] = None,
-    shift: Annotated[
-        int, typer.Option(min=0, max=4, help="Move each training digit by up to N pixels each way (augmentation).")
-    ] = 0,
+    start_from: StartFrom = None,
+    weight_decay: WeightDecay = None,
+    shift: Shift = 0,
     threads: Annotated[int | None, typer.Option(help="Torch CPU threads.")] = None,
     device: Annotated[str, typer.Option(help="Torch device to train on: 'cpu', or 'cuda' for a GPU.")] = "cpu",
     quiet: Quiet = False,
 ) -> None:
-    """Train the levels' models on MNIST into resumable checkpoints (needs the [train] extra).
+    """Train the levels' models (or a named one, such as the variational vae-4) on MNIST into resumable
+    checkpoints (needs the [train] extra).
 
     Levels share a model where they differ only in quantization step, so a
     model is trained once. Examples:
@@ -137,79 +150,72 @@ def train(
       aec train --all && aec freeze --all
 
       aec train --all --recipe --device cuda   (the shipped models' own recipes)
+
+      aec train --model vae-4 --recipe && aec freeze --model vae-4
     """
+    given = dict(locals())  # the options as given: taken first, before any other name is bound
     try:
         from ..training.levels import LEVELS, MODELS
         from ..training.model import ACTIVATIONS
-        from ..training.run import models_of, train_models
+        from ..training.run import models_of
     except ImportError as exc:
         raise _fail(f"training needs torch: pip install 'aec[train]' ({exc})") from None
-
     unknown = [name for name in model or [] if name not in MODELS]
     if unknown:
         raise _fail(f"unknown model {unknown[0]!r}; models are {', '.join(MODELS)}", 2)
     names = list(model or [])
     if level or all_levels or not names:
         names += models_of(_levels_arg(level, all_levels, LEVELS))
-    names = list(dict.fromkeys(names))
     if loss not in ("mse", "bce"):
         raise _fail(f"unknown loss {loss!r}; use 'mse' or 'bce'", 2)
     if recipe and (epochs is not None or lr is not None or start_from is not None):
         raise _fail("--recipe sets the epochs, learning rates and stages itself: no --epochs, --lr or --from", 2)
-
-    def command(models: list[str], epochs: int, lr: float | None, start_from: Path | None) -> str:
-        """The command line that trains ``models`` so, as the checkpoints record it."""
-        return _command_line(
-            "aec train",
-            [("model", name) for name in models]
-            + [("epochs", epochs), ("seed", seed), ("loss", loss), ("limit", limit), ("max-steps", max_steps)]
-            + [("lambda", lmbda), ("hidden", hidden), ("latent-channels", latent_channels), ("depth", depth)]
-            + [("activation", activation), ("lr", lr), ("from", start_from), ("weight-decay", weight_decay)]
-            + [("shift", shift or None), ("device", None if device == "cpu" else device)],
-        )
-
     if activation is not None and activation not in ACTIVATIONS:
         raise _fail(f"unknown activation {activation!r}; use one of {', '.join(ACTIVATIONS)}", 2)
-    overrides = {"hidden": hidden, "latent_channels": latent_channels, "depth": depth, "activation": activation}
-    common: dict[str, Any] = {
-        "seed": seed,
-        "loss": loss,
-        "data_dir": data_dir,
-        "checkpoint_dir": checkpoint_dir,
-        "resume": resume,
-        "limit": limit,
-        "max_steps": max_steps,
-        "lmbda": lmbda,
-        "arch_overrides": {k: v for k, v in overrides.items() if v is not None},
-        "threads": threads,
-        "progress": not quiet,
-        "device": device,
-        "weight_decay": weight_decay,
-        "shift": shift,
-    }
     try:
-        if recipe:
-            from ..training.run import train_recipes
-
-            def stage_command(name: str, k: int) -> str:
-                stage = MODELS[name].recipe[k]
-                return command([name], stage.epochs, stage.lr, checkpoint_dir if k else None)
-
-            paths = train_recipes(names, stage_command, **common)
-        else:
-            epochs = 8 if epochs is None else epochs
-            paths = train_models(
-                names,
-                epochs=epochs,
-                lr=lr,
-                start_dir=start_from,
-                command=command(names, epochs, lr, start_from),
-                **common,
-            )
+        paths = _train_models(list(dict.fromkeys(names)), given)
     except (CodecError, FileNotFoundError, ValueError, RuntimeError) as exc:
         raise _fail(str(exc)) from None
     for path in paths:
         typer.echo(f"checkpoint: {path}")
+
+
+#: ``aec train``'s options as the command lines recorded with each checkpoint name them, in order.
+_RECORDED = ("seed", "loss", "limit", "max_steps", "lmbda", "hidden", "latent_channels", "depth", "activation")
+_FLAGS = {"max_steps": "max-steps", "lmbda": "lambda", "latent_channels": "latent-channels"}
+
+
+def _train_models(names: list[str], given: dict[str, Any]) -> list[Path]:
+    """Train the models named with the options of ``aec train`` (``given``); the checkpoints' paths."""
+    from ..training.levels import MODELS
+    from ..training.run import train_models, train_recipes
+
+    def command(models: list[str], epochs: int, lr: float | None, start_from: Path | None) -> str:
+        """The command line that trains ``models`` so, as the checkpoints record it."""
+        device = None if given["device"] == "cpu" else given["device"]
+        options: list[tuple[str, object]] = [("model", name) for name in models] + [("epochs", epochs)]
+        options += [(_FLAGS.get(key, key), given[key]) for key in _RECORDED]
+        options += [("lr", lr), ("from", start_from), ("weight-decay", given["weight_decay"])]
+        options += [("shift", given["shift"] or None), ("device", device)]
+        return _command_line("aec train", options)
+
+    overrides = {key: given[key] for key in ("hidden", "latent_channels", "depth", "activation")}
+    common: dict[str, Any] = {key: given[key] for key in ("seed", "loss", "data_dir", "checkpoint_dir", "resume")}
+    common |= {key: given[key] for key in ("limit", "max_steps", "lmbda", "threads", "device", "weight_decay")}
+    common |= {"arch_overrides": {k: v for k, v in overrides.items() if v is not None}, "shift": given["shift"]}
+    common["progress"] = not given["quiet"]
+    if given["recipe"]:
+
+        def stage_command(name: str, k: int) -> str:
+            stage = MODELS[name].recipe[k]
+            return command([name], stage.epochs, stage.lr, given["checkpoint_dir"] if k else None)
+
+        return train_recipes(names, stage_command, **common)
+    epochs = 8 if given["epochs"] is None else given["epochs"]
+    lr, start_from = given["lr"], given["start_from"]
+    return train_models(
+        names, epochs=epochs, lr=lr, start_dir=start_from, command=command(names, epochs, lr, start_from), **common
+    )
 
 
 def _command_line(program: str, options: Sequence[tuple[str, object]]) -> str:
@@ -311,38 +317,44 @@ def _levels_arg(level: list[int] | None, all_levels: bool, known: Collection[int
     return chosen
 
 
+FreezeLevels = Annotated[list[int] | None, typer.Option("--level", "-l", help="Level to freeze (repeatable).")]
+FreezeModel = Annotated[
+    str | None, typer.Option("--model", "-m", help="Freeze this model that is no level's: the variational vae-4.")
+]
+WeightsDir = Annotated[Path | None, typer.Option(help="Where frozen models go (default: the shipped weights).")]
+TableSets = Annotated[
+    int, typer.Option(min=1, max=4096, help="Table sets of the mixture prior, fitted to the training digits.")
+]
+General = Annotated[
+    bool, typer.Option("--general", help="Freeze the levels' general variants (the general model): presets general-N.")
+]
+MeasureOnly = Annotated[
+    bool,
+    typer.Option(
+        "--measure-only", help="Only measure installed levels again (after an encoder change) into their metadata."
+    ),
+]
+SearchLambda = Annotated[
+    float | None,
+    typer.Option(
+        min=0.0, help="With --measure-only: first set the levels' encoder search lambda (their operating point)."
+    ),
+]
+
+
 @app.command()
 def freeze(
-    level: Annotated[list[int] | None, typer.Option("--level", "-l", help="Level to freeze (repeatable).")] = None,
+    level: FreezeLevels = None,
     all_levels: Annotated[bool, typer.Option("--all", help="Freeze every trained level.")] = False,
+    model: FreezeModel = None,
     checkpoint_dir: Annotated[Path, typer.Option(help="Where the checkpoints are.")] = Path("checkpoints"),
-    weights_dir: Annotated[
-        Path | None, typer.Option(help="Where frozen levels go (default: the shipped weights).")
-    ] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    weights_dir: WeightsDir = None,
+    data_dir: DataDir = None,
     test_limit: Annotated[int | None, typer.Option(help="Measure on the first N test digits only.")] = None,
-    table_sets: Annotated[
-        int, typer.Option(min=1, max=4096, help="Table sets of the mixture prior, fitted to the training digits.")
-    ] = 64,
-    general: Annotated[
-        bool,
-        typer.Option(
-            "--general", help="Freeze the levels' general variants (the general model): the presets general-N."
-        ),
-    ] = False,
-    measure_only: Annotated[
-        bool,
-        typer.Option(
-            "--measure-only", help="Only measure installed levels again (after an encoder change) into their metadata."
-        ),
-    ] = False,
-    search_lambda: Annotated[
-        float | None,
-        typer.Option(
-            min=0.0,
-            help="With --measure-only: first set the levels' encoder search lambda (their operating point).",
-        ),
-    ] = None,
+    table_sets: TableSets = 64,
+    general: General = False,
+    measure_only: MeasureOnly = False,
+    search_lambda: SearchLambda = None,
 ) -> None:
     """Freeze trained checkpoints into runtime weights and integer tables, and measure them.
 
@@ -355,6 +367,8 @@ def freeze(
       aec freeze --all --general
 
       aec freeze --level 9 --measure-only --search-lambda 60
+
+      aec freeze --model vae-4
     """
     if measure_only:
         _measure_levels(level, all_levels, weights_dir, data_dir, test_limit, search_lambda)
@@ -362,14 +376,21 @@ def freeze(
     if search_lambda is not None:
         raise _fail("--search-lambda goes with --measure-only; a level's own lives in training/levels.py", 2)
     try:
-        from ..training.levels import LEVELS
-        from ..training.run import freeze_levels
+        from ..training.levels import LEVELS, MODELS
+        from ..training.run import freeze_levels, freeze_variational
     except ImportError as exc:
         raise _fail(f"freezing needs torch: pip install 'aec[train]' ({exc})") from None
-
-    chosen = _levels_arg(level, all_levels, LEVELS)
+    if model is not None and (level or all_levels or general):
+        raise _fail("give --model or levels (--level, --all, --general), not both", 2)
+    if model is not None and model not in MODELS:
+        raise _fail(f"unknown model {model!r}; models are {', '.join(MODELS)}", 2)
     try:
-        for path, test in freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets, general):
+        if model is not None:
+            frozen = [freeze_variational(model, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets)]
+        else:
+            chosen = _levels_arg(level, all_levels, LEVELS)
+            frozen = freeze_levels(chosen, checkpoint_dir, weights_dir, data_dir, test_limit, table_sets, general)
+        for path, test in frozen:
             typer.echo(
                 f"{path}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
                 f"on {test['images']} test digits"

@@ -24,7 +24,7 @@ from ..models import TABLE_PREFIX, cast_params, save_frozen
 from ..prior import quantize_pmf, stationary_from_positional, to_symbols
 from ..transforms import run_graph
 from .mixture import TABLE_SETS, bank_rows, fit_table_sets
-from .model import GDN, Autoencoder
+from .model import GDN, PRIOR_SCALE, Autoencoder
 from .train import normalised_config, stages
 
 
@@ -171,6 +171,41 @@ def write_level(
 
     ``search_lambda`` is the encoder search's lambda (default: the training lambda).
     """
+    digest, meta = _store_frozen(model, state, weights_dir, step, train_images, table_sets, search_lambda)
+    preset = {"level": level, "search_lambda": meta.pop("search_lambda")}
+    path = store.write_metadata(weights_dir, digest, meta)
+    store.set_preset(weights_dir, store.level_role(level, general), digest, preset)
+    return path, {**meta, **preset}
+
+
+def write_variational(
+    model: Autoencoder,
+    state: dict[str, Any],
+    weights_dir: Path,
+    role: str,
+    train_images: np.ndarray | None = None,
+    table_sets: int = TABLE_SETS,
+) -> tuple[Path, dict[str, Any]]:
+    """Store a variational model (frozen as a level is: its posterior means coded with fitted tables) and point the
+    preset ``role`` at it; its metadata records the scale of the Gaussian prior that ``aec sample`` draws from."""
+    digest, meta = _store_frozen(model, state, weights_dir, 1.0, train_images, table_sets, None)
+    meta |= {"kind": "variational", "prior_scale": PRIOR_SCALE}
+    del meta["search_lambda"]  # not a level: no operating point to place
+    path = store.write_metadata(weights_dir, digest, meta)
+    store.set_preset(weights_dir, role, digest)
+    return path, meta
+
+
+def _store_frozen(
+    model: Autoencoder,
+    state: dict[str, Any],
+    weights_dir: Path,
+    step: float,
+    train_images: np.ndarray | None,
+    table_sets: int,
+    search_lambda: float | None,
+) -> tuple[str, dict[str, Any]]:
+    """Freeze ``model`` into the store (no preset yet); its digest and its metadata (how it was trained)."""
     graph, arrays = freeze_model(model, step, None, train_images, table_sets)
     graph["transforms"] = transforms_name(state["config"]["model"], arrays)
     digest = save_frozen(weights_dir, graph, arrays)
@@ -188,10 +223,7 @@ def write_level(
     }
     if len(chain) > 1:
         meta["stages"] = _stage_records(chain, configs)
-    preset = {"level": level, "search_lambda": meta.pop("search_lambda")}
-    path = store.write_metadata(weights_dir, digest, meta)
-    store.set_preset(weights_dir, store.level_role(level, general), digest, preset)
-    return path, {**meta, **preset}
+    return digest, meta
 
 
 def _training_record(

@@ -81,6 +81,8 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("grid-1200", 1200.0, Architecture(latent_channels=16, hidden=64, depth=1)),
         ModelConfig("grid-2000", 2000.0, Architecture(latent_channels=16, hidden=64, depth=1)),
         ModelConfig("grid-6000", 6000.0, Architecture(latent_channels=16)),
+        # Not a level: the variational model of aec sample (codec/sample.py), vector-4's network as a VAE.
+        ModelConfig("vae-4", 4.0, Architecture(latent_channels=32, grid=1, variational=True), recipe=(Stage(12),)),
         ModelConfig(
             "general-600",
             600.0,

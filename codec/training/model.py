@@ -33,6 +33,7 @@ class Architecture:
     dense: int = 128  # width of the fully connected layer of a one-vector (grid 1) latent
     depth: int = 0  # extra 3x3 convolutions (with ReLU) at each scale of both transforms
     activation: str = "relu"  # between the transforms' convolutions: "relu", or "gdn" (GDN / inverse GDN)
+    variational: bool = False  # a variational autoencoder (:class:`VariationalAutoencoder`)
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -209,6 +210,60 @@ class Autoencoder(nn.Module):
         rounded = y + (torch.round(y) - y).detach()
         logits = self.synthesis(rounded)
         return {"logits": logits, "bits": bits, "latents": torch.round(y)}
+
+
+#: The standard deviation of the Gaussian prior over a variational model's latents, in quantization steps: wide
+#: enough that rounding the posterior means (what the frozen model codes) costs the decoder little.
+PRIOR_SCALE = 8.0
+
+
+class VariationalAutoencoder(Autoencoder):
+    """A variational autoencoder (Kingma and Welling 2014) on the same transforms.
+
+    The analysis gives the posterior's mean; a second convolution over the
+    features before it gives its log-variance. Training draws the latents from
+    the posterior, and the rate is the KL divergence from the prior
+    N(0, :data:`PRIOR_SCALE`^2) in bits (with lambda on the distortion: a
+    beta-VAE of beta 1 / lambda). The positional prior learns the tables that
+    code the rounded posterior means (its term reaches no other weight), so the
+    frozen model codes an image like any level, and ``aec sample`` decodes
+    latents drawn from the Gaussian prior.
+    """
+
+    def __init__(self, arch: Architecture) -> None:
+        super().__init__(arch)
+        # The log-variance head: the shape of the analysis' last convolution (the mean), over the same features.
+        if arch.grid == 1:
+            self.log_variance = nn.Conv2d(arch.dense, arch.latent_channels, 1)
+        else:
+            self.log_variance = nn.Conv2d(arch.hidden, arch.latent_channels, 3, padding=1)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Training pass on images in [0, 1] of shape (B, 1, 28, 28): logits, rate (KL and table bits), latents."""
+        features = self.analysis[:-1](x)
+        mean = self.analysis[-1](features)
+        log_variance = self.log_variance(features).clamp(-12.0, 8.0)
+        sample = mean + torch.randn_like(mean) * (0.5 * log_variance).exp()
+        prior_variance = PRIOR_SCALE**2
+        kl = 0.5 * (
+            (mean.square() + log_variance.exp()) / prior_variance - 1.0 - log_variance + math.log(prior_variance)
+        )
+        kl_bits = kl.sum(dim=(1, 2, 3)) / math.log(2.0)
+        r = self.arch.symbol_radius
+        coded = mean.detach().clamp(-r, r)  # what the frozen model codes: the tables learn it, nothing else does
+        noisy = coded + torch.empty_like(coded).uniform_(-0.5, 0.5)
+        table_bits = -torch.log2(self.prior.likelihood(noisy)).sum(dim=(1, 2, 3))
+        return {
+            "logits": self.synthesis(sample),
+            "bits": kl_bits + table_bits,
+            "kl_bits": kl_bits,
+            "latents": torch.round(coded),
+        }
+
+
+def build(arch: Architecture) -> Autoencoder:
+    """The network of ``arch``: variational or not."""
+    return VariationalAutoencoder(arch) if arch.variational else Autoencoder(arch)
 
 
 def distortion(logits: torch.Tensor, x: torch.Tensor, loss: str) -> torch.Tensor:

@@ -243,3 +243,35 @@ def _freeze_levels(
         else:
             done.append((meta_path, record_level(images, level).to_dict()))
     return done
+
+
+def freeze_variational(
+    name: str,
+    checkpoint_dir: Path,
+    weights_dir: Path | None,
+    data_dir: Path | None,
+    test_limit: int | None = None,
+    table_sets: int = TABLE_SETS,
+) -> tuple[Path, dict[str, Any]]:
+    """Freeze the variational model ``name`` into the preset ``vae`` and measure its coding of the MNIST test
+    digits (its posterior means rounded and coded with its tables, effort 0) into its metadata."""
+    from .. import models, store
+    from ..errors import ModelError
+    from ..evaluate import measure_model
+    from ..sample import ROLE, load
+    from .freeze import write_variational
+    from .train import load_checkpoint
+
+    path = checkpoint_path(checkpoint_dir, name)
+    if not path.is_file():
+        raise ModelError(f"no checkpoint of model {name} at {path}; run 'aec train --model {name}' first")
+    model, state = load_checkpoint(path)
+    if not model.arch.variational:
+        raise ModelError(f"model {name} is not variational")
+    images = load_mnist("test", data_dir)[0][:test_limit]
+    digits = load_mnist("train", data_dir)[0][: state["config"]["limit"]] if table_sets > 1 else None
+    with models.using_weights(weights_dir) as target:
+        meta_path, meta = write_variational(model, state, target, ROLE, digits, table_sets)
+        measured = measure_model(images, load(target)).to_dict()
+        store.write_metadata(target, meta["model_sha256"], {**meta, "test": measured, "test_effort": 0})
+    return meta_path, measured

@@ -14,7 +14,7 @@ import torch
 from torch.nn import functional as F
 
 from ..fileio import atomic_output
-from .model import Architecture, Autoencoder, distortion
+from .model import Architecture, Autoencoder, build, distortion
 
 
 @dataclass
@@ -93,7 +93,7 @@ class _Run:
 
 def _new_run(config: TrainConfig, steps_per_epoch: int, device: str) -> _Run:
     """A fresh model with its optimiser (the prior at 5x the learning rate) and one-cycle schedule."""
-    model = Autoencoder(config.arch).to(device)
+    model = build(config.arch).to(device)
     prior_params = list(model.prior.parameters())
     prior_ids = {id(p) for p in prior_params}
     net_params = [p for p in model.parameters() if id(p) not in prior_ids]
@@ -270,7 +270,7 @@ def _device_name(device: str) -> str:
 def load_checkpoint(path: Path) -> tuple[Autoencoder, dict[str, Any]]:
     """The model and the saved state (config, history) of a checkpoint."""
     state = torch.load(path, weights_only=False, map_location="cpu")
-    model = Autoencoder(Architecture(**state["config"]["arch"]))
+    model = build(Architecture(**state["config"]["arch"]))
     model.load_state_dict(state["model"])
     model.eval()
     return model, state
