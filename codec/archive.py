@@ -1,16 +1,17 @@
 """``.aecs`` archives: many same-size images behind one header, with random access.
 
-Layout of archive versions 3 and 4 (see ``docs/format.md``)::
+Layout of archive versions 3 to 5 (see ``docs/format.md``)::
 
     magic      4 bytes   0xAE 0xC0 'A' 'S'
-    version    1 byte    3 (a payload per image) or 4 (a lossless payload per block of images)
+    version    1 byte    3 (a payload per image), 4 (a lossless payload per block of images) or 5 (a
+                         payload of latents per block of images)
     flags      1 byte    bit 0: 2-byte lengths; bit 1: polarity bitmap present; bit 2: lossless payloads
     level, model id      2 bytes, packed as in a version 3 .aec file (lossless: level 0, the lossless model's id)
     width, height, count   unsigned LEB128 each (at most 3 bytes: count < 2^21)
-    [block]    version 4: unsigned LEB128 (at most 3 bytes): images per block
+    [block]    versions 4 and 5: unsigned LEB128 (at most 3 bytes): images per block
     [polarity bitmap]    ceil(count / 8) bytes, bit i of byte i // 8 (LSB first): image i inverted
     index      version 3: count x 1 (or 2, little-endian) bytes, each image's payload length;
-               version 4: ceil(count / block) x 4 bytes (little-endian), each block's payload length
+               versions 4, 5: ceil(count / block) x 4 bytes (little-endian), each block's payload length
     crc32      4 bytes   of every byte above
     payloads   the images' (or blocks') entropy-coded payloads, one after another
     crc32      4 bytes   of the payloads
@@ -21,7 +22,10 @@ lossless archive (quality :data:`LOSSLESS`) gives back every pixel: of small
 images (:func:`codec.lossless_blocks.blocked`) it is a version 4 archive, whose
 blocks the block model codes (:mod:`codec.lossless_blocks`), of larger ones a
 version 3 archive of the pixel model's payloads (:mod:`codec.lossless`, what a
-version 7 file holds). Lossy archives are version 3.
+version 7 file holds). A lossy archive of digit-sized images (the model's
+home grid) is a version 5 archive: blocks of latents (:mod:`codec.latent_blocks`),
+which read far faster and spare each image its own stream's tail; of other
+sizes, version 3 (each image's payload as a single file's).
 
 Archives are written and read as streams: :class:`ArchiveWriter` codes images
 batch by batch into a spool and writes the header once it knows every length;
@@ -37,11 +41,11 @@ import shutil
 import zlib
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import IO
+from typing import IO, cast
 
 import numpy as np
 
-from . import api, lossless, lossless_blocks
+from . import api, choice, latent_blocks, lossless, lossless_blocks
 from .bitstream import (
     ARCHIVE_MAGIC,
     PIXEL_VERSION,
@@ -58,13 +62,15 @@ from .encoder import Encoder
 from .errors import CorruptFileError, FormatError, ImageError
 from .images import ImageLike, Prepared, prepare
 from .limits import images_per_batch
-from .models import DEFAULT_LEVEL
+from .models import DEFAULT_LEVEL, FrozenModel, load_model, model_for_decoding
 
 MAGIC = ARCHIVE_MAGIC
 #: Follows the single-file format version: the payloads are coded the same way.
 VERSION = 3
 #: Lossless payloads per block of images (:mod:`codec.lossless_blocks`).
 BLOCKS_VERSION = 4
+#: Latents per block of images (:mod:`codec.latent_blocks`), lossy.
+LATENT_BLOCKS_VERSION = 5
 FLAG_WIDE_LENGTHS = 0x1
 FLAG_POLARITY = 0x2
 #: The payloads are the lossless pixel model's (level 0).
@@ -131,7 +137,9 @@ class ArchiveHead:
 
     @property
     def version(self) -> int:
-        return BLOCKS_VERSION if self.block else VERSION
+        if not self.block:
+            return VERSION
+        return BLOCKS_VERSION if self.lossless else LATENT_BLOCKS_VERSION
 
     def images_of(self, payload: int) -> range:
         """The images payload ``payload`` holds."""
@@ -149,8 +157,10 @@ class ArchiveHead:
         check_count(self.count)
         check_size(self.width, self.height)
         longest = int(self.lengths.max())
-        if self.block:
+        if self.block and self.lossless:
             _check_block(self.block, self.width * self.height, longest)
+        elif self.block:
+            _check_latent_block(self.block)
         else:
             check_payload(longest)
         wide = not self.block and longest > 0xFF
@@ -174,6 +184,13 @@ def _check_block(block: int, pixels: int, longest: int) -> None:
         raise FormatError(f"archive: blocks of {block:,} images (1 to {MAX_BLOCK:,})")
     if longest > lossless_blocks.max_block_bytes(block, pixels):
         raise CorruptFileError("archive: a block's payload is longer than its images can code to")
+
+
+def _check_latent_block(block: int) -> None:
+    """Refuse more images per block of latents than a reader takes (the block's symbols are checked against the
+    model when it is decoded: :func:`codec.latent_blocks.decode_block`)."""
+    if not 1 <= block <= latent_blocks.MAX_IMAGES:
+        raise FormatError(f"archive: blocks of {block:,} images of latents (1 to {latent_blocks.MAX_IMAGES})")
 
 
 def _exact(read: Read, size: int) -> bytes:
@@ -200,8 +217,8 @@ def read_head(read: Read) -> ArchiveHead:
     if len(fixed) < _FIXED:
         raise CorruptFileError("archive is truncated")
     version, flags = fixed[4], fixed[5]
-    if version not in (VERSION, BLOCKS_VERSION):
-        raise FormatError(f"unsupported archive version {version} (this aec reads versions 3 and 4)")
+    if version not in (VERSION, BLOCKS_VERSION, LATENT_BLOCKS_VERSION):
+        raise FormatError(f"unsupported archive version {version} (this aec reads versions 3 to 5)")
     if flags & ~(FLAG_WIDE_LENGTHS | FLAG_POLARITY | FLAG_LOSSLESS):
         raise FormatError(f"unknown archive flags 0x{flags:x}")
     level, model_id = unpack_model(fixed[6:8])
@@ -209,9 +226,11 @@ def read_head(read: Read) -> ArchiveHead:
         raise FormatError("archive: the lossless flag and level 0 go together")
     if version == BLOCKS_VERSION and (flags & FLAG_WIDE_LENGTHS or level != LOSSLESS):
         raise FormatError("archive: a version 4 archive is lossless, with 4-byte lengths")
+    if version == LATENT_BLOCKS_VERSION and (flags & FLAG_WIDE_LENGTHS or level == LOSSLESS):
+        raise FormatError("archive: a version 5 archive is lossy, with 4-byte lengths")
     head = bytearray(fixed)
     width, height, count = _field(read, head), _field(read, head), _field(read, head)
-    block = _field(read, head) if version == BLOCKS_VERSION else 0
+    block = _field(read, head) if version != VERSION else 0
     try:
         check_size(width, height)
     except FormatError as exc:
@@ -220,6 +239,8 @@ def read_head(read: Read) -> ArchiveHead:
         raise FormatError("archive declares no images")
     if version == BLOCKS_VERSION:
         _check_block(block, width * height, 0)
+    elif version == LATENT_BLOCKS_VERSION:
+        _check_latent_block(block)
     polarity_bytes = -(-count // 8) if flags & FLAG_POLARITY else 0
     length_type = "<u4" if block else "<u2" if flags & FLAG_WIDE_LENGTHS else "<u1"
     payloads = -(-count // block) if block else count
@@ -232,7 +253,7 @@ def read_head(read: Read) -> ArchiveHead:
     else:
         inverted = np.zeros(count, dtype=np.uint8)
     lengths = np.frombuffer(rest[polarity_bytes:], length_type).astype(np.int64)
-    if block:
+    if version == BLOCKS_VERSION:
         _check_block(block, width * height, int(lengths.max()))
     return ArchiveHead(level, model_id, width, height, inverted.astype(bool), lengths, block)
 
@@ -263,8 +284,36 @@ def _block_model(head: ArchiveHead) -> lossless_blocks.BlockModel:
     return model
 
 
+def _latent_model(head: ArchiveHead) -> FrozenModel:
+    """The model a lossy archive names (installed, or a former one still in the store); :class:`ModelError` when
+    its level is not installed, :class:`ModelMismatchError` for another id, :class:`FormatError` for blocks over
+    the reader's bounds with it."""
+    model = model_for_decoding(head.level, head.model_id)
+    matching(model, head.model_id, f"level {head.level}'s model", "archive")
+    if head.block:
+        latent_blocks.check_block(model, head.block)
+    return model
+
+
+def payload_latents(head: ArchiveHead, first: int, payloads: Sequence[bytes]) -> list[np.ndarray]:
+    """The integer latents of the images of a lossy archive's ``payloads`` (from payload number ``first`` on):
+    entropy-decoded only (what ``aec search`` ranks), a block at a time in a version 5 archive."""
+    if not head.block:
+        headers = [head.header(first + i) for i in range(len(payloads))]
+        return [cast(np.ndarray, api.decode_payload(h, p)) for h, p in zip(headers, payloads)]
+    model = _latent_model(head)
+    out: list[np.ndarray] = []
+    for number, payload in enumerate(payloads, first):
+        out += list(latent_blocks.decode_block(model, payload, len(head.images_of(number))))
+    return out
+
+
 def decode_payloads(head: ArchiveHead, first: int, payloads: Sequence[bytes]) -> list[np.ndarray]:
     """The images of ``payloads``, the archive's payloads from number ``first`` on, decoded together."""
+    if not head.lossless:
+        numbers = [i for number in range(first, first + len(payloads)) for i in head.images_of(number)]
+        latents = payload_latents(head, first, payloads)
+        return api.reconstruct([(head.header(i), item) for i, item in zip(numbers, latents)])
     if not head.block:
         headers = [head.header(first + i) for i in range(len(payloads))]
         return api.reconstruct([(h, api.decode_payload(h, p)) for h, p in zip(headers, payloads)])
@@ -300,7 +349,8 @@ class ArchiveWriter:
         self.lengths: list[int] = []
         self.inverted: list[bool] = []
         self.block = 0
-        self._pending: list[np.ndarray] = []  # images waiting for their block to fill
+        self._pending: list[np.ndarray] = []  # images (or latent streams) waiting for their block to fill
+        self._model: FrozenModel | None = None  # a lossy archive's model, once known
         self.crc = 0
 
     def add(self, prepared: Sequence[Prepared]) -> None:
@@ -319,6 +369,13 @@ class ArchiveWriter:
             while len(self._pending) >= self.block:
                 self._flush()
             return
+        if self.quality != LOSSLESS and choice.home_size(load_model(self.quality), *self.size):
+            self._model, streams = Encoder(self.quality, self.effort).streams(prepared)
+            self.model_id, self.block = self._model.model_id, latent_blocks.block_size(self._model)
+            self._pending += streams
+            while len(self._pending) >= self.block:
+                self._flush()
+            return
         if self.quality == LOSSLESS:
             exact = lossless.load()
             self.model_id, coded = exact.model_id, [lossless.encode(exact, item.pixels) for item in prepared]
@@ -331,10 +388,13 @@ class ArchiveWriter:
 
     def _flush(self) -> None:
         """Code the pending images' first block (the last one may be shorter) and spool it."""
+        pending, self._pending = self._pending[: self.block], self._pending[self.block :]
+        if self._model is not None:
+            self._spool(latent_blocks.encode_block(self._model, pending))
+            return
         model = lossless_blocks.load()
-        images, self._pending = self._pending[: self.block], self._pending[self.block :]
         self.model_id = model.model_id
-        self._spool(lossless_blocks.encode_block(model, np.stack(images)))
+        self._spool(lossless_blocks.encode_block(model, np.stack(pending)))
 
     def _spool(self, payload: bytes) -> None:
         self.spool.write(payload)
@@ -420,11 +480,11 @@ class Archive:
         return self.head.count
 
     def payload(self, number: int) -> bytes:
-        """Payload ``number``: image ``number``'s, or block ``number``'s in a version 4 archive."""
+        """Payload ``number``: image ``number``'s, or block ``number``'s in an archive of blocks."""
         return self.body[self.offsets[number] : self.offsets[number + 1]]
 
     def __getitem__(self, index: int) -> np.ndarray:
-        """Decode image ``index`` alone (random access; in a version 4 archive, its block)."""
+        """Decode image ``index`` alone (random access; in an archive of blocks, its block)."""
         if not -len(self) <= index < len(self):
             raise IndexError(f"archive holds {len(self)} images")
         index %= len(self)

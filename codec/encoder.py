@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
 
 import numpy as np
@@ -52,18 +52,17 @@ class Payload:
     in_context: bool = False
 
 
-def _encode_group(
-    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float, in_context: bool
-) -> list[Payload]:
-    """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding,
-    searched at ``lmbda``. With ``in_context``, latents off the home grid take the smaller of their two codings."""
-    payloads: list[Payload] = []
+def _searched(
+    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float
+) -> Iterator[np.ndarray]:
+    """The searched symbols (n, C, GH, GW) of same-size images padded to (N, H, W) uint8, of ``size`` (height,
+    width) before padding, a bounded batch at a time, searched at ``lmbda``."""
     height, width = size
     step = images_per_batch(height * width)
     for first in range(0, len(padded), step):
         images = padded[first : first + step] / np.float32(255.0)
         latents = model.analyse(images)
-        symbols = search.refine(
+        yield search.refine(
             model.prior.to_symbols(latents),
             latents,
             images[:, :height, :width],
@@ -72,8 +71,17 @@ def _encode_group(
             lmbda,
             EFFORTS[effort],
         )
-        layout = model.prior.layout(*latents.shape[-2:])
-        off_home = in_context and latents.shape[-2:] != model.prior.grid
+
+
+def _encode_group(
+    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float, in_context: bool
+) -> list[Payload]:
+    """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding,
+    searched at ``lmbda``. With ``in_context``, latents off the home grid take the smaller of their two codings."""
+    payloads: list[Payload] = []
+    for symbols in _searched(model, padded, size, effort, lmbda):
+        layout = model.prior.layout(*symbols.shape[-2:])
+        off_home = in_context and symbols.shape[-2:] != model.prior.grid
         for grid, stream in zip(symbols, model.prior.streams(symbols)):
             coded = Payload(coder.encode(stream, layout))
             if off_home:
@@ -81,6 +89,25 @@ def _encode_group(
                 coded = Payload(adaptive, True) if len(adaptive) < len(coded.data) else coded
             payloads.append(coded)
     return payloads
+
+
+def encode_streams(prepared: Sequence[Prepared], quality: int, effort: int) -> tuple[FrozenModel, list[np.ndarray]]:
+    """The quality's own model and each image's symbol stream (the table set first when it has several), searched
+    at its lambda: what a block of an archive codes (:mod:`codec.latent_blocks`)."""
+    quality, effort = check_quality(quality), check_effort(effort)
+    model = load_model(quality)
+    out: list[np.ndarray] = [np.zeros(0, np.int32)] * len(prepared)
+    for indices in _by_size(prepared):
+        padded = pad_to_stride(np.stack([prepared[i].pixels for i in indices]), model.stride)
+        size = prepared[indices[0]].pixels.shape
+        streams = [
+            s
+            for symbols in _searched(model, padded, size, effort, model.search_lambda)
+            for s in model.prior.streams(symbols)
+        ]
+        for i, stream in zip(indices, streams):
+            out[i] = stream
+    return model, out
 
 
 def autoencoded(pixels: np.ndarray, level: int, effort: int = 0) -> np.ndarray:
@@ -387,6 +414,15 @@ class Encoder:
             out.append(coded.data)
         return out
 
+    def streams(self, prepared: Sequence[Prepared]) -> tuple[FrozenModel, list[np.ndarray]]:
+        """One model and each image's symbol stream: what a block of an archive codes (as :meth:`payloads`)."""
+        self._archived()
+        return encode_streams(prepared, self.quality, self.effort)
+
+    def _archived(self) -> None:
+        if self.targeted or self.max_error is not None:
+            raise ArgumentError("archives are coded at a quality; a maximum error or target codes single files")
+
     def payloads(self, prepared: Sequence[Prepared]) -> tuple[FrozenModel, list[Payload]]:
         """One model and each image's payload coded with its tables (what an archive holds).
 
@@ -395,6 +431,5 @@ class Encoder:
         keeps the quality's own model; the search runs at its lambda as for
         single files.
         """
-        if self.targeted or self.max_error is not None:
-            raise ArgumentError("archives are coded at a quality; a maximum error or target codes single files")
+        self._archived()
         return encode_payloads(prepared, self.quality, self.effort, in_context=False)

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import os
+import zlib
+from collections.abc import Callable
 
 import numpy as np
 import pytest
 
-from codec import data, models
+from codec import archive, data, models
 from codec.errors import DataError
 
 
@@ -43,3 +45,25 @@ def general() -> models.FrozenModel:
     if model is None:
         pytest.fail("no general variant of level 8 found")
     return model
+
+
+def _resealed(head: archive.ArchiveHead, body: bytes, version: int | None = None) -> bytes:
+    """An archive of blocks of ``head`` (written with its own checks bypassed: lossless when its level is 0) and
+    ``body``, with both CRCs right; in ``version`` (default: the one of blocks of its kind)."""
+    lossless = head.level == archive.LOSSLESS
+    flags = (archive.FLAG_LOSSLESS if lossless else 0) | (archive.FLAG_POLARITY if head.inverted.any() else 0)
+    if version is None:
+        version = archive.BLOCKS_VERSION if lossless else archive.LATENT_BLOCKS_VERSION
+    raw = archive.MAGIC + bytes([version, flags]) + archive.pack_model(head.level, head.model_id)
+    raw += b"".join(archive._varint(v) for v in (head.width, head.height, head.count, head.block))
+    if flags & archive.FLAG_POLARITY:
+        raw += np.packbits(head.inverted.astype(np.uint8), bitorder="little").tobytes()
+    raw += head.lengths.astype("<u4").tobytes()
+    raw += zlib.crc32(raw).to_bytes(4, "little")
+    return raw + body + zlib.crc32(body).to_bytes(4, "little")
+
+
+@pytest.fixture(scope="session")
+def resealed() -> Callable[..., bytes]:
+    """Writes an archive of blocks whose head breaks the writer's checks (hostile-input tests of both kinds)."""
+    return _resealed

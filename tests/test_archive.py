@@ -1,8 +1,9 @@
-"""Archives of many digits: one header, one byte per image, random access, IDX in and out."""
+"""Archives of many digits: one header, blocks of latents (or a payload per image), random access, IDX in and out."""
 
 from __future__ import annotations
 
 import gzip
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 import codec
 from codec import archive, data, encoder, models
 from codec.cli import app
+from codec.decoder import decode_latents
 from codec.images import prepare
 from codec.models import DEFAULT_LEVEL
 from codec.search import DEFAULT_EFFORT
@@ -93,3 +95,62 @@ def test_cli_idx_in_and_out(tmp_path: Path, mnist_test: tuple[np.ndarray, np.nda
     assert len(list(folder.glob("*.png"))) == 40
     again = runner.invoke(app, ["pack", str(idx), "-o", str(packed)])
     assert again.exit_code == 1 and "exists" in again.stderr
+
+
+def test_digits_are_packed_in_blocks_of_latents(
+    mnist_test: tuple[np.ndarray, np.ndarray], resealed: Callable[..., bytes]
+) -> None:
+    """Version 5: the same pixels as single files of the level's model, in fewer bytes, blocks of 111 at level 8."""
+    from codec import latent_blocks
+
+    images = list(mnist_test[0][:250])
+    images[5], images[150] = 255 - images[5], 255 - images[150]
+    packed = archive.pack(images, 8, 0)
+    opened = archive.open_archive(packed)
+    model = models.load_model(8)
+    assert opened.head.version == archive.LATENT_BLOCKS_VERSION and opened.head.block == 65536 // 588 == 111
+    assert latent_blocks.block_size(model) == 111 and len(opened.head.lengths) == 3
+    singles = encoder.code_with(model, [prepare(i) for i in images], 8, 0)
+    assert all(np.array_equal(a, codec.decompress(b)) for a, b in zip(opened.decode_all(), singles))
+    for i in (0, 5, 110, 111, 150, 249):
+        assert np.array_equal(opened[i], codec.decompress(singles[i]))
+    v3 = sum(codec.inspect(f).payload_bytes + 1 for f in singles)  # what version 3 spent on the payloads
+    assert opened.payload_bytes < 0.95 * v3
+    assert resealed(opened.head, opened.body) == packed  # the helper writes what the writer writes
+    found = archive.payload_latents(opened.head, 1, [opened.payload(1)])
+    expected = [decode_latents(data)[1] for data in singles[111:222]]
+    assert len(found) == 111 and all(np.array_equal(a, b) for a, b in zip(found, expected))
+
+
+def test_other_sizes_keep_a_payload_per_image() -> None:
+    images = [np.full((40, 44), 30 * i, np.uint8) for i in range(3)]
+    opened = archive.open_archive(archive.pack(images, 8, 0))
+    assert opened.head.version == archive.VERSION and opened.head.block == 0
+    assert [image.shape for image in opened.decode_all()] == [(40, 44)] * 3
+
+
+def test_hostile_blocks_of_latents_are_refused(digits: np.ndarray, resealed: Callable[..., bytes]) -> None:
+    from dataclasses import replace
+
+    from codec.errors import CorruptFileError, FormatError, ModelMismatchError
+
+    opened = archive.open_archive(archive.pack(list(digits[:20]), 8, 0))
+    head, body = opened.head, opened.body
+    for block in (0, 257):
+        with pytest.raises(FormatError, match="blocks of"):
+            archive.open_archive(resealed(replace(head, block=block), body))
+    too_many = archive.open_archive(resealed(replace(head, block=200), body))  # 200 x 588 symbols
+    with pytest.raises(FormatError, match="over the bounds"):
+        too_many.decode_all()
+    with pytest.raises(FormatError, match="lossy"):  # level 0 (and the lossless flag) in a version 5 archive
+        archive.open_archive(resealed(replace(head, level=0), body, archive.LATENT_BLOCKS_VERSION))
+    long = replace(head, lengths=np.array([len(body) + 200_000], np.int64))
+    with pytest.raises(CorruptFileError, match="longer than"):
+        archive.open_archive(resealed(long, body + bytes(200_000))).decode_all()
+    other = archive.open_archive(resealed(replace(head, model_id=(head.model_id + 1) % 4096), body))
+    with pytest.raises(ModelMismatchError):
+        other.decode_all()
+    damaged = bytearray(resealed(head, body))
+    damaged[-10] ^= 0xFF
+    with pytest.raises(CorruptFileError, match="checksum"):
+        archive.open_archive(bytes(damaged))

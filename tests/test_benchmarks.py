@@ -184,7 +184,10 @@ def test_search_benchmark_end_to_end(tmp_path: Path, mnist_test: tuple[np.ndarra
     path = retrieval.run((images[:300], labels[:300]), (images[300:340], labels[300:340]), tmp_path, lambda _: None)
     result = json.loads((tmp_path / "retrieval.json").read_text())
     assert len(result["rows"]) == 2 + len(retrieval.LEVELS) and all(0.5 < r["precision"] <= 1 for r in result["rows"])
-    assert set(result["speed"]) == {"search_one", "search_all", "decode_one", "decode_all"}
+    assert set(result["speed"]) == {str(level) for level in retrieval.SPEED_LEVELS}
+    assert all(
+        set(times) == {"search_one", "search_all", "decode_one", "decode_all"} for times in result["speed"].values()
+    )
     assert "| aec search, level 8 latents, cosine |" in path.read_text()
     # The pixel baseline is a real kNN: an archived digit asked for finds itself first.
     flat = images[:300].reshape(300, -1)

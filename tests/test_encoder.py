@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import codec
-from codec import archive, pillow_plugin
+from codec import archive, decoder, pillow_plugin
 from codec.cli import app
 from codec.encoder import Encoder
 from codec.errors import ArgumentError, ImageError
@@ -55,7 +55,9 @@ def test_an_archive_searches_as_single_files_do_with_one_model(digits: np.ndarra
     model, payloads = Encoder(LEVEL, EFFORT).payloads([prepare(i) for i in images])
     assert model.level == LEVEL
     opened = archive.open_archive(archive.pack(images, LEVEL, EFFORT))
-    assert [opened.payload(i) for i in range(5)] == [p.data for p in payloads]
+    found = archive.payload_latents(opened.head, 0, [opened.payload(0)])  # one block of latents
+    expected = [decoder.latents_with(model, payload.data, 28, 28) for payload in payloads]
+    assert len(found) == 5 and all(np.array_equal(a, b) for a, b in zip(found, expected))
 
 
 def test_arguments_are_checked_when_the_encoder_is_made() -> None:

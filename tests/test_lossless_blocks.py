@@ -6,6 +6,7 @@ import io
 import os
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -93,25 +94,13 @@ def test_blocks_decode_the_same_in_another_process(
     assert np.array_equal(np.load(out), digits)
 
 
-def _resealed(head: archive.ArchiveHead, body: bytes) -> bytes:
-    """An archive of ``head`` (written with its own checks bypassed) and ``body``, with both CRCs right."""
-    import zlib
-
-    flags = archive.FLAG_LOSSLESS | (archive.FLAG_POLARITY if head.inverted.any() else 0)
-    raw = archive.MAGIC + bytes([archive.BLOCKS_VERSION, flags]) + archive.pack_model(0, head.model_id)
-    raw += b"".join(archive._varint(v) for v in (head.width, head.height, head.count, head.block))
-    if flags & archive.FLAG_POLARITY:
-        raw += np.packbits(head.inverted.astype(np.uint8), bitorder="little").tobytes()
-    raw += head.lengths.astype("<u4").tobytes()
-    raw += zlib.crc32(raw).to_bytes(4, "little")
-    return raw + body + zlib.crc32(body).to_bytes(4, "little")
-
-
-def test_hostile_block_heads_are_refused(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+def test_hostile_block_heads_are_refused(
+    mnist_test: tuple[np.ndarray, np.ndarray], resealed: Callable[..., bytes]
+) -> None:
     packed = archive.pack(list(mnist_test[0][:20]), quality=archive.LOSSLESS)
     opened = archive.open_archive(packed)
     head, body = opened.head, opened.body
-    assert _resealed(head, body) == packed  # the helper writes what the writer writes
+    assert resealed(head, body) == packed  # the helper writes what the writer writes
     from dataclasses import replace
 
     cases = {
@@ -121,7 +110,7 @@ def test_hostile_block_heads_are_refused(mnist_test: tuple[np.ndarray, np.ndarra
         "not coded in blocks": replace(head, width=100, height=100),
     }
     for match, bad in cases.items():
-        damaged = _resealed(bad, body)
+        damaged = resealed(bad, body)
         with pytest.raises((FormatError, CorruptFileError), match=match.split()[-1]):
             archive.open_archive(damaged).decode_all()
     wide = bytearray(packed)
@@ -143,12 +132,14 @@ def test_damaged_blocks_are_caught(mnist_test: tuple[np.ndarray, np.ndarray]) ->
         archive.open_archive(bytes(packed[:-10]))
 
 
-def test_an_archive_of_another_block_model_is_refused(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+def test_an_archive_of_another_block_model_is_refused(
+    mnist_test: tuple[np.ndarray, np.ndarray], resealed: Callable[..., bytes]
+) -> None:
     opened = archive.open_archive(archive.pack(list(mnist_test[0][:10]), quality=archive.LOSSLESS))
     other = (opened.model_id + 1) % 4096
     from dataclasses import replace
 
-    renamed = archive.open_archive(_resealed(replace(opened.head, model_id=other), opened.body))
+    renamed = archive.open_archive(resealed(replace(opened.head, model_id=other), opened.body))
     with pytest.raises(ModelMismatchError, match=f"block model {other:03x}"):
         renamed.decode_all()
 

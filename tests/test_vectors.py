@@ -24,7 +24,7 @@ LOSSLESS = ("lossless-digit7", "lossless-paper-digit2", "lossless-camera", "near
 
 
 #: Archive reference files (``.aecs``): name -> the archive version it was written in.
-ARCHIVES = {"archive-lossless-v4": 4, "archive-lossless-v3": 3, "archive-q8-v3": 3}
+ARCHIVES = {"archive-lossless-v4": 4, "archive-lossless-v3": 3, "archive-q8-v3": 3, "archive-q8-v5": 5}
 
 
 def test_every_reference_file_is_tested() -> None:
@@ -33,7 +33,7 @@ def test_every_reference_file_is_tested() -> None:
     assert on_disk == set(MANIFEST) | set(REFINED) | set(LOSSLESS)
     assert {path.stem for path in VECTORS.glob("*.aecs")} == set(ARCHIVES)
     assert {path.stem for path in VECTORS.glob("*.png")} == on_disk | set(ARCHIVES)
-    assert set(ARCHIVES.values()) == {archive.VERSION, archive.BLOCKS_VERSION}  # every archive version read
+    assert set(ARCHIVES.values()) == {archive.VERSION, archive.BLOCKS_VERSION, archive.LATENT_BLOCKS_VERSION}
     versions = {codec.inspect((VECTORS / f"{name}.aec").read_bytes()).header.version for name in on_disk}
     assert versions == set(bitstream.SUPPORTED_VERSIONS)  # every version this aec reads has a vector
 
@@ -93,4 +93,4 @@ def test_archive_reference_file(name: str) -> None:
     reference = np.asarray(Image.open(VECTORS / f"{name}.png")).reshape(len(images), opened.height, opened.width)
     slack = 0 if opened.head.lossless else 1
     assert np.abs(np.stack(images).astype(int) - reference).max() <= slack
-    assert opened.inverted.any() == (name == "archive-lossless-v4")  # two of its digits are dark on light
+    assert opened.inverted.any() == (name in ("archive-lossless-v4", "archive-q8-v5"))  # two dark on light each
