@@ -160,7 +160,7 @@ class ArchiveHead:
         if self.block and self.lossless:
             _check_block(self.block, self.width * self.height, longest)
         elif self.block:
-            _check_latent_block(self.block)
+            _check_latent_block(self.block, longest)
         else:
             check_payload(longest)
         wide = not self.block and longest > 0xFF
@@ -186,11 +186,13 @@ def _check_block(block: int, pixels: int, longest: int) -> None:
         raise CorruptFileError("archive: a block's payload is longer than its images can code to")
 
 
-def _check_latent_block(block: int) -> None:
-    """Refuse more images per block of latents than a reader takes (the block's symbols are checked against the
-    model when it is decoded: :func:`codec.latent_blocks.decode_block`)."""
+def _check_latent_block(block: int, longest: int) -> None:
+    """Refuse more images per block of latents than a reader takes, or a block longer than any model's can be
+    (its symbols are checked against the model when it is decoded: :func:`codec.latent_blocks.decode_block`)."""
     if not 1 <= block <= latent_blocks.MAX_IMAGES:
         raise FormatError(f"archive: blocks of {block:,} images of latents (1 to {latent_blocks.MAX_IMAGES})")
+    if longest > latent_blocks.MAX_BLOCK_BYTES:
+        raise CorruptFileError("archive: a block's payload is longer than its latents can code to")
 
 
 def _exact(read: Read, size: int) -> bytes:
@@ -240,7 +242,7 @@ def read_head(read: Read) -> ArchiveHead:
     if version == BLOCKS_VERSION:
         _check_block(block, width * height, 0)
     elif version == LATENT_BLOCKS_VERSION:
-        _check_latent_block(block)
+        _check_latent_block(block, 0)
     polarity_bytes = -(-count // 8) if flags & FLAG_POLARITY else 0
     length_type = "<u4" if block else "<u2" if flags & FLAG_WIDE_LENGTHS else "<u1"
     payloads = -(-count // block) if block else count
@@ -255,6 +257,8 @@ def read_head(read: Read) -> ArchiveHead:
     lengths = np.frombuffer(rest[polarity_bytes:], length_type).astype(np.int64)
     if version == BLOCKS_VERSION:
         _check_block(block, width * height, int(lengths.max()))
+    elif version == LATENT_BLOCKS_VERSION:
+        _check_latent_block(block, int(lengths.max()))  # before any payload is read
     return ArchiveHead(level, model_id, width, height, inverted.astype(bool), lengths, block)
 
 

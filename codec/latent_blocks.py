@@ -30,6 +30,8 @@ from .models import FrozenModel
 MAX_IMAGES = 256
 #: The most latent symbols one block holds: a reader refuses more (the decoder's rows are this many times K).
 MAX_SYMBOLS = 1 << 16
+#: The longest payload of any block, whatever the model: 16 bits a symbol and a selector each, the coder's last words.
+MAX_BLOCK_BYTES = 2 * (MAX_SYMBOLS + MAX_IMAGES) + 8
 
 
 def symbols_per_image(model: FrozenModel) -> int:

@@ -144,9 +144,10 @@ def test_hostile_blocks_of_latents_are_refused(digits: np.ndarray, resealed: Cal
         too_many.decode_all()
     with pytest.raises(FormatError, match="lossy"):  # level 0 (and the lossless flag) in a version 5 archive
         archive.open_archive(resealed(replace(head, level=0), body, archive.LATENT_BLOCKS_VERSION))
-    long = replace(head, lengths=np.array([len(body) + 200_000], np.int64))
-    with pytest.raises(CorruptFileError, match="longer than"):
-        archive.open_archive(resealed(long, body + bytes(200_000))).decode_all()
+    for extra in (30_000, 200_000):  # longer than 20 digits of level 8 can be; than any block (refused unread)
+        long = replace(head, lengths=np.array([len(body) + extra], np.int64))
+        with pytest.raises(CorruptFileError, match="longer than"):
+            archive.open_archive(resealed(long, body + bytes(extra))).decode_all()
     other = archive.open_archive(resealed(replace(head, model_id=(head.model_id + 1) % 4096), body))
     with pytest.raises(ModelMismatchError):
         other.decode_all()
