@@ -262,15 +262,24 @@ def read_head(read: Read) -> ArchiveHead:
     return ArchiveHead(level, model_id, width, height, inverted.astype(bool), lengths, block)
 
 
+#: The most payload bytes one batch of :func:`payload_batches` reads (a single longer payload is read alone).
+BATCH_BYTES = 16 << 20
+
+
 def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[bytes]]:
-    """The payloads after ``head`` (an image's each, or a block's), ``batch`` at a time; the payload CRC is checked
-    before the last batch."""
+    """The payloads after ``head`` (an image's each, or a block's), at most ``batch`` and :data:`BATCH_BYTES` at a
+    time, so a reader's memory does not follow what a head claims; the payload CRC is checked before the last
+    batch."""
     crc = 0
-    for first in range(0, len(head.lengths), batch):
-        lengths = head.lengths[first : first + batch]
+    ends = np.cumsum(head.lengths)
+    first = 0
+    while first < len(head.lengths):
+        start = int(ends[first] - head.lengths[first])
+        stop = max(first + 1, min(first + batch, int(np.searchsorted(ends, start + BATCH_BYTES, side="right"))))
+        lengths = head.lengths[first:stop]
         data = _exact(read, int(lengths.sum()))
         crc = _crc(data, crc)
-        if first + batch >= len(head.lengths):
+        if stop >= len(head.lengths):
             trailer = _exact(read, _CRC)
             if read(1):
                 raise CorruptFileError("archive has bytes after its end")
@@ -278,6 +287,7 @@ def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[
                 raise CorruptFileError("archive is corrupted (payload checksum mismatch)")
         offsets = np.concatenate([[0], np.cumsum(lengths)])
         yield [data[offsets[i] : offsets[i + 1]] for i in range(len(lengths))]
+        first = stop
 
 
 def _block_model(head: ArchiveHead) -> lossless_blocks.BlockModel:

@@ -155,3 +155,16 @@ def test_hostile_blocks_of_latents_are_refused(digits: np.ndarray, resealed: Cal
     damaged[-10] ^= 0xFF
     with pytest.raises(CorruptFileError, match="checksum"):
         archive.open_archive(bytes(damaged))
+
+
+def test_payloads_are_read_in_batches_bounded_by_bytes(digits: np.ndarray, monkeypatch: pytest.MonkeyPatch) -> None:
+    """However many payloads a reader asks for at once, a batch holds at most BATCH_BYTES (or one payload)."""
+    import io
+
+    packed = archive.pack([np.pad(d, 1) for d in digits[:40]], 8, 0)  # 30x30: a payload per image (version 3)
+    monkeypatch.setattr(archive, "BATCH_BYTES", 1)  # every payload over the bound: one a batch
+    stream = io.BytesIO(packed)
+    head = archive.read_head(stream.read)
+    batches = list(archive.payload_batches(stream.read, head, 4096))
+    assert head.version == archive.VERSION and [len(b) for b in batches] == [1] * 40
+    assert b"".join(b"".join(b) for b in batches) == archive.open_archive(packed).body
