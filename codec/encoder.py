@@ -97,15 +97,9 @@ def encode_streams(prepared: Sequence[Prepared], quality: int, effort: int) -> t
     quality, effort = check_quality(quality), check_effort(effort)
     model = load_model(quality)
     out: list[np.ndarray] = [np.zeros(0, np.int32)] * len(prepared)
-    for indices in _by_size(prepared):
-        padded = pad_to_stride(np.stack([prepared[i].pixels for i in indices]), model.stride)
-        size = prepared[indices[0]].pixels.shape
-        streams = [
-            s
-            for symbols in _searched(model, padded, size, effort, model.search_lambda)
-            for s in model.prior.streams(symbols)
-        ]
-        for i, stream in zip(indices, streams):
+    for indices, padded, size in _padded_groups(prepared, model):
+        searched = _searched(model, padded, size, effort, model.search_lambda)
+        for i, stream in zip(indices, (s for symbols in searched for s in model.prior.streams(symbols))):
             out[i] = stream
     return model, out
 
@@ -232,6 +226,17 @@ def _by_size(prepared: Sequence[Prepared]) -> list[list[int]]:
     return list(groups.values())
 
 
+def _padded_groups(
+    prepared: Sequence[Prepared], model: FrozenModel
+) -> Iterator[tuple[list[int], np.ndarray, tuple[int, int]]]:
+    """Per size: the images' indices, the images padded to ``model``'s stride (N, H, W) uint8, and their size
+    (height, width) before padding: what the encoder codes as one batch."""
+    for indices in _by_size(prepared):
+        padded = pad_to_stride(np.stack([prepared[i].pixels for i in indices]), model.stride)
+        height, width = prepared[indices[0]].pixels.shape
+        yield indices, padded, (height, width)
+
+
 def encode_payloads(
     prepared: Sequence[Prepared],
     quality: int = DEFAULT_LEVEL,
@@ -250,9 +255,7 @@ def encode_payloads(
     model = model or load_model(quality)
     lmbda = model.search_lambda if lmbda is None else lmbda
     out: list[Payload] = [Payload(b"")] * len(prepared)
-    for indices in _by_size(prepared):
-        padded = pad_to_stride(np.stack([prepared[i].pixels for i in indices]), model.stride)
-        size = prepared[indices[0]].pixels.shape
+    for indices, padded, size in _padded_groups(prepared, model):
         for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda, in_context)):
             out[i] = payload
     return model, out
