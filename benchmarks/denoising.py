@@ -6,8 +6,8 @@ strength of :data:`codec.training.noise.KINDS` (a fixed seed), then cleaned by
 its filter strength ``h`` chosen per kind and strength from :data:`NLM_STRENGTHS`
 on validation digits: MNIST training digits the denoiser never trained on) and
 by a 3x3 median filter. Mean PSNR against the clean digit; the
-damaged input's own PSNR beside them. Writes ``denoising.md`` and
-``denoising.json``.
+damaged input's own PSNR beside them. Writes ``denoising.md``,
+``denoising.json`` and a picture of a few digits (``denoise_examples.png``).
 
 BM3D (Dabov, Foi, Katkovnik and Egiazarian 2007) is measured too when its
 reference implementation is installed (``pip install bm3d``: Tampere
@@ -19,7 +19,6 @@ the same digits.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -32,6 +31,8 @@ from codec.denoise import denoise_many
 from codec.metrics import psnr
 from codec.training.noise import KINDS, damage
 
+from .written import write_report
+
 OUT = Path(__file__).resolve().parent / "results"
 COUNT = 500
 #: Validation digits that choose non-local means' strength: MNIST training digits from this one on.
@@ -40,6 +41,10 @@ VALIDATION_FROM, VALIDATION_COUNT = 55_000, 100
 BM3D_COUNT = 100
 #: The issue's goal: at Gaussian noise 0.3, at least this many dB above the best classic denoiser.
 TARGET_MARGIN, TARGET_SETTING = 3.0, ("gaussian", 0.3)
+
+
+#: The settings, and how many digits of each, the picture shows.
+EXAMPLE_SETTINGS, EXAMPLE_DIGITS = (("gaussian", 0.3), ("salt-and-pepper", 0.1), ("blur", 1.0)), 2
 
 
 #: Filter strengths (``h``, in [0, 1] units) non-local means is tried at, per setting, on the validation digits.
@@ -92,6 +97,28 @@ def median(image: np.ndarray) -> np.ndarray:
     return np.asarray(median_filter(image, size=3, mode="constant"), np.uint8)
 
 
+def examples(digits: np.ndarray, validation: np.ndarray, out: Path = OUT) -> Path:
+    """A picture: for a few digits at each of :data:`EXAMPLE_SETTINGS`, the clean digit, the damaged one and what
+    each denoiser gives back (PSNR in the titles); returns its path."""
+    from .plots import side_by_side
+
+    rows = []
+    for kind, strength in EXAMPLE_SETTINGS:
+        h = best_strength(validation, kind, strength)
+        damaged = _damaged(digits[:EXAMPLE_DIGITS], kind, strength)
+        for clean, hurt in zip(digits[:EXAMPLE_DIGITS], damaged):
+            cleaned = {
+                "aec denoise": denoise_many([hurt])[0],
+                "non-local means": non_local_means(hurt, h),
+                "median 3x3": median(hurt),
+            }
+            panels = [("clean", clean), (f"damaged {psnr(clean, hurt):.1f} dB", hurt)]
+            panels += [(f"{name} {psnr(clean, image):.1f} dB", image) for name, image in cleaned.items()]
+            rows.append((f"{kind} {strength:g}", panels))
+    out.mkdir(parents=True, exist_ok=True)
+    return side_by_side(rows, out / "denoise_examples.png")
+
+
 def _mean_psnr(clean: np.ndarray, images: list[np.ndarray]) -> float:
     return float(np.mean([min(psnr(c, i), 99.0) for c, i in zip(clean, images)]))
 
@@ -121,10 +148,8 @@ def run(digits: np.ndarray, validation: np.ndarray, out: Path = OUT, progress: C
                     }
                 )
     result = {"images": len(digits), "validation": len(validation), "rows": rows, "seconds": time.time() - started}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "denoising.json").write_text(json.dumps(result, indent=1) + "\n")
-    path = out / "denoising.md"
-    path.write_text(markdown(result))
+    path = write_report(out, "denoising", result, markdown(result))
+    examples(digits, validation, out)
     return path
 
 

@@ -18,6 +18,8 @@ import time
 from pathlib import Path
 from typing import Any
 
+from .written import write_report
+
 SIDES = (512, 1024, 2048, 4096)
 #: What is measured per size: the default level alone, and refined to this maximum error over it.
 MODES: tuple[tuple[str, int | None], ...] = (("level 8", None), ("level 8, max error 2", 2))
@@ -75,11 +77,7 @@ def run(out: Path = OUT, sides: tuple[int, ...] = SIDES, progress: bool = True) 
             for name, max_error in MODES:
                 rows.append({"mode": name, **_in_fresh_process(side, max_error)})
                 bar.advance(task)
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "large.json").write_text(json.dumps(rows, indent=1) + "\n")
-    path = out / "large.md"
-    path.write_text(table(rows, time.perf_counter() - start))
-    return path
+    return write_report(out, "large", rows, table(rows, time.perf_counter() - start))
 
 
 def table(rows: list[dict[str, Any]], seconds: float) -> str:

@@ -37,6 +37,7 @@ from codec.images import prepare
 from codec.metrics import psnr
 
 from .baselines import Codec, classic_codecs
+from .written import write_report
 
 OUT = Path(__file__).resolve().parent / "results"
 #: Maximum errors of the near-lossless points, over this level's autoencoder (or none, whichever is smaller).
@@ -286,11 +287,8 @@ def run(
         progress("the sets that are not MNIST")
         result["sets"] = sets_rows(named)
     result["seconds"] = time.time() - started
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "lossless.json").write_text(json.dumps(result, indent=1) + "\n")
+    path = write_report(out, "lossless", result, markdown(result))
     rd_picture(result, out)
-    path = out / "lossless.md"
-    path.write_text(markdown(result))
     return path
 
 

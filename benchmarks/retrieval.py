@@ -4,22 +4,23 @@ The MNIST training digits are packed (at effort 0) into one archive per level;
 the test digits are the queries. For each way of ranking, precision@10 by label
 (the share of a query's ten nearest archived digits that carry its label):
 
-- ``aec search``: cosine similarity of the entropy-decoded latents
-  (:mod:`codec.retrieval`), the archive never decoded to pixels;
-- kNN on raw pixels (Euclidean), and on the first 50 principal components of
-  the archived digits (Euclidean).
+- ``aec search``: cosine similarity of the entropy-decoded latents' search
+  features (:mod:`codec.retrieval`; projected where the level has a
+  projection, :mod:`codec.projection`), the archive never decoded to pixels;
+- kNN on raw pixels (Euclidean, the issue's baseline; and cosine), and on the
+  first 50 principal components of the archived digits (Euclidean).
 
 Speed on one core, at :data:`SPEED_LEVELS`: a search of one query and of every
 query through the archive (entropy decoding included), against the baseline
 the issue names: decoding the whole archive to pixels and ranking by Euclidean
 distance.
-Writes ``retrieval.md`` and ``retrieval.json``.
+Writes ``retrieval.md``, ``retrieval.json`` and a picture of a few queries and their
+neighbours at :data:`PICTURE_LEVEL` (``search_neighbours.png``).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -28,17 +29,21 @@ from typing import Any
 import numpy as np
 from threadpoolctl import threadpool_limits
 
-from codec import archive, retrieval
+from codec import archive, models, projection, retrieval
 from codec.images import prepare
+
+from .written import write_report
 
 OUT = Path(__file__).resolve().parent / "results"
 #: Levels whose archives are searched.
 LEVELS = (5, 6, 8, 12)
 #: Neighbours per query, and principal components of the PCA baseline.
 K, COMPONENTS = 10, 50
-#: The levels the speed is measured at: the lowest whose latents rank above raw pixels (one latent vector a
-#: digit, 48 symbols), and the default (a 7x7 grid, 588 symbols).
+#: The levels the speed is measured at: one latent vector a digit (48 symbols, projected), and the default (a
+#: 7x7 grid, 588 symbols).
 SPEED_LEVELS = (6, 8)
+#: The level, and the number of queries, of the picture.
+PICTURE_LEVEL, PICTURE_QUERIES = 6, 6
 
 
 def precision(neighbours: np.ndarray, labels: np.ndarray, truth: np.ndarray) -> float:
@@ -60,6 +65,16 @@ def euclidean_neighbours(archived: np.ndarray, queries: np.ndarray, k: int = K, 
     return np.concatenate(out)
 
 
+def cosine_neighbours(archived: np.ndarray, queries: np.ndarray) -> np.ndarray:
+    """The ``K`` archived rows of largest cosine similarity to each query row."""
+
+    def unit(rows: np.ndarray) -> np.ndarray:
+        rows = rows.astype(np.float64)
+        return rows / np.maximum(np.linalg.norm(rows, axis=1, keepdims=True), 1e-12)
+
+    return euclidean_neighbours(unit(archived), unit(queries))
+
+
 def pca_features(
     archived: np.ndarray, queries: np.ndarray, components: int = COMPONENTS
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -67,6 +82,25 @@ def pca_features(
     mean = archived.mean(0)
     _, _, basis = np.linalg.svd(archived[:: max(1, len(archived) // 20000)] - mean, full_matrices=False)
     return (archived - mean) @ basis[:components].T, (queries - mean) @ basis[:components].T
+
+
+def picture(
+    packed: bytes, archived: tuple[np.ndarray, np.ndarray], queries: tuple[np.ndarray, np.ndarray], out: Path = OUT
+) -> Path:
+    """The first :data:`PICTURE_QUERIES` queries and their ``K`` nearest archived digits (label and similarity in
+    the titles; a wrong label marked); returns its path."""
+    from .plots import side_by_side
+
+    (images, labels), (asked, truth) = archived, queries
+    rows = []
+    for query, want, found in zip(asked, truth, _search(packed, list(asked[:PICTURE_QUERIES]))):
+        panels = [(f"label {want}", query)]
+        for match in found:
+            mark = "" if labels[match.index] == want else " (wrong)"
+            panels.append((f"{labels[match.index]}{mark}, {match.similarity:.3f}", images[match.index]))
+        rows.append(("query", panels))
+    out.mkdir(parents=True, exist_ok=True)
+    return side_by_side(rows, out / "search_neighbours.png")
 
 
 def _search(packed: bytes, queries: list[np.ndarray], k: int = K) -> list[list[retrieval.Match]]:
@@ -114,6 +148,8 @@ def run(
                 "precision": precision(euclidean_neighbours(flat, asked), labels, truth),
             }
         )
+        cosine = cosine_neighbours(flat, asked)
+        rows.append({"ranking": "raw pixels, cosine", "precision": precision(cosine, labels, truth)})
         pca = pca_features(flat, asked.astype(np.float64))
         rows.append(
             {
@@ -125,24 +161,23 @@ def run(
             progress(f"level {level}: packing {len(archived):,} digits (effort 0), searching")
             packed = archive.pack(list(archived), quality=level, effort=0)
             found = _search(packed, list(queries))
+            similarity = "projected cosine" if projection.for_model(models.load_model(level)) else "cosine"
             neighbours = np.array([[m.index for m in matches] for matches in found])
             rows.append(
                 {
-                    "ranking": f"aec search, level {level} latents, cosine",
+                    "ranking": f"aec search, level {level} latents, {similarity}",
                     "level": level,
                     "archive_bytes": len(packed),
                     "precision": precision(neighbours, labels, truth),
                 }
             )
+            if level == PICTURE_LEVEL:
+                picture(packed, train, test, out)
             if level in SPEED_LEVELS:
                 progress(f"level {level}: speed of search against decoding the archive")
                 result.setdefault("speed", {})[str(level)] = speed(packed, queries)
     result["seconds"] = time.time() - started
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "retrieval.json").write_text(json.dumps(result, indent=1) + "\n")
-    path = out / "retrieval.md"
-    path.write_text(markdown(result))
-    return path
+    return write_report(out, "retrieval", result, markdown(result))
 
 
 def markdown(result: dict[str, Any]) -> str:

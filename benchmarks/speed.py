@@ -11,7 +11,6 @@ Every rate is a best of ``REPEATS`` runs, so a busy machine's pauses count less.
 
 from __future__ import annotations
 
-import json
 import statistics
 import subprocess
 import sys
@@ -30,6 +29,7 @@ from codec import api
 from codec.search import DEFAULT_EFFORT
 
 from .baselines import Codec, classic_codecs
+from .written import write_report
 
 #: Levels measured: the lowest, the default, the highest and two between.
 LEVELS = (1, 4, 8, 12, 15)
@@ -189,7 +189,5 @@ def run(digits: Sequence[np.ndarray], out: Path = OUT, levels: Sequence[int] = L
                     )
         rows += measure_baselines(list(digits))
     start = measure_start(digits[0])
-    (out / "speed.json").write_text(json.dumps({"images": len(digits), "rows": rows, "start": start}, indent=1))
-    path = out / "speed.md"
-    path.write_text(markdown(rows, start, len(digits)))
-    return path
+    result = {"images": len(digits), "rows": rows, "start": start}
+    return write_report(out, "speed", result, markdown(rows, start, len(digits)))

@@ -12,7 +12,6 @@ quality, and the deterministic models' PSNR at the variational model's rate
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +19,8 @@ import numpy as np
 
 from codec import data, models, sample
 from codec.evaluate import measure_model
+
+from .written import write_report
 
 OUT = Path(__file__).resolve().parent / "results"
 #: The levels whose models it is compared with: the one-vector models (its kind) and the first grid ones.
@@ -39,11 +40,7 @@ def run(limit: int | None = None, out: Path = OUT) -> Path:
     rate = rows[0]["bpp"]
     at_rate = float(np.interp(rate, [p[0] for p in points], [p[1] for p in points]))
     result = {"images": len(images), "rows": rows, "deterministic_psnr_at_vae_rate": at_rate}
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "variational.json").write_text(json.dumps(result, indent=2) + "\n")
-    path = out / "variational.md"
-    path.write_text(markdown(result))
-    return path
+    return write_report(out, "variational", result, markdown(result))
 
 
 def markdown(result: dict[str, Any]) -> str:

@@ -9,7 +9,6 @@ range both reach) and whether aec reaches 45 dB. Writes
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -25,6 +24,7 @@ from codec.targets import encode_for_target
 
 from . import rd
 from .baselines import Codec, classic_codecs
+from .written import write_report
 
 #: Maximum errors of the refined points (the encoder picks the base per image).
 MAX_ERRORS = (16, 8, 4, 2, 1, 0)
@@ -265,11 +265,8 @@ def run(out: Path, mnist_train: np.ndarray, limit: int | None = None, progress: 
         for name, images in named.items():
             task = bar.add_task(name, total=len(images))
             results[name] = measure(images, lambda task=task: bar.advance(task))  # type: ignore[misc]
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "wild.json").write_text(json.dumps(results, indent=1) + "\n")
+    path = write_report(out, "wild", results, markdown(results, time.time() - started))
     pictures(results, named, out)
-    path = out / "wild.md"
-    path.write_text(markdown(results, time.time() - started))
     return path
 
 

@@ -185,6 +185,11 @@ def stored_ids(folder: Path, kind: str, level: int | None = None) -> tuple[int, 
     return tuple(key[2] for key, _ in _index(folder) if key[:2] == (kind, level))
 
 
+def paths_of(folder: Path, kind: str) -> tuple[Path, ...]:
+    """The files of every stored model of ``kind`` (a kind that is no level's), named by a role or not."""
+    return tuple(path for key, path in _index(folder) if key[:2] == (kind, None))
+
+
 def clear_cache() -> None:
     """Forget the presets and the index read (after the store changed)."""
     _presets.cache_clear()

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import shutil
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -22,6 +24,17 @@ def mnist_test() -> tuple[np.ndarray, np.ndarray]:
         if os.environ.get("CI"):  # a user's run may skip; CI must test on the real digits
             pytest.fail(f"MNIST not available in CI: {exc}")
         pytest.skip(f"MNIST not available: {exc}")
+
+
+@pytest.fixture
+def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    """A copy of the shipped weights, in use for the test (a test may change it)."""
+    folder = tmp_path / "weights"
+    shutil.copytree(models.weights_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
+    monkeypatch.setenv(models.WEIGHTS_ENV, str(folder))
+    models.clear_cache()
+    yield folder
+    models.clear_cache()
 
 
 @pytest.fixture(scope="session")

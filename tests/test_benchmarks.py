@@ -183,8 +183,9 @@ def test_search_benchmark_end_to_end(tmp_path: Path, mnist_test: tuple[np.ndarra
     images, labels = mnist_test
     path = retrieval.run((images[:300], labels[:300]), (images[300:340], labels[300:340]), tmp_path, lambda _: None)
     result = json.loads((tmp_path / "retrieval.json").read_text())
-    assert len(result["rows"]) == 2 + len(retrieval.LEVELS) and all(0.5 < r["precision"] <= 1 for r in result["rows"])
+    assert len(result["rows"]) == 3 + len(retrieval.LEVELS) and all(0.5 < r["precision"] <= 1 for r in result["rows"])
     assert set(result["speed"]) == {str(level) for level in retrieval.SPEED_LEVELS}
+    assert (tmp_path / "search_neighbours.png").stat().st_size > 10_000  # the picture for the guide
     assert all(
         set(times) == {"search_one", "search_all", "decode_one", "decode_all"} for times in result["speed"].values()
     )
@@ -207,3 +208,4 @@ def test_denoise_benchmark_end_to_end(tmp_path: Path, mnist_test: tuple[np.ndarr
     gaussian = next(r for r in result["rows"] if (r["kind"], r["strength"]) == ("gaussian", 0.3))
     assert gaussian["aec denoise"] > gaussian["damaged"] + 5
     assert "At gaussian 0.3:" in path.read_text()
+    assert (tmp_path / "denoise_examples.png").stat().st_size > 10_000  # the picture for the guide

@@ -106,17 +106,10 @@ def test_other_model_is_refused(sample: bytes, sample_id: int) -> None:
         codec.decompress(old)
 
 
-def test_files_of_a_replaced_model_still_decode(
-    tmp_path: Path, digits: np.ndarray, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_files_of_a_replaced_model_still_decode(weights: Path, digits: np.ndarray) -> None:
     """A level's former model, left in the store when its preset names another, decodes the files coded with
     it; new files use the new one."""
-    import shutil
-
-    folder = tmp_path / "weights"
-    shutil.copytree(models.weights_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    monkeypatch.setenv(models.WEIGHTS_ENV, str(folder))
-    models.clear_cache()
+    folder = weights
     old = codec.compress_many(list(digits[:4]), quality=2, effort=0)
     expected = codec.decompress_many(old)
     old_id = codec.inspect(old[0]).header.model_id

@@ -10,10 +10,12 @@ import pytest
 from PIL import Image
 from typer.testing import CliRunner
 
-from codec import archive, retrieval
+from codec import archive, models, projection, retrieval, store
 from codec.cli import app
-from codec.errors import ArgumentError, ImageError
+from codec.errors import ArgumentError, ImageError, ModelError
 from codec.images import prepare
+from codec.projection import Projection
+from codec.training.retrieval_fit import fit
 
 runner = CliRunner()
 
@@ -93,3 +95,83 @@ def test_search_command(tmp_path: Path, packed: bytes, mnist_test: tuple[np.ndar
     ]:
         refused = runner.invoke(app, ["search", *args])
         assert refused.exit_code == code and refused.stderr.startswith("error: ") and refused.stderr.count("\n") == 1
+
+
+@pytest.fixture(scope="module")
+def packed_vector(mnist_test: tuple[np.ndarray, np.ndarray]) -> bytes:
+    """The first 1,500 test digits at level 6 (one latent vector a digit), effort 0."""
+    return archive.pack(list(mnist_test[0][:1500]), quality=6, effort=0)
+
+
+def _precision(found: list[list[retrieval.Match]], labels: np.ndarray, truth: np.ndarray) -> float:
+    return float(np.mean([[labels[m.index] == t for m in matches] for matches, t in zip(found, truth)]))
+
+
+def test_the_projection_ranks_better_than_raw_latents(
+    packed_vector: bytes, mnist_test: tuple[np.ndarray, np.ndarray], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    digits, labels = mnist_test
+    queries, truth = list(digits[1500:2100]), labels[1500:2100]
+    model = models.load_model(6)
+    assert projection.for_model(model) is not None  # shipped for levels 1-6
+    projected = _precision(_search(packed_vector, queries), labels, truth)
+    monkeypatch.setattr(projection, "for_model", lambda model, folder=None: None)
+    raw = _precision(_search(packed_vector, queries), labels, truth)
+    assert projected > raw + 0.01, (projected, raw)  # 0.807 and 0.784 when written
+
+
+def test_fit_makes_feature_distances_those_of_the_pixels() -> None:
+    rng = np.random.default_rng(0)
+    weights = rng.normal(size=(6, 784))
+    latents = rng.integers(-5, 6, size=(400, 6))
+    digits = np.clip(latents @ weights * 4 + 128, 0, 255)  # linear in the latents, within [0, 255]
+    matrix = fit(latents, digits.astype(np.uint8).reshape(-1, 28, 28), radius=24)
+    assert matrix.dtype == np.int64 and matrix.shape == (6, 6)
+    found = Projection(matrix, np.zeros(32, np.uint8))
+    a, b = found.features(latents[:50]), found.features(latents[50:100])
+    assert np.array_equal(a, np.rint(a))  # integers: similarities are exact
+    feature = np.linalg.norm(a - b, axis=1)
+    pixels = np.linalg.norm(digits[:50] - digits[50:100], axis=1)
+    ratio = feature / pixels
+    assert np.ptp(ratio) / ratio.mean() < 0.05  # one scale: feature distances are pixel distances
+    assert 6 * found.largest_feature(24) ** 2 < projection.EXACT
+
+
+def test_a_projection_is_used_only_for_its_model_and_checked(weights: Path) -> None:
+    folder = weights
+    model = models.load_model(6)
+    other = models.load_model(5)
+    assert projection.for_model(other, folder).model_digest == other.digest  # each level its own
+    good = projection.for_model(model, folder)
+    wrong_shape = Projection(good.matrix[:10], good.model)
+    too_large = Projection(good.matrix * (1 << 20), good.model)
+    for bad, message in [(wrong_shape, "of shape"), (too_large, "not be exact")]:
+        projection.save(bad, 6, folder, {"command": "test"})
+        with pytest.raises(ModelError, match=message):
+            projection.for_model(model, folder)
+        store.model_path(folder, bad.digest).unlink()
+        store.model_path(folder, bad.digest).with_suffix(".json").unlink()
+        store.clear_cache()
+        projection.clear_cache()
+    assert projection.for_model(model, folder).digest == good.digest
+
+
+def test_shipped_projection_is_what_train_retrieval_fits(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    from codec import data
+    from codec.training import retrieval_fit
+
+    model = models.load_model(6)
+    shipped = projection.for_model(model)
+    meta = store.read_metadata(store.preset_path(models.weights_dir(), projection.role(6)))
+    assert meta["fitted_to"] == model.digest and meta["command"].startswith("aec train-retrieval")
+    assert meta["test_precision_projected"] > meta["test_precision_latents"]
+    train, _ = data.load_mnist("train")
+    fitted = retrieval_fit.fit(
+        retrieval_fit.latents_of(model, train[retrieval_fit.FIT]), train[retrieval_fit.FIT], model.prior.radius
+    )
+    assert np.abs(fitted - shipped.matrix).max() <= 1  # the same fit (a last-unit rounding may differ elsewhere)
+
+
+def test_train_retrieval_refuses_a_grid_level(weights: Path, mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
+    result = runner.invoke(app, ["train-retrieval", "--level", "8", "--weights-dir", str(weights)])
+    assert result.exit_code == 1 and result.stderr.startswith("error: level 8 codes a grid")

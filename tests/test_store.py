@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +13,6 @@ import codec
 from codec import lossless, models, store
 from codec.cli import app
 from codec.errors import ModelError, ModelMismatchError
-
-
-@pytest.fixture
-def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A copy of the shipped weights, in use for the test."""
-    folder = tmp_path / "weights"
-    shutil.copytree(models.weights_dir(), folder, ignore=shutil.ignore_patterns("*.py", "__pycache__"))
-    monkeypatch.setenv(models.WEIGHTS_ENV, str(folder))
-    models.clear_cache()
-    yield folder
-    models.clear_cache()
 
 
 def test_shipped_store_holds_each_model_once_and_names_what_it_holds() -> None:
@@ -39,7 +27,8 @@ def test_shipped_store_holds_each_model_once_and_names_what_it_holds() -> None:
         record = store.read_metadata(path)
         assert path.name == f"{record['model_sha256'][: store.NAME_DIGITS]}.npz"  # named by its content
         kind = record.get("kind", store.LEVEL_KIND)
-        assert kind in {store.LEVEL_KIND, "refine", "lossless", "lossless-blocks", "denoise", "variational"}
+        kinds = {"refine", "lossless", "lossless-blocks", "denoise", "variational", "retrieval"}
+        assert kind in {store.LEVEL_KIND, *kinds}
         if kind == store.LEVEL_KIND:  # every level model says which levels' files it decodes
             assert record["levels"] and all(isinstance(level, int) for level in record["levels"])
     # One model may serve several roles: general levels 1-4 share the general model at one step.

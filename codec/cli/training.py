@@ -275,6 +275,34 @@ def train_lossless(
     typer.echo(f"{blocks_path}: test digits {blocks_meta['test_payload_bpp']} bpp in archive blocks (payload)")
 
 
+@app.command("train-retrieval")
+def train_retrieval(
+    level: Annotated[
+        list[int] | None, typer.Option("--level", "-l", help="Level to fit (repeatable; default: levels 1-6).")
+    ] = None,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where the projections go (default: the shipped weights).")
+    ] = None,
+) -> None:
+    """Fit the search projections (aec search) of the levels that code a digit as one latent vector, and install
+    them; no torch, no randomness.
+
+    Each is the least-squares map from a level's latents to the training digits'
+    pixels, made an integer matrix. Example:
+
+      aec train-retrieval --level 6
+    """
+    from ..training.retrieval_fit import train_retrieval as run
+
+    chosen = sorted(set(level or range(1, 7)))
+    command = " ".join(["aec train-retrieval", *(f"--level {n}" for n in chosen)])
+    try:
+        run(chosen, data_dir, weights_dir, command, step=typer.echo)
+    except (CodecError, ValueError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+
+
 @app.command("train-denoiser")
 def train_denoiser(
     epochs: Annotated[int, typer.Option(help="Passes over the training digits (the best on validation is kept).")] = 6,
