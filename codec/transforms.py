@@ -216,12 +216,13 @@ def run_graph_in_strips(
     strip: int,
     stage: str,
 ) -> np.ndarray:
-    """:func:`run_graph` on ``x`` (N, C, H, W) a strip at a time; the same result, in bounded memory.
+    """:func:`run_graph` on ``x`` (N, C, H, W) a strip at a time; the same sums, in bounded memory.
 
     The graph maps each *unit* of ``rows_in`` input rows to ``rows_out`` output
     rows (a latent row and its pixel rows). Each strip of ``strip`` units runs
     with the units of context either side that cover :func:`reach`, whose outputs
-    are dropped, so no output row sees a strip's edge. One strip runs the whole input.
+    are dropped, so no output row sees a strip's edge. One strip runs the whole input. The result equals the
+    whole input's to within float rounding: a BLAS may round a row differently by where it falls in its tiles.
     """
     units = x.shape[2] // rows_in
     if units <= strip:
