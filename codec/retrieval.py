@@ -2,13 +2,13 @@
 
 An archive's payloads are entropy-decoded to their integer latents (what the
 range decoder gives back; a block of digits at a time in a version 5 archive:
-114x faster than decoding the images at level 6, 8.5x at level 8), and so are
+118x faster than decoding the images at level 6, 11x at level 8), and so are
 the queries', coded with the archive's own model. Images are ranked by the
 cosine similarity of their search features: the latents times the integer
 projection fitted to the model (:mod:`codec.projection`), or the latents
 themselves for a model without one. On held-out MNIST training digits (1,000
 queries against 20,000 archived digits at level 6), the ten nearest shared the
-query's label 92.2 % of the time with the projection, 91.1 % with raw latents,
+query's label 92.1 % of the time with the projection, 91.1 % with raw latents,
 91.2 % for the Euclidean distance between raw pixels.
 
 Similarities are computed exactly from integers, so a search ranks the same on
