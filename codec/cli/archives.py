@@ -281,14 +281,16 @@ def search(
 ) -> None:
     """List the archived images nearest each query, most similar first.
 
-    Images are ranked by the cosine similarity of their latents: the archive is
-    entropy-decoded only, never decoded to pixels. Each line names a query, then
-    the indices of its neighbours in the archive (as aec unpack numbers them) with
-    their similarity. The archive must be packed at a quality level, not --lossless.
+    Images are ranked by the cosine similarity of their latents (at levels 1-6
+    projected by the level's search projection): the archive is entropy-decoded
+    only, never decoded to pixels. Each line names a query, then the indices of
+    its neighbours in the archive (as aec unpack numbers them) with their
+    similarity. The archive must be packed at a quality level, not --lossless;
+    level 6 searches fastest and ranks best (1.1 s a query over 60,000 digits).
 
     Examples:
 
-      aec pack train-images-idx3-ubyte.gz -o train.aecs
+      aec pack train-images-idx3-ubyte.gz -o train.aecs -q 6 -e 0
 
       aec search digit.png train.aecs -k 5
 
