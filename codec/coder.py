@@ -56,16 +56,25 @@ def segments_of(layout: Layout, selector: int) -> list[Segment]:
     return list(layout)
 
 
-def _probabilities(freqs: np.ndarray) -> np.ndarray:
-    # Exact: small integers divided by a power of two are representable in float64.
+def probabilities(freqs: np.ndarray) -> np.ndarray:
+    """Integer frequencies as the coder's probabilities, ``freqs / 2**PRECISION``.
+
+    Exact: small integers divided by a power of two are representable in float64.
+    """
     return np.ascontiguousarray(freqs, dtype=np.float64) / float(1 << PRECISION)
+
+
+def rows_model(rows: np.ndarray) -> tuple[object, tuple[np.ndarray, ...]]:
+    """The coder model for one row of :func:`probabilities` per symbol (count, K), for
+    :meth:`StreamDecoder.decode_with`: the rows made once (e.g. a table bank's) and gathered, not converted per call."""
+    return _FAMILY, (np.ascontiguousarray(rows, dtype=np.float64),)
 
 
 def _model(freqs: np.ndarray) -> tuple[object, tuple[np.ndarray, ...]]:
     """constriction's model and the per-call arguments for one segment's tables."""
     if freqs.ndim == 1:
-        return constriction.stream.model.Categorical(_probabilities(freqs), perfect=False), ()
-    return _FAMILY, (_probabilities(freqs),)
+        return constriction.stream.model.Categorical(probabilities(freqs), perfect=False), ()
+    return _FAMILY, (probabilities(freqs),)
 
 
 def _check(symbols: np.ndarray, segments: Sequence[Segment]) -> None:

@@ -92,5 +92,6 @@ def decode_block(model: FrozenModel, payload: bytes, count: int) -> np.ndarray:
     selectors = np.zeros(count, np.int64)
     if model.prior.sets > 1:
         selectors = stream.decode(count, model.prior.selector).astype(np.int64)
-    symbols = stream.decode(count * per_image, _rows(model, selectors))
+    rows = model.prior.bank_probabilities()[model.prior.index[selectors].reshape(-1)]
+    symbols = stream.decode_with(count * per_image, coder.rows_model(rows))
     return model.prior.from_symbols(symbols.reshape(count, *model.prior.index.shape[1:]))

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .coder import PRECISION, Layout, Segment, Switch
+from .coder import PRECISION, Layout, Segment, Switch, probabilities
 
 
 def quantize_pmf(pmf: np.ndarray, precision: int = PRECISION) -> np.ndarray:
@@ -60,6 +60,7 @@ class LatentPrior:
     stationary: np.ndarray  # (C, K) integer frequencies
     radius: int
     _bits: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
+    _probabilities: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         sets = self.index.shape[0]
@@ -67,6 +68,12 @@ class LatentPrior:
             raise ValueError("prior tables have inconsistent shapes")
         if self.index.size and not 0 <= int(self.index.min()) <= int(self.index.max()) < len(self.bank):
             raise ValueError("prior index names a row outside the bank")
+
+    def bank_probabilities(self) -> np.ndarray:
+        """The bank's rows as the coder's probabilities (:func:`codec.coder.probabilities`; made once)."""
+        if not self._probabilities:
+            self._probabilities.append(probabilities(self.bank))
+        return self._probabilities[0]
 
     @property
     def channels(self) -> int:
