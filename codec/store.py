@@ -12,8 +12,9 @@ A weights folder holds::
       transforms-NAME.npz   network weights shared by the models whose graph names them
 
 The roles are ``level-N`` (quality level N's model), ``general-N`` (level N's
-general variant, for images that are not MNIST-like), ``refine``, ``lossless``
-and ``lossless-blocks``. One model may serve several roles (the general model
+general variant, for images that are not MNIST-like), ``refine``, ``lossless``,
+``lossless-blocks``, ``denoise``, ``vae`` and ``retrieval-N`` (level N's search
+projection). One model may serve several roles (the general model
 at one step serves general levels 1-4), stored once. Replacing a model is
 storing the new one and pointing its role at it; the former model stays in the
 store, named by no role, and the decoder finds it by its kind, level and id like
