@@ -58,10 +58,9 @@ def max_block_bytes(model: FrozenModel, count: int) -> int:
     return count * (symbols_per_image(model) + 1) * 2 + 8
 
 
-def _rows(model: FrozenModel, selectors: np.ndarray) -> np.ndarray:
-    """The table row of every symbol (count * C * GH * GW, K) of images coded with the sets ``selectors``."""
-    prior = model.prior
-    return prior.bank[prior.index[selectors].reshape(-1)]
+def _bank_rows(model: FrozenModel, selectors: np.ndarray) -> np.ndarray:
+    """The bank row of every symbol (count * C * GH * GW,) of images coded with the sets ``selectors``."""
+    return model.prior.index[selectors].reshape(-1)
 
 
 def encode_block(model: FrozenModel, streams: Sequence[np.ndarray]) -> bytes:
@@ -77,7 +76,7 @@ def encode_block(model: FrozenModel, streams: Sequence[np.ndarray]) -> bytes:
     stream = coder.StreamEncoder(cut=False)  # a cut saves 2 bytes a block for many decodes of 2^16 symbols
     if switched:
         stream.encode(selectors.astype(np.int32), model.prior.selector)
-    stream.encode(body, _rows(model, selectors))
+    stream.encode(body, model.prior.bank[_bank_rows(model, selectors)])
     return stream.finish()
 
 
@@ -92,6 +91,6 @@ def decode_block(model: FrozenModel, payload: bytes, count: int) -> np.ndarray:
     selectors = np.zeros(count, np.int64)
     if model.prior.sets > 1:
         selectors = stream.decode(count, model.prior.selector).astype(np.int64)
-    rows = model.prior.bank_probabilities()[model.prior.index[selectors].reshape(-1)]
+    rows = model.prior.bank_probabilities()[_bank_rows(model, selectors)]  # made once per model, not per block
     symbols = stream.decode_with(count * per_image, coder.rows_model(rows))
     return model.prior.from_symbols(symbols.reshape(count, *model.prior.index.shape[1:]))

@@ -59,8 +59,7 @@ class LatentPrior:
     selector: np.ndarray  # (M,) integer frequencies of the table sets
     stationary: np.ndarray  # (C, K) integer frequencies
     radius: int
-    _bits: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)
-    _probabilities: list[np.ndarray] = field(default_factory=list, repr=False, compare=False)
+    _derived: dict[str, np.ndarray] = field(default_factory=dict, repr=False, compare=False)  # made once
 
     def __post_init__(self) -> None:
         sets = self.index.shape[0]
@@ -71,9 +70,9 @@ class LatentPrior:
 
     def bank_probabilities(self) -> np.ndarray:
         """The bank's rows as the coder's probabilities (:func:`codec.coder.probabilities`; made once)."""
-        if not self._probabilities:
-            self._probabilities.append(probabilities(self.bank))
-        return self._probabilities[0]
+        if "probabilities" not in self._derived:
+            self._derived["probabilities"] = probabilities(self.bank)
+        return self._derived["probabilities"]
 
     @property
     def channels(self) -> int:
@@ -179,12 +178,12 @@ class LatentPrior:
 
     def _table_bits(self) -> dict[str, np.ndarray]:
         """-log2 of the bank's, the selector's and the stationary tables' frequencies (computed once)."""
-        if not self._bits:
+        if "bank" not in self._derived:
             total = float(1 << PRECISION)
-            self._bits["bank"] = -np.log2(self.bank / total)
-            self._bits["selector"] = -np.log2(self.selector / total)
-            self._bits["stationary"] = -np.log2(self.stationary / total)
-        return self._bits
+            self._derived["bank"] = -np.log2(self.bank / total)
+            self._derived["selector"] = -np.log2(self.selector / total)
+            self._derived["stationary"] = -np.log2(self.stationary / total)
+        return self._derived
 
     def to_symbols(self, latents: np.ndarray) -> np.ndarray:
         """Round and clamp real latents to symbol indices ``0..2R`` (int32)."""
