@@ -72,23 +72,16 @@ def _latents(header: Header, payload: bytes) -> np.ndarray:
     return decoded
 
 
-def search_model(head: ArchiveHead) -> tuple[FrozenModel, Projection | None]:
-    """The model an archive names, and its search projection (None: raw latents)."""
-    model = model_for_decoding(head.level, head.model_id)
-    return model, projection.for_model(model)
-
-
-def query_latents(head: ArchiveHead, queries: Sequence[Prepared]) -> tuple[np.ndarray, np.ndarray]:
-    """The queries' search features as rows (Q, F) and squared norms, their latents coded (at effort 0) with the
-    model the archive names."""
-    if head.lossless:
-        raise ArgumentError("a lossless archive holds no latents to search; pack it at a quality level")
+def query_latents(
+    head: ArchiveHead, queries: Sequence[Prepared], model: FrozenModel, features: Projection | None
+) -> tuple[np.ndarray, np.ndarray]:
+    """The queries' search features as rows (Q, F) and squared norms, their latents coded (at effort 0) with
+    ``model``, the one the archive names."""
     size = (head.height, head.width)
     for item in queries:
         if item.pixels.shape != size:
             height, width = item.pixels.shape
             raise ImageError(f"a query of {width}x{height} in an archive of {head.width}x{head.height} images")
-    model, features = search_model(head)
     _, payloads = encoder.encode_payloads(queries, head.level, 0, model=model, in_context=False)
     header = Header(head.level, model.model_id, head.width, head.height)
     return _rows([_latents(header, payload.data) for payload in payloads], features)
@@ -108,8 +101,11 @@ def search(read: Read, head: ArchiveHead, queries: Sequence[Prepared], k: int = 
         raise ArgumentError(f"k must be at least 1, got {k}")
     if not 1 <= len(queries) <= MAX_QUERIES:
         raise ArgumentError(f"search takes 1 to {MAX_QUERIES:,} queries, got {len(queries):,}")
-    wanted = query_latents(head, queries)
-    _, features = search_model(head)
+    if head.lossless:
+        raise ArgumentError("a lossless archive holds no latents to search; pack it at a quality level")
+    model = model_for_decoding(head.level, head.model_id)
+    features = projection.for_model(model)  # None: raw latents
+    wanted = query_latents(head, queries, model, features)
     best = np.zeros((len(queries), 0), np.float64)
     where = np.zeros((len(queries), 0), np.int64)
     first = number = 0  # the next image, and the next payload (an image's, or a block's)
