@@ -40,7 +40,9 @@ REFINED_VERSION = 5
 CONTEXT_VERSION = 6
 #: Version 7: files of the pixel model (``codec.lossless``), lossless or within a bound: level 0, its model's id.
 PIXEL_VERSION = 7
-SUPPORTED_VERSIONS = (3, 4, 5, 6, 7)
+#: Version 8: version 5's files without an autoencoder layer, coded by the predictive coder (``codec.predictive``).
+PREDICTIVE_VERSION = 8
+SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8)
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
@@ -57,10 +59,10 @@ FLAG_EXPLICIT_SIZE = 0x2
 #: Version 5: a refinement layer follows (maximum error and refinement model in the header).
 FLAG_REFINED = 0x4
 _KNOWN_FLAGS = {3: FLAG_INVERTED | FLAG_EXPLICIT_SIZE, 4: FLAG_INVERTED | FLAG_EXPLICIT_SIZE}
-_KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[4] | FLAG_REFINED
+_KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[8] = _KNOWN_FLAGS[4] | FLAG_REFINED
 _KNOWN_FLAGS[7] = _KNOWN_FLAGS[4] | FLAG_REFINED  # version 7: bit 2 says a maximum error (1 byte) follows
 #: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
-_FIXED = {3: len(MAGIC) + 3, 4: len(MAGIC) + 2, 5: len(MAGIC) + 2, 6: len(MAGIC) + 2, 7: len(MAGIC) + 2}
+_FIXED = {3: len(MAGIC) + 3, **{version: len(MAGIC) + 2 for version in (4, 5, 6, 7, 8)}}
 #: The largest maximum error a refined file carries (its step 2K + 1 stays under 256).
 MAX_REFINE_ERROR = 127
 MAX_LEVEL = 0xF
@@ -83,7 +85,8 @@ class Header:
     height: int = 28
     inverted: bool = False
     version: int = VERSION
-    #: Refined files (version 5): the maximum error of every pixel and the refinement model's id.
+    #: Refined files (version 5): the maximum error of every pixel and the refinement model's id (version 8: the
+    #: predictive model's).
     max_error: int | None = None
     refine_id: int = 0
 
@@ -106,15 +109,23 @@ class Header:
             if self.max_error is not None and not 1 <= self.max_error <= MAX_REFINE_ERROR:
                 raise FormatError(f"a pixel model's maximum error is 1..{MAX_REFINE_ERROR} (none: lossless)")
             return
+        if self.predictive and (self.level or not self.refined):
+            raise FormatError(f"a predictive file (version {PREDICTIVE_VERSION}) has level 0 and a maximum error")
         if self.level == 0 and (not self.refined or self.model_id):
             raise FormatError("level 0 (no autoencoder layer) is for refined files only, with model id 0")
-        if self.level == 0 and self.version >= CONTEXT_VERSION:
-            raise FormatError(f"format version {self.version} carries latents: level 0 is a version 5 file")
+        if self.level == 0 and CONTEXT_VERSION <= self.version < PREDICTIVE_VERSION:
+            raise FormatError(f"format version {self.version} carries latents: level 0 is a version 5 or 8 file")
 
     @property
     def refined(self) -> bool:
         """Whether a refinement layer follows the latents (or stands alone, at level 0)."""
         return self.max_error is not None and not self.pixel_model
+
+    @property
+    def predictive(self) -> bool:
+        """Whether the file is the predictive coder's (version 8): no latents, every pixel exact or within
+        ``max_error``."""
+        return self.version == PREDICTIVE_VERSION
 
     @property
     def pixel_model(self) -> bool:

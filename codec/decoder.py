@@ -16,7 +16,7 @@ from typing import Protocol, cast
 
 import numpy as np
 
-from . import bitstream, coder, contexts, lossless, models, refine
+from . import bitstream, coder, contexts, lossless, models, predictive, refine
 from .bitstream import Header
 from .errors import FormatError, ModelError, ModelMismatchError
 from .limits import images_per_batch
@@ -141,9 +141,20 @@ def _refine_model(header: Header) -> refine.RefineModel:
     return model
 
 
+def _predictive_model(model_id: int) -> predictive.PredictiveModel:
+    model = predictive.load(model_id=model_id)
+    matching(model, model_id, "predictive model")
+    return model
+
+
 def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
-    """The pixels of a refined file: its base (the autoencoder's image or mid-grey) and the refinement."""
+    """The pixels of a refined file: its base (the autoencoder's image or mid-grey) and the refinement (version 8:
+    the predictive coder's stream)."""
     size = (header.height, header.width)
+    if header.predictive:
+        coder_model = _predictive_model(header.refine_id)
+        pixels = predictive.decode(coder_model, item.stream, header.height, header.width, int(header.max_error or 0))
+        return 255 - pixels if header.inverted else pixels
     model = _refine_model(header)
     if item.latents is None:
         base = np.full(size, refine.MID_GREY, np.uint8)

@@ -32,7 +32,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from . import bitstream, choice, coder, contexts, lossless, models, refine, search
+from . import bitstream, choice, coder, contexts, lossless, models, predictive, refine, search
 from .arguments import check_effort, check_max_error, check_quality
 from .bitstream import Header
 from .decoder import decode_payload, reconstruct
@@ -142,8 +142,14 @@ def refinement_base(item: Prepared, level: int, effort: int = DEFAULT_EFFORT) ->
 
 
 def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.ndarray]:
-    """A refined file of a prepared image over ``base``, and the pixels it decodes to here (as the user gave them)."""
+    """A refined file of a prepared image over ``base``, and the pixels it decodes to here (as the user gave them).
+
+    Without an autoencoder layer (``base.level`` 0) the predictive coder codes it (format version 8) when its model
+    is installed, else the refinement layer over mid-grey (version 5).
+    """
     max_error = check_max_error(max_error)
+    if not base.level and models.preset_id(predictive.ROLE) is not None:
+        return predictive_file(item, max_error)
     model = refine.load()
     stream, decoded = refine.encode(model, item.pixels, base.image, max_error, 1 if base.level else 0)
     height, width = item.pixels.shape
@@ -159,6 +165,18 @@ def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.
     )
     data = bitstream.pack(header, bitstream.join_refined(base.payload.data, stream, bool(base.level)))
     return data, 255 - decoded if item.inverted else decoded
+
+
+def predictive_file(item: Prepared, max_error: int) -> tuple[bytes, np.ndarray]:
+    """The predictive coder's file of a prepared image (format version 8), every pixel within ``max_error``, and the
+    pixels it decodes to (as the user gave them)."""
+    model = predictive.load()
+    stream, decoded = predictive.encode(model, item.pixels, max_error)
+    height, width = item.pixels.shape
+    header = Header(
+        0, 0, width, height, item.inverted, bitstream.PREDICTIVE_VERSION, max_error=max_error, refine_id=model.model_id
+    )
+    return bitstream.pack(header, stream), 255 - decoded if item.inverted else decoded
 
 
 def encode_refined(item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT) -> bytes:
@@ -200,10 +218,10 @@ def encode_within(
     """The smaller of the refined files over ``level``'s autoencoder and over none (or over ``bases``, made once by
     :func:`within_bases`): every pixel within ``max_error``. Returns the file and the pixels it decodes to here.
 
-    The pixel model's file (:mod:`codec.lossless`, when installed) is a third
-    candidate. Lossless (``max_error`` 0) never builds on the autoencoder, whose
-    image may differ by a grey level on another machine: it decodes to the same
-    pixels everywhere.
+    Without an autoencoder layer the file is the predictive coder's (:func:`refined_file`). The pixel
+    model's file (:mod:`codec.lossless`, when installed) is a third candidate. Lossless (``max_error`` 0)
+    never builds on the autoencoder, whose image may differ by a grey level on another machine: it decodes
+    to the same pixels everywhere.
     """
     max_error = check_max_error(max_error)
     if bases is None:

@@ -25,8 +25,8 @@ Everything the decoder computes is integer arithmetic on decoded symbols, so
 a file decodes to the same pixels on every machine. The tables are static
 (not adapted to the image), which is what lets a batch of images decode in
 lockstep. Digits are what the tables know: on other images
-:func:`codec.encoder.encode_within` keeps the adaptive refinement layer's file
-(:mod:`codec.refine`) when it is smaller.
+:func:`codec.encoder.encode_within` keeps the predictive coder's file
+(:mod:`codec.predictive`) when it is smaller.
 """
 
 from __future__ import annotations

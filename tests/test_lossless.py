@@ -72,13 +72,13 @@ def test_dark_on_light_keeps_its_polarity(digits: np.ndarray) -> None:
     assert np.array_equal(codec.decompress(data), paper)
 
 
-def test_a_photo_keeps_the_smaller_refinement_file() -> None:
-    """The tables know digits: on a photo the adaptive refinement's file (version 5) is smaller and is kept."""
+def test_a_photo_keeps_the_smaller_predictive_file() -> None:
+    """The tables know digits: on a photo the predictive coder's file (version 8) is smaller and is kept."""
     from skimage import data as samples
 
     photo = np.asarray(samples.camera()[::8, ::8])
     data = codec.compress(photo, max_error=0)
-    assert codec.inspect(data).header.version == bitstream.REFINED_VERSION
+    assert codec.inspect(data).header.version == bitstream.PREDICTIVE_VERSION
     assert len(data) < len(_file(Prepared(photo, False)))
     assert encoder.pixel_model_file(Prepared(photo, False), budget=len(data)) is None  # stopped once it passed it
     assert np.array_equal(codec.decompress(data), photo)

@@ -82,8 +82,8 @@ def test_files_come_back_within_the_bound(photo: np.ndarray, digits: np.ndarray,
         header, _ = bitstream.unpack(data, api.known_ids)
         if kind == "digit":  # the pixel model's file is the smaller one on a digit (format version 7)
             assert header.version == bitstream.PIXEL_VERSION and header.max_error == (max_error or None)
-        else:
-            assert header.version == bitstream.REFINED_VERSION and header.max_error == max_error
+        else:  # no autoencoder layer: the predictive coder's file (format version 8)
+            assert header.version == bitstream.PREDICTIVE_VERSION and header.max_error == max_error
         assert np.abs(codec.decompress(data).astype(int) - image).max() <= max_error
 
 
@@ -149,8 +149,8 @@ def test_header_fields_are_checked() -> None:
 
 def test_a_file_of_another_refinement_model_is_named(photo: np.ndarray, model: refine.RefineModel) -> None:
     item = prepare(photo[:8, :8])
-    data = encoder.encode_refined(item, 1, 0, 0)
-    header, payload = bitstream.unpack(data)
+    data = encoder.encode_refined(item, 1, 8, 0)  # over a level: the refinement layer (level 0: the predictive coder)
+    header, payload = bitstream.unpack(data, api.known_ids)
     other = bitstream.Header(**{**header.__dict__, "refine_id": (model.model_id + 1) % 4096})
     with pytest.raises(ModelMismatchError, match="refinement model"):
         codec.decompress(bitstream.pack(other, payload))
@@ -171,7 +171,7 @@ def test_cli_max_error_zero_is_lossless(tmp_path: Path, photo: np.ndarray) -> No
     assert result.exit_code == 0, result.output
     assert np.array_equal(np.asarray(Image.open(tmp_path / "back.png")), photo)
     info = runner.invoke(app, ["info", str(tmp_path / "p.aec")])
-    assert "refined to max error 0" in info.output
+    assert "predictive model" in info.output and "lossless" in info.output
 
 
 def test_cli_refuses_max_error_with_a_target(tmp_path: Path) -> None:

@@ -21,6 +21,8 @@ MANIFEST = json.loads((VECTORS / "manifest.json").read_text()) if (VECTORS / "ma
 REFINED = ("refined-camera-k0", "refined-camera-k3", "refined-digit7-q12-k4")
 #: Version 7 (pixel model) reference files, lossless or within K (``-kK``): :func:`test_pixel_model_reference_file`.
 LOSSLESS = ("lossless-digit7", "lossless-paper-digit2", "lossless-camera", "near-digit7-k2", "near-camera-k3")
+#: Version 8 (predictive coder) reference files, lossless or within K (``-kK``): :func:`test_predictive_reference_file`.
+PREDICTIVE = ("predictive-camera", "predictive-paper-camera-k3", "predictive-sparse-camera")
 
 
 #: Archive reference files (``.aecs``): name -> the archive version it was written in.
@@ -30,7 +32,7 @@ ARCHIVES = {"archive-lossless-v4": 4, "archive-lossless-v3": 3, "archive-q8-v3":
 def test_every_reference_file_is_tested() -> None:
     # A vector in neither list would go untested; one missing on disk would fail to open.
     on_disk = {path.stem for path in VECTORS.glob("*.aec")}
-    assert on_disk == set(MANIFEST) | set(REFINED) | set(LOSSLESS)
+    assert on_disk == set(MANIFEST) | set(REFINED) | set(LOSSLESS) | set(PREDICTIVE)
     assert {path.stem for path in VECTORS.glob("*.aecs")} == set(ARCHIVES)
     assert {path.stem for path in VECTORS.glob("*.png")} == on_disk | set(ARCHIVES)
     assert set(ARCHIVES.values()) == {archive.VERSION, archive.BLOCKS_VERSION, archive.LATENT_BLOCKS_VERSION}
@@ -80,6 +82,20 @@ def test_pixel_model_reference_file(name: str) -> None:
     assert header.inverted == name.startswith("lossless-paper")
     assert header.max_error == (int(name.rsplit("-k", 1)[1]) if "-k" in name else None)
     assert np.array_equal(codec.decompress(coded), np.asarray(Image.open(VECTORS / f"{name}.png")))
+
+
+@pytest.mark.parametrize("name", PREDICTIVE)
+def test_predictive_reference_file(name: str) -> None:
+    """Version 8 reference files decode to exactly the pixels they decoded to when written (lossless: the image)."""
+    coded = (VECTORS / f"{name}.aec").read_bytes()
+    header = codec.inspect(coded).header
+    assert header.version == bitstream.PREDICTIVE_VERSION and header.level == 0
+    assert header.inverted == ("-paper-" in name)
+    assert header.max_error == (int(name.rsplit("-k", 1)[1]) if "-k" in name else 0)
+    pixels = codec.decompress(coded)
+    assert np.array_equal(pixels, np.asarray(Image.open(VECTORS / f"{name}.png")))
+    if name == "predictive-sparse-camera":
+        assert set(np.unique(pixels)) <= set(range(0, 256, 8))
 
 
 @pytest.mark.parametrize("name", sorted(ARCHIVES))

@@ -223,7 +223,10 @@ def _describe_file(name: str) -> str:
     if h.pixel_model:
         bound = "lossless" if h.max_error is None else f"every pixel within {h.max_error}"
         layers = f"pixel model {h.model_id:03x}, {bound}"
-    if h.refined:
+    if h.predictive:
+        bound = "lossless" if not h.max_error else f"every pixel within {h.max_error}"
+        layers = f"predictive model {h.refine_id:03x}, {bound}"
+    elif h.refined:
         layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"
     return (
         f"aec format {h.version}, {h.width}x{h.height}, {layers}, "

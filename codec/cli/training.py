@@ -249,6 +249,32 @@ def train_refinement(
     typer.echo(f"{path}: {meta['training_images']} images, bpp without a base by max error {meta['train_bpp_no_base']}")
 
 
+@app.command("train-predictive")
+def train_predictive(
+    seed: Annotated[int, typer.Option(help="Random seed (which digits, renderings and degradations).")] = 0,
+    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    weights_dir: Annotated[
+        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
+    ] = None,
+    limit: Annotated[int | None, typer.Option(help="Fit on the first N training images only (experiments).")] = None,
+) -> None:
+    """Count the predictive pixel coder's tables (lossless and --max-error files of any image) and install them.
+
+    No torch: the predictors are fixed and the tables are counts over the refinement layer's training
+    images; every fourth is held out and measured. Example:
+
+      aec train-predictive
+    """
+    from ..training.predictive_fit import train_predictive as run
+
+    command = " ".join(["aec train-predictive", f"--seed {seed}"] + ([f"--limit {limit}"] if limit else []))
+    try:
+        path, meta = run(data_dir, weights_dir, seed, command, limit, report=typer.echo)
+    except (CodecError, ImportError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{path}: held-out training images, bpp by max error {meta['validation_bpp_by_max_error']}")
+
+
 @app.command("train-lossless")
 def train_lossless(
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,

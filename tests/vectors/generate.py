@@ -105,6 +105,35 @@ def write_lossless(replace: bool) -> int:
     return written
 
 
+#: Files of the predictive coder (format version 8), lossless or within K (``-kK``); the PNG is what they decode to.
+#: "sparse" uses every 8th grey level only: its stream is packed.
+PREDICTIVE = ("predictive-camera", "predictive-paper-camera-k3", "predictive-sparse-camera")
+
+
+def predictive_cases() -> dict[str, tuple[np.ndarray, int]]:
+    """Name -> (image, max error) of the predictive coder's vectors: a photo crop, dark on light within 3, and one
+    with gaps between its grey levels."""
+    chosen = (camera(), 255 - camera(), camera() // 8 * 8)
+    return {
+        name: (image, int(name.rsplit("-k", 1)[1]) if "-k" in name else 0) for name, image in zip(PREDICTIVE, chosen)
+    }
+
+
+def write_predictive(replace: bool) -> int:
+    """Write the predictive coder's vectors that are missing (all with ``replace``); returns how many were written."""
+    written = 0
+    for name, (image, max_error) in predictive_cases().items():
+        if (HERE / f"{name}.aec").exists() and not replace:
+            continue
+        coded, decoded = encoder.predictive_file(prepare(image), max_error)
+        assert np.array_equal(codec.decompress(coded), decoded)
+        assert np.abs(decoded.astype(int) - image).max() <= max_error
+        (HERE / f"{name}.aec").write_bytes(coded)
+        Image.fromarray(decoded).save(HERE / f"{name}.png")
+        written += 1
+    return written
+
+
 #: Archives (``.aecs``): name -> quality; the PNG beside each is its images stacked top to bottom.
 #: The name ends with the archive version: "archive-q8-v3" was written by aec 0.14, whose writer packed digits as
 #: version 3 (aec 0.15 packs them as version 5); it is kept as written.
@@ -173,7 +202,7 @@ def main() -> None:
             "version": codec.inspect(coded).header.version,
         }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    others = write_lossless(args.force) + write_archives(args.force)
+    others = write_lossless(args.force) + write_predictive(args.force) + write_archives(args.force)
     print(f"wrote {len(manifest) - kept + others} vectors to {HERE} (kept {kept})")
 
 
