@@ -252,11 +252,11 @@ def coded_diagonals(
     and quantized errors (sign flips applied), once the diagonal is coded. Returns the image as decoded."""
     height, width = image.shape
     plane = _Plane(height, width, max_error, top)
-    flat = np.pad(image.astype(np.int64), ((PAD, 0), (PAD, PAD))).ravel()
+    flat = np.pad(image, ((PAD, 0), (PAD, PAD))).ravel()
     total = 2 * image.shape[0] + image.shape[1] - 2
     for i, idx in enumerate(diagonals(*image.shape)):
         blend, contexts, flip, preds = plane.predict(idx)
-        error = flat[idx] - blend
+        error = flat[idx].astype(np.int64) - blend
         q = np.sign(error) * ((np.abs(error) + max_error) // plane.step)
         plane.commit(idx, blend, preds, q)
         yield contexts, q * flip

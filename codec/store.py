@@ -12,7 +12,7 @@ A weights folder holds::
       transforms-NAME.npz   network weights shared by the models whose graph names them
 
 The roles are ``level-N`` (quality level N's model), ``general-N`` (level N's
-general variant, for images that are not MNIST-like), ``refine``, ``lossless``,
+general variant, for images that are not MNIST-like), ``refine``, ``predictive``, ``lossless``,
 ``lossless-blocks``, ``denoise``, ``vae`` and ``retrieval-N`` (level N's search
 projection). One model may serve several roles (the general model
 at one step serves general levels 1-4), stored once. Replacing a model is

@@ -74,10 +74,10 @@ def test_lossless_and_max_error_through_pillow(tmp_path: Path, digits: np.ndarra
     with Image.open(near) as image:
         assert not image.info["lossless"] and image.info["max_error"] == 3
         assert np.abs(np.asarray(image).astype(int) - digits[6]).max() <= 3
-    refined = tmp_path / "refined.aec"  # a photo: the refinement's lossless file (format version 5)
+    refined = tmp_path / "refined.aec"  # a photo: the predictive coder's lossless file (format version 8)
     photo = np.asarray(Image.open(Path(__file__).parent / "vectors" / "lossless-camera.png"))
     Image.fromarray(photo).save(refined, lossless=True)
-    assert codec.inspect(refined.read_bytes()).header.version == 5
+    assert codec.inspect(refined.read_bytes()).header.version == 8
     with Image.open(refined) as image:
         assert image.info["lossless"] and image.info["max_error"] == 0 and np.array_equal(np.asarray(image), photo)
     with pytest.raises(codec.ArgumentError, match="give one"):
