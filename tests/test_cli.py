@@ -326,3 +326,23 @@ def test_levels_lists_every_installed_level(shipped_levels: list[int]) -> None:
         assert cells["level"] == str(level) and cells["model id"] == f"{model.model_id:03x}"
         assert float(cells["search lambda"]) == model.search_lambda
         assert float(cells["bpp"]) == round(model.metadata["test"]["bpp"], 3)
+
+
+def test_a_command_runs_from_an_app_holding_it_alone(pngs: list[Path]) -> None:
+    """The console script builds only the command it runs: the same command, options and callback."""
+    from codec.cli.common import app_for, command_name
+
+    names = [command_name(info) for info in app.registered_commands]
+    assert len(names) == len(set(names)) and {"compress", "decompress", "info", "pack"} <= set(names)
+    lean = app_for(["info", str(pngs[0])])
+    assert [command_name(info) for info in lean.registered_commands] == ["info"]
+    assert lean.registered_callback is app.registered_callback and len(app.registered_commands) == len(names)
+    for args in ([], ["--version"], ["nonsense"], ["--help"]):
+        assert app_for(args) is app
+    whole = runner.invoke(app, ["compress", "--effort", "0", str(pngs[0]), "-o", "-"])
+    alone = runner.invoke(app_for(["compress"]), ["compress", "--effort", "0", str(pngs[0]), "-o", "-"])
+    assert alone.exit_code == whole.exit_code == 0 and alone.stdout_bytes == whole.stdout_bytes
+    bad = runner.invoke(app_for(["compress"]), ["compress", "--effort", "9", str(pngs[0])])
+    assert bad.exit_code == 2 and "--effort" in bad.output
+    version = runner.invoke(app_for(["info"]), ["--version"])
+    assert version.exit_code == 0 and version.output.startswith("aec ")
