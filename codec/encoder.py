@@ -27,8 +27,9 @@ from __future__ import annotations
 
 import contextlib
 from collections import defaultdict
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
+from functools import partial
 
 import numpy as np
 
@@ -149,7 +150,9 @@ def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.
     """
     max_error = check_max_error(max_error)
     if not base.level and models.preset_id(predictive.ROLE) is not None:
-        return predictive_file(item, max_error)
+        made = predictive_file(item, max_error)
+        assert made is not None  # no budget to pass
+        return made
     model = refine.load()
     stream, decoded = refine.encode(model, item.pixels, base.image, max_error, 1 if base.level else 0)
     height, width = item.pixels.shape
@@ -167,11 +170,14 @@ def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.
     return data, 255 - decoded if item.inverted else decoded
 
 
-def predictive_file(item: Prepared, max_error: int) -> tuple[bytes, np.ndarray]:
+def predictive_file(item: Prepared, max_error: int, budget: int | None = None) -> tuple[bytes, np.ndarray] | None:
     """The predictive coder's file of a prepared image (format version 8), every pixel within ``max_error``, and the
-    pixels it decodes to (as the user gave them)."""
+    pixels it decodes to (as the user gave them); None when its payload would pass ``budget`` bytes."""
     model = predictive.load()
-    stream, decoded = predictive.encode(model, item.pixels, max_error)
+    coded = predictive.encode_within_budget(model, item.pixels, max_error, budget)
+    if coded is None:
+        return None
+    stream, decoded = coded
     height, width = item.pixels.shape
     header = Header(
         0, 0, width, height, item.inverted, bitstream.PREDICTIVE_VERSION, max_error=max_error, refine_id=model.model_id
@@ -212,6 +218,18 @@ def pixel_model_file(
     return bitstream.pack(header, payload), 255 - decoded if item.inverted else decoded
 
 
+#: Images of at most this many pixels (64 x 64, what lossless archives code in blocks) try the pixel model first.
+DIGIT_SIZED_PIXELS = 4096
+
+
+def _pixel_model_file(item: Prepared, max_error: int, budget: int | None) -> tuple[bytes, np.ndarray] | None:
+    """:func:`pixel_model_file`, or None for an image over the format's size limit (the digit tables fit no such
+    image)."""
+    with contextlib.suppress(FormatError):
+        return pixel_model_file(item, max_error, budget=budget)
+    return None
+
+
 def encode_within(
     item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT, bases: Sequence[Base] | None = None
 ) -> tuple[bytes, np.ndarray]:
@@ -227,12 +245,19 @@ def encode_within(
     if bases is None:
         bases = within_bases(item, max_error, level, effort)
     usable = [b for b in bases if max_error > 0 or not b.level]
-    made = [refined_file(item, max_error, base) for base in usable]
+    predicted = models.preset_id(predictive.ROLE) is not None and any(not b.level for b in usable)
+    made = [refined_file(item, max_error, b) for b in usable if b.level or not predicted]
+    # The coders that stop once they pass the smallest file so far; the likelier winner first (the pixel model
+    # on digit-sized images), so that the other stops early.
+    bounded: list[Callable[[int | None], tuple[bytes, np.ndarray] | None]] = []
+    if predicted:
+        bounded.append(partial(predictive_file, item, max_error))
     if models.preset_id(lossless.ROLE) is not None:  # a pixel model to code with
-        smallest = min(len(data) for data, _ in made)
-        with contextlib.suppress(FormatError):  # over the format's size limit: the digit tables fit no such image
-            exact = pixel_model_file(item, max_error, budget=smallest)  # stops once larger than the smallest
-            made += [exact] if exact is not None else []
+        first = item.pixels.size <= DIGIT_SIZED_PIXELS
+        bounded.insert(0 if first else len(bounded), partial(_pixel_model_file, item, max_error))
+    for make in bounded:
+        file = make(min((len(data) for data, _ in made), default=None))
+        made += [file] if file is not None else []
     return min(made, key=lambda file: len(file[0]))
 
 

@@ -289,8 +289,8 @@ def _packable(levels: np.ndarray, max_error: int) -> bool:
 
 
 def _encode(
-    model: PredictiveModel, image: np.ndarray, max_error: int, levels: np.ndarray | None
-) -> tuple[bytes, np.ndarray]:
+    model: PredictiveModel, image: np.ndarray, max_error: int, levels: np.ndarray | None, budget: int | None = None
+) -> tuple[bytes, np.ndarray] | None:
     counts = AdaptiveCounts(model.tables, ADAPTATION)
     encoder = coder.StreamEncoder()
     packed = np.zeros(256, np.int32)
@@ -311,21 +311,37 @@ def _encode(
         encoder.encode(symbols, _frequencies(counts, contexts))
         encoder.encode(_offset_bits(q), _BIT)
         _adapt(counts, contexts, symbols)
+        if budget is not None and encoder.size() > budget:
+            loop.close()
+            return None
     return encoder.finish(), decoded if levels is None else levels[decoded].astype(np.uint8)
 
 
 def encode(model: PredictiveModel, image: np.ndarray, max_error: int) -> tuple[bytes, np.ndarray]:
-    """The stream of ``image`` ((H, W) uint8), every pixel within ``max_error``, and the image it decodes to.
+    """The stream of ``image`` ((H, W) uint8), every pixel within ``max_error``, and the image it decodes to."""
+    coded = encode_within_budget(model, image, max_error, None)
+    assert coded is not None  # no budget to pass
+    return coded
+
+
+def encode_within_budget(
+    model: PredictiveModel, image: np.ndarray, max_error: int, budget: int | None
+) -> tuple[bytes, np.ndarray] | None:
+    """:func:`encode`, or None once the stream passes ``budget`` bytes (when another coder's file is known to be
+    smaller).
 
     A lossless image with gaps between its grey levels is also coded *packed* (its levels in the stream, then
     each pixel's index among them); the smaller stream is kept.
     """
     levels = grey_levels(image)
-    plain = _encode(model, image, max_error, None)
+    plain = _encode(model, image, max_error, None, budget)
     if not _packable(levels, max_error):
         return plain
-    packed = _encode(model, image, max_error, levels)
-    return min(plain, packed, key=lambda coded: len(coded[0]))
+    # A stream's last words may be cut by a few bytes when finished: the packed one stops only when surely larger.
+    packed = _encode(model, image, max_error, levels, budget if plain is None else len(plain[0]) + 8)
+    if packed is None or (plain is not None and len(plain[0]) <= len(packed[0])):
+        return plain
+    return packed
 
 
 def decode(model: PredictiveModel, data: bytes, height: int, width: int, max_error: int) -> np.ndarray:

@@ -191,3 +191,10 @@ def test_the_shipped_model_is_what_its_metadata_says() -> None:
     assert meta["command"].startswith("aec train-predictive") and meta["kind"] == predictive.ROLE
     assert meta["model_sha256"] == predictive.load().digest
     assert set(meta["validation_bpp_by_max_error"]) == {"0", "2"}
+
+
+def test_a_budget_stops_the_coder_once_passed(model: predictive.PredictiveModel, photo: np.ndarray) -> None:
+    stream, _ = predictive.encode(model, photo, 0)
+    assert predictive.encode_within_budget(model, photo, 0, len(stream) // 2) is None
+    assert predictive.encode_within_budget(model, photo, 0, len(stream) + 8) is not None
+    assert encoder.predictive_file(prepare(photo), 0, budget=100) is None
