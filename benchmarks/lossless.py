@@ -205,7 +205,7 @@ def markdown(result: dict[str, Any]) -> str:
         f"({'met' if ours['bpp'] <= TARGET_FILE_BPP else 'not met'}); the archive at most {TARGET_ARCHIVE_BPP} bpp: "
         f"{packed['bpp']:.3f} ({'met' if packed['bpp'] <= TARGET_ARCHIVE_BPP else 'not met'}). "
         f"{ours['pixel_model_share']:.1%} of the per-image files are the pixel model's (format version 7), the "
-        "rest the refinement layer's (version 5), whichever was smaller.",
+        "rest the predictive coder's (version 8), whichever was smaller.",
         "",
         f"## Near-lossless (`--max-error K`, over level {NEAR_LEVEL} at effort 0 or no autoencoder), "
         f"first {result['near_images']:,} digits",
@@ -229,6 +229,14 @@ def markdown(result: dict[str, Any]) -> str:
             f"| {r['set']} | {r['images']} | {cells} | {r['aec_at_most_jxl']} of {r['images']} | "
             f"{r['pixel_model_share']:.0%} |"
         )
+    verdicts = [
+        f"{r['set']} {r['aec --lossless']:.3f} against {r['JPEG XL lossless']:.3f} "
+        f"({'met' if r['aec --lossless'] <= r['JPEG XL lossless'] else 'not met'})"
+        for r in result["sets"]
+        if "JPEG XL lossless" in r
+    ]
+    if verdicts:
+        lines += ["", "Target: per set, at most JPEG XL lossless's mean: " + "; ".join(verdicts) + "."]
     lines += ["", f"Measured in {result['seconds']:.0f} s. Near-lossless points on the RD plot: lossless_rd.png.", ""]
     return "\n".join(lines)
 
