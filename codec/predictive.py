@@ -60,8 +60,9 @@ TEXTURE_ACTIVITY_BINS = (0, 2, 6, 16, 40)
 TEXTURES = 16 * (len(TEXTURE_ACTIVITY_BINS) + 1)
 #: Rows of the model's table: the contexts, then the textures.
 TABLE_ROWS = CONTEXTS + TEXTURES
-#: How the trained tables adapt to the image.
-ADAPTATION = Adaptation(prior_total=1024, increment=16, limit=1 << 13)
+#: How the trained tables adapt to the image (chosen on held-out training images: increments of 16, 32, 64 and 128,
+#: limits 2**13 to 2**16, prior weights 512 to 2048).
+ADAPTATION = Adaptation(prior_total=1024, increment=64, limit=1 << 15)
 #: Rows above and columns either side of the image that neighbours may read (black, no error).
 PAD = 2
 #: The model's role in the model store (:mod:`codec.store`).
