@@ -38,6 +38,14 @@ def weights(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="session")
+def photo() -> np.ndarray:
+    """A 64x80 crop of the camera man (a benchmark photo, never a training one)."""
+    from skimage import data as samples
+
+    return samples.camera()[100:164, 200:280]
+
+
+@pytest.fixture(scope="session")
 def digits(mnist_test: tuple[np.ndarray, np.ndarray]) -> np.ndarray:
     """A fixed sample of 200 test digits."""
     return mnist_test[0][:200]

@@ -7,7 +7,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PIL import Image
-from skimage import data as samples
 from typer.testing import CliRunner
 
 import codec
@@ -19,12 +18,6 @@ from codec.metrics import psnr
 from codec.targets import encode_for_target
 
 runner = CliRunner()
-
-
-@pytest.fixture(scope="module")
-def photo() -> np.ndarray:
-    """A 64x80 crop of the camera man (a benchmark photo, never a training one)."""
-    return samples.camera()[100:164, 200:280]
 
 
 @pytest.fixture(scope="module")
