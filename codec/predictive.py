@@ -36,7 +36,7 @@ from . import coder, progress
 from .adaptive import Adaptation, AdaptiveCounts
 from .coder import PRECISION
 from .errors import CorruptFileError, ModelError
-from .models import hash_arrays, load_table_model, save_table_model, table_model_ids, table_model_path
+from .models import hash_arrays, load_table_model, save_table_model, table_model_path
 
 #: Upper bounds (exclusive) of the magnitude bins of ``|q|``; a bin of width ``2**b`` codes ``b`` fair bits.
 MAGNITUDE_EDGES = (0, 1, 2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256)
@@ -114,6 +114,7 @@ def save(model: PredictiveModel, folder: Path, metadata: dict[str, object]) -> P
 
 @functools.cache
 def _load(path: Path) -> PredictiveModel:
+    """The model in ``path``, checked against the digest its metadata records (read once per path)."""
     return load_table_model(
         path, lambda arrays: PredictiveModel(arrays["tables"].astype(np.uint32)), "predictive model"
     )
@@ -122,11 +123,6 @@ def _load(path: Path) -> PredictiveModel:
 def load(folder: Path | None = None, model_id: int | None = None) -> PredictiveModel:
     """The installed predictive model (or the stored one of ``model_id``); :class:`ModelError` if missing or damaged."""
     return _load(table_model_path(ROLE, "predictive model", folder, model_id))
-
-
-def installed_ids() -> list[int]:
-    """The ids of the stored predictive models, the preset's first."""
-    return list(table_model_ids(ROLE))
 
 
 def _bins(values: np.ndarray, bounds: tuple[int, ...]) -> np.ndarray:
