@@ -57,7 +57,7 @@ from .bitstream import (
     unpack_model,
 )
 from .bitstream import VERSION as FILE_VERSION
-from .decoder import matching
+from .decoder import matching, named_model
 from .encoder import Encoder
 from .errors import CorruptFileError, FormatError, ImageError
 from .images import ImageLike, Prepared, prepare
@@ -293,9 +293,7 @@ def payload_batches(read: Read, head: ArchiveHead, batch: int) -> Iterator[list[
 def _block_model(head: ArchiveHead) -> lossless_blocks.BlockModel:
     """The block model ``head`` names (installed, or a former one still in the store); :class:`ModelMismatchError`
     otherwise."""
-    model = lossless_blocks.load(model_id=head.model_id)
-    matching(model, head.model_id, "lossless block model", "archive")
-    return model
+    return named_model(lossless_blocks.load, head.model_id, "lossless block model", "archive")
 
 
 def _latent_model(head: ArchiveHead) -> FrozenModel:

@@ -10,9 +10,9 @@ for lossless files. The encoder (:mod:`codec.encoder`) makes what this reads.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Protocol, cast
+from typing import Protocol, TypeVar, cast
 
 import numpy as np
 
@@ -28,6 +28,9 @@ class _Identified(Protocol):
     def model_id(self) -> int: ...
 
 
+M = TypeVar("M", bound=_Identified)
+
+
 def matching(model: _Identified, model_id: int, what: str, container: str = "file") -> None:
     """Refuse a model other than the one a file (or archive) names: every decoder's one check of a model id.
 
@@ -38,6 +41,14 @@ def matching(model: _Identified, model_id: int, what: str, container: str = "fil
         raise ModelMismatchError(
             f"{container} was coded with {what} {model_id:03x}; this installation has {model.model_id:03x}"
         )
+
+
+def named_model(load: Callable[..., M], model_id: int, what: str, container: str = "file") -> M:
+    """The stored model of ``model_id`` that ``load`` finds (the preset's or a former one), checked by
+    :func:`matching`."""
+    model = load(model_id=model_id)
+    matching(model, model_id, what, container)
+    return model
 
 
 @dataclass(frozen=True)
@@ -135,27 +146,15 @@ def decompress_many(files: Sequence[bytes], dtype: type = np.float32) -> list[np
     return reconstruct([decode_latents(data) for data in files], dtype=dtype)
 
 
-def _refine_model(header: Header) -> refine.RefineModel:
-    model = refine.load(model_id=header.refine_id)
-    matching(model, header.refine_id, "refinement model")
-    return model
-
-
-def _predictive_model(model_id: int) -> predictive.PredictiveModel:
-    model = predictive.load(model_id=model_id)
-    matching(model, model_id, "predictive model")
-    return model
-
-
 def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
     """The pixels of a refined file: its base (the autoencoder's image or mid-grey) and the refinement (version 8:
     the predictive coder's stream)."""
     size = (header.height, header.width)
     if header.predictive:
-        coder_model = _predictive_model(header.refine_id)
+        coder_model = named_model(predictive.load, header.refine_id, "predictive model")
         pixels = predictive.decode(coder_model, item.stream, header.height, header.width, int(header.max_error or 0))
         return 255 - pixels if header.inverted else pixels
-    model = _refine_model(header)
+    model = named_model(refine.load, header.refine_id, "refinement model")
     if item.latents is None:
         base = np.full(size, refine.MID_GREY, np.uint8)
     else:
@@ -165,17 +164,11 @@ def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
     return 255 - pixels if header.inverted else pixels
 
 
-def _lossless_model(model_id: int) -> lossless.LosslessModel:
-    model = lossless.load(model_id=model_id)
-    matching(model, model_id, "pixel model")
-    return model
-
-
 def _pixel_model_pixels(decoded: Sequence[tuple[Header, Decoded]], indices: Sequence[int]) -> Iterable[np.ndarray]:
     """The pixels of pixel model files (all of one size, model and maximum error), decoded in lockstep a batch at
     a time."""
     header = decoded[indices[0]][0]
-    model = _lossless_model(header.model_id)
+    model = named_model(lossless.load, header.model_id, "pixel model")
     step = images_per_batch(header.height * header.width)
     for first in range(0, len(indices), step):
         chunk = indices[first : first + step]
