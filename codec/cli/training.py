@@ -112,6 +112,10 @@ Shift = Annotated[
 ]
 Depth = Annotated[int | None, typer.Option(help="Override the extra 3x3 convolutions per scale (experiments).")]
 DataDir = Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")]
+ModelDir = Annotated[Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")]
+#: The table models fitted on rendered and degraded training images (the refinement layer, the predictive coder).
+ImageSeed = Annotated[int, typer.Option(help="Random seed (which digits, renderings and degradations).")]
+ImageLimit = Annotated[int | None, typer.Option(help="Fit on the first N training images only (experiments).")]
 
 
 @app.command()
@@ -226,12 +230,10 @@ def _command_line(program: str, options: Sequence[tuple[str, object]]) -> str:
 
 @app.command("train-refinement")
 def train_refinement(
-    seed: Annotated[int, typer.Option(help="Random seed (which digits, renderings and degradations).")] = 0,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
-    weights_dir: Annotated[
-        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="Fit on the first N training images only (experiments).")] = None,
+    seed: ImageSeed = 0,
+    data_dir: DataDir = None,
+    weights_dir: ModelDir = None,
+    limit: ImageLimit = None,
 ) -> None:
     """Fit the refinement layer (--max-error, --psnr above the levels) and install it; no torch needed.
 
@@ -251,12 +253,10 @@ def train_refinement(
 
 @app.command("train-predictive")
 def train_predictive(
-    seed: Annotated[int, typer.Option(help="Random seed (which digits, renderings and degradations).")] = 0,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
-    weights_dir: Annotated[
-        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
-    ] = None,
-    limit: Annotated[int | None, typer.Option(help="Fit on the first N training images only (experiments).")] = None,
+    seed: ImageSeed = 0,
+    data_dir: DataDir = None,
+    weights_dir: ModelDir = None,
+    limit: ImageLimit = None,
 ) -> None:
     """Count the predictive pixel coder's tables (lossless and --max-error files of any image) and install them.
 
@@ -277,10 +277,8 @@ def train_predictive(
 
 @app.command("train-lossless")
 def train_lossless(
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
-    weights_dir: Annotated[
-        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
-    ] = None,
+    data_dir: DataDir = None,
+    weights_dir: ModelDir = None,
 ) -> None:
     """Count the lossless pixel models on the MNIST training digits and install them: one for single files
     (--lossless, --max-error 0), one for archives (pack --lossless).
@@ -306,7 +304,7 @@ def train_retrieval(
     level: Annotated[
         list[int] | None, typer.Option("--level", "-l", help="Level to fit (repeatable; default: levels 1-6).")
     ] = None,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
+    data_dir: DataDir = None,
     weights_dir: Annotated[
         Path | None, typer.Option(help="Where the projections go (default: the shipped weights).")
     ] = None,
@@ -333,10 +331,8 @@ def train_retrieval(
 def train_denoiser(
     epochs: Annotated[int, typer.Option(help="Passes over the training digits (the best on validation is kept).")] = 6,
     seed: Annotated[int, typer.Option(help="Random seed (initialisation, damage, batch order).")] = 0,
-    data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
-    weights_dir: Annotated[
-        Path | None, typer.Option(help="Where the model goes (default: the shipped weights).")
-    ] = None,
+    data_dir: DataDir = None,
+    weights_dir: ModelDir = None,
     limit: Annotated[int | None, typer.Option(help="Train on the first N digits only (a smoke run).")] = None,
 ) -> None:
     """Train the denoiser (aec denoise) on damaged MNIST training digits and install it (needs the [train] extra).
