@@ -11,8 +11,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+import codec
 from codec import archive, data, models
-from codec.errors import DataError
+from codec.errors import CodecError, DataError
 
 
 @pytest.fixture(scope="session")
@@ -43,6 +44,25 @@ def photo() -> np.ndarray:
     from skimage import data as samples
 
     return samples.camera()[100:164, 200:280]
+
+
+def _refused_when_damaged(data: bytes) -> None:
+    """Every flip of bit 0, 3 or 7 of any byte of the file, and every cut of it, is refused with a CodecError."""
+    for position in range(len(data)):
+        for bit in (0, 3, 7):
+            damaged = bytearray(data)
+            damaged[position] ^= 1 << bit
+            with pytest.raises(CodecError):
+                codec.decompress(bytes(damaged))
+    for length in range(len(data)):
+        with pytest.raises(CodecError):
+            codec.decompress(data[:length])
+
+
+@pytest.fixture
+def refused_when_damaged() -> Callable[[bytes], None]:
+    """:func:`_refused_when_damaged`: a file's damage is caught whatever byte it hits."""
+    return _refused_when_damaged
 
 
 @pytest.fixture(scope="session")

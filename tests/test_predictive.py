@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -99,18 +100,12 @@ def test_files_are_version_8_both_polarities(photo: np.ndarray) -> None:
             assert np.abs(codec.decompress(data).astype(int) - image).max() <= max_error
 
 
-def test_damaged_files_are_refused_not_crashed(photo: np.ndarray) -> None:
-    data = bytearray(codec.compress(photo[:12, :12], quality=8, effort=0, max_error=0))
-    assert codec.inspect(bytes(data)).header.predictive
-    for position in range(len(data)):
-        for bit in (0, 3, 7):
-            damaged = bytearray(data)
-            damaged[position] ^= 1 << bit
-            with pytest.raises(CodecError):
-                codec.decompress(bytes(damaged))
-    for length in range(len(data)):
-        with pytest.raises(CodecError):
-            codec.decompress(bytes(data[:length]))
+def test_damaged_files_are_refused_not_crashed(
+    photo: np.ndarray, refused_when_damaged: Callable[[bytes], None]
+) -> None:
+    data = codec.compress(photo[:12, :12], quality=8, effort=0, max_error=0)
+    assert codec.inspect(data).header.predictive
+    refused_when_damaged(data)
 
 
 def test_any_stream_decodes_or_is_refused(model: predictive.PredictiveModel) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -12,7 +13,7 @@ from typer.testing import CliRunner
 import codec
 from codec import api, bitstream, encoder, refine
 from codec.cli import app
-from codec.errors import CodecError, CorruptFileError, FormatError, ModelMismatchError
+from codec.errors import CorruptFileError, FormatError, ModelMismatchError
 from codec.images import prepare
 from codec.metrics import psnr
 from codec.targets import encode_for_target
@@ -115,17 +116,10 @@ def test_psnr_targets_above_every_level_are_reached(photo: np.ndarray) -> None:
         assert float(psnr(photo, codec.decompress(choice.data or b""))) >= target
 
 
-def test_damaged_refined_files_are_refused_not_crashed(photo: np.ndarray) -> None:
-    data = bytearray(codec.compress(photo[:16, :16], quality=8, effort=0, max_error=1))
-    for position in range(len(data)):
-        for bit in (0, 3, 7):
-            damaged = bytearray(data)
-            damaged[position] ^= 1 << bit
-            with pytest.raises(CodecError):
-                codec.decompress(bytes(damaged))
-    for length in range(len(data)):
-        with pytest.raises(CodecError):
-            codec.decompress(bytes(data[:length]))
+def test_damaged_refined_files_are_refused_not_crashed(
+    photo: np.ndarray, refused_when_damaged: Callable[[bytes], None]
+) -> None:
+    refused_when_damaged(codec.compress(photo[:16, :16], quality=8, effort=0, max_error=1))
 
 
 def test_header_fields_are_checked() -> None:
