@@ -25,6 +25,7 @@ import argparse
 import hashlib
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -85,16 +86,24 @@ def lossless_cases() -> dict[str, tuple[np.ndarray, int]]:
     size), lossless and near-lossless."""
     images, _ = data.load_mnist("test")
     chosen = (images[0], 255 - images[1], camera(), images[0], camera())
-    return {name: (image, int(name.rsplit("-k", 1)[1]) if "-k" in name else 0) for name, image in zip(LOSSLESS, chosen)}
+    return {name: (image, max_error_of(name)) for name, image in zip(LOSSLESS, chosen)}
 
 
-def write_lossless(replace: bool) -> int:
-    """Write the pixel model's vectors that are missing (all with ``replace``); returns how many were written."""
+def max_error_of(name: str) -> int:
+    """The maximum error a vector's name ends with (``-kK``; none: lossless)."""
+    return int(name.rsplit("-k", 1)[1]) if "-k" in name else 0
+
+
+def write_bounded(
+    cases: dict[str, tuple[np.ndarray, int]], make: Callable[..., tuple[bytes, np.ndarray] | None], replace: bool
+) -> int:
+    """Write the vectors of ``cases`` that are missing (all with ``replace``), each the file ``make(item, max_error)``
+    codes and the PNG it decodes to; returns how many were written."""
     written = 0
-    for name, (image, max_error) in lossless_cases().items():
+    for name, (image, max_error) in cases.items():
         if (HERE / f"{name}.aec").exists() and not replace:
             continue
-        made = encoder.pixel_model_file(prepare(image), max_error)
+        made = make(prepare(image), max_error)
         assert made is not None
         coded, decoded = made
         assert np.array_equal(codec.decompress(coded), decoded)
@@ -114,24 +123,7 @@ def predictive_cases() -> dict[str, tuple[np.ndarray, int]]:
     """Name -> (image, max error) of the predictive coder's vectors: a photo crop, dark on light within 3, and one
     with gaps between its grey levels."""
     chosen = (camera(), 255 - camera(), camera() // 8 * 8)
-    return {
-        name: (image, int(name.rsplit("-k", 1)[1]) if "-k" in name else 0) for name, image in zip(PREDICTIVE, chosen)
-    }
-
-
-def write_predictive(replace: bool) -> int:
-    """Write the predictive coder's vectors that are missing (all with ``replace``); returns how many were written."""
-    written = 0
-    for name, (image, max_error) in predictive_cases().items():
-        if (HERE / f"{name}.aec").exists() and not replace:
-            continue
-        coded, decoded = encoder.predictive_file(prepare(image), max_error)
-        assert np.array_equal(codec.decompress(coded), decoded)
-        assert np.abs(decoded.astype(int) - image).max() <= max_error
-        (HERE / f"{name}.aec").write_bytes(coded)
-        Image.fromarray(decoded).save(HERE / f"{name}.png")
-        written += 1
-    return written
+    return {name: (image, max_error_of(name)) for name, image in zip(PREDICTIVE, chosen)}
 
 
 #: Archives (``.aecs``): name -> quality; the PNG beside each is its images stacked top to bottom.
@@ -202,7 +194,8 @@ def main() -> None:
             "version": codec.inspect(coded).header.version,
         }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
-    others = write_lossless(args.force) + write_predictive(args.force) + write_archives(args.force)
+    others = write_bounded(lossless_cases(), encoder.pixel_model_file, args.force)
+    others += write_bounded(predictive_cases(), encoder.predictive_file, args.force) + write_archives(args.force)
     print(f"wrote {len(manifest) - kept + others} vectors to {HERE} (kept {kept})")
 
 
