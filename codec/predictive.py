@@ -163,10 +163,15 @@ def _magnitudes(symbol: np.ndarray, bits: np.ndarray) -> np.ndarray:
     return np.where(symbol == 0, 0, _LOW[b] + offset)
 
 
+def diagonal_count(height: int, width: int) -> int:
+    """How many anti-diagonals an image has: the coder's steps."""
+    return 2 * (height - 1) + width
+
+
 def diagonals(height: int, width: int) -> Generator[np.ndarray, None, None]:
     """Per anti-diagonal ``2y + x = t``, in coding order, the flat indices of its pixels in the padded planes."""
     stride = width + 2 * PAD
-    for t in range(2 * (height - 1) + width):
+    for t in range(diagonal_count(height, width)):
         ys = np.arange(max(0, (t - width + 2) // 2), min(height - 1, t // 2) + 1)
         yield (ys + PAD) * stride + (t - 2 * ys) + PAD
 
@@ -250,8 +255,8 @@ def coded_diagonals(
     height, width = image.shape
     plane = _Plane(height, width, max_error, top)
     flat = np.pad(image, ((PAD, 0), (PAD, PAD))).ravel()
-    total = 2 * image.shape[0] + image.shape[1] - 2
-    for i, idx in enumerate(diagonals(*image.shape)):
+    total = diagonal_count(height, width)
+    for i, idx in enumerate(diagonals(height, width)):
         blend, contexts, flip, preds = plane.predict(idx)
         error = flat[idx].astype(np.int64) - blend
         q = np.sign(error) * ((np.abs(error) + max_error) // plane.step)
@@ -351,7 +356,7 @@ def decode(model: PredictiveModel, data: bytes, height: int, width: int, max_err
         if not len(levels) or max_error:
             raise CorruptFileError("predictive payload's grey levels are damaged")
     plane = _Plane(height, width, max_error, 255 if levels is None else len(levels) - 1)
-    total = 2 * height + width - 2
+    total = diagonal_count(height, width)
     for i, idx in enumerate(diagonals(height, width)):
         blend, contexts, flip, preds = plane.predict(idx)
         symbols = stream.decode(len(idx), _frequencies(counts, contexts)).astype(np.int64)
