@@ -1,4 +1,4 @@
-"""Per image, the model of a neighbouring level that codes it at the lowest cost.
+"""Per image, the model of a neighbouring level (or any level) that codes it at the lowest cost.
 
 A level's model is trained for the average digit, not for each one: a plain
 "1" may cost few more bits and far less error under the next level's model,
@@ -15,8 +15,13 @@ under that model at the same lambda (:mod:`codec.search`). This is the mode
 decision of classic encoders with whole models as the modes. The file names
 the level whose model coded it (``aec info`` shows it), so any decoder of the
 format reads it; a level is an operating point (its lambda) more than one
-network. Archives keep one model for all their images and skip the choice, as
-do images over the search's size limit.
+network. Archives keep one model for all their images and skip the choice.
+
+An image that is not digit-sized weighs the same candidates at every level
+(every level's own model and general variant, or above :data:`MAX_PIXELS`
+the general variants alone): for one set of candidates the cheapest under a
+larger lambda never has a larger squared error, so its quality rises with the
+level. Above :data:`GENERAL_PIXELS` it keeps its level's two models.
 """
 
 from __future__ import annotations
@@ -33,9 +38,18 @@ from .search import DECODE_PIXELS, MAX_PIXELS
 NEIGHBOURS = 2
 
 
+#: Images that are not digit-sized weigh every general variant up to this many pixels (a synthesis each).
+GENERAL_PIXELS = 512 * 512
+
+
 def applies(height: int, width: int) -> bool:
-    """Whether images of this size are worth the choice: the search's limit (larger ones keep their level)."""
+    """Whether images of this size are worth the choice among every level's models: the search's limit."""
     return height * width <= MAX_PIXELS
+
+
+def general_applies(height: int, width: int) -> bool:
+    """Whether an image of this size that is not digit-sized weighs every level's general variant."""
+    return height * width <= GENERAL_PIXELS
 
 
 def home_size(model: FrozenModel, height: int, width: int) -> bool:

@@ -11,8 +11,9 @@ same quality and effort gives the same bytes whichever door it came in by.
 The decision has three parts, each in its own module:
 
 - the **choice** of model (:mod:`codec.choice`): from effort 1, the cheapest
-  of the models of neighbouring levels at the quality's lambda (at effort 0
-  the level's own: :func:`own_model`);
+  at the quality's lambda of the models of neighbouring levels (a digit-sized
+  image) or of every level (any other; at effort 0 the level's own:
+  :func:`own_model`);
 - the **search** of latents under that model (:mod:`codec.search`);
 - the **targets** (:mod:`codec.targets`): the lowest quality whose file
   reaches a PSNR, or the highest that fits a size, each quality coded by this
@@ -316,31 +317,51 @@ def own_model(level: int, height: int, width: int) -> FrozenModel:
 def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[FrozenModel]:
     """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`).
 
-    Effort 0 takes :func:`own_model`. From effort 1 the candidates are the
-    models of the levels within :data:`choice.NEIGHBOURS` (only the level's own
-    for an image over the search's size limit), and for an image that is not
-    digit-sized their general variants too; the cheapest at this level's lambda
-    codes the image. A digit-sized image (MNIST's) is coded as before the
-    general models came.
+    Effort 0 takes :func:`own_model`. From effort 1 the cheapest candidate at
+    this level's lambda codes the image. A digit-sized image (MNIST's) weighs
+    the models of the levels within :data:`choice.NEIGHBOURS`, as before the
+    general models came. Any other image weighs :func:`off_home_candidates`:
+    the same models whatever the level, so its quality rises with the level.
     """
     quality, effort = check_quality(quality), check_effort(effort)
     lmbda = load_model(quality).search_lambda
     out = [own_model(quality, *item.pixels.shape) for item in prepared]
     if effort == 0 or lmbda <= 0:
         return out
-    near = choice.candidates(quality, available_levels())
+    installed = available_levels()
     for indices in _by_size(prepared):
         height, width = prepared[indices[0]].pixels.shape
-        levels = near if choice.applies(height, width) else [quality]
-        candidates = [load_model(level) for level in levels]
-        if not choice.home_size(candidates[0], height, width):
-            candidates += [g for g in (load_general(level) for level in levels) if g is not None]
+        if choice.home_size(load_model(quality), height, width):
+            candidates = [load_model(level) for level in choice.candidates(quality, installed)]
+        else:
+            candidates = off_home_candidates(quality, installed, height, width)
         if len(candidates) == 1:
             continue
         images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)
         for i, pick in zip(indices, choice.cheapest(candidates, images, lmbda)):
             out[i] = candidates[pick]
     return out
+
+
+def off_home_candidates(quality: int, installed: Sequence[int], height: int, width: int) -> list[FrozenModel]:
+    """The models an image that is not digit-sized may be coded with at ``quality`` (effort 1 and up).
+
+    Up to :data:`choice.MAX_PIXELS` every installed level's own model and general variant, each distinct model
+    once; up to :data:`choice.GENERAL_PIXELS` every general variant; above it (a synthesis per candidate would
+    cost too long) the level's own model and its general variant. The set does not depend on ``quality`` below
+    the last limit: the cheapest at a higher level's (larger) lambda never has a larger squared error.
+    """
+    if choice.applies(height, width):
+        levels, own = list(installed), list(installed)
+    elif choice.general_applies(height, width):
+        levels, own = list(installed), []
+    else:
+        levels, own = [quality], [quality]
+    found = [load_model(level) for level in own] + [g for g in map(load_general, levels) if g is not None]
+    distinct: dict[str, FrozenModel] = {}
+    for model in found:
+        distinct.setdefault(model.digest, model)  # levels that share a model: the first
+    return list(distinct.values())
 
 
 def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[int]:

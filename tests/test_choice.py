@@ -7,7 +7,7 @@ import numpy as np
 import codec
 from codec import choice, encoder, models
 from codec.images import prepare
-from codec.metrics import mse
+from codec.metrics import mse, psnr
 from codec.search import DEFAULT_EFFORT
 
 LEVEL = 5
@@ -57,7 +57,31 @@ def test_rounded_cost_is_the_rounded_files_cost(digits: np.ndarray) -> None:
     assert np.all(np.abs(per_image - measured) <= 12)
 
 
-def test_images_over_the_search_limit_keep_their_level() -> None:
-    big = np.random.default_rng(0).integers(0, 256, (130, 130), dtype=np.uint8)
-    assert not choice.applies(*big.shape) and choice.applies(28, 28)
-    assert codec.inspect(codec.compress(big, quality=LEVEL)).header.level == LEVEL
+def test_images_over_the_general_limit_keep_their_level() -> None:
+    installed = models.available_levels()
+    side = int(choice.GENERAL_PIXELS**0.5) + 4
+    assert not choice.general_applies(side, side) and choice.general_applies(130, 130)
+    big = encoder.off_home_candidates(LEVEL, installed, side, side)
+    assert [m.level for m in big] == [LEVEL, LEVEL] and big[1].digest == models.load_general(LEVEL).digest
+
+
+def test_off_home_candidates_are_every_distinct_model_whatever_the_level() -> None:
+    installed = models.available_levels()
+    small = [encoder.off_home_candidates(q, installed, 40, 60) for q in (1, 8, 15)]
+    assert [m.digest for m in small[0]] == [m.digest for m in small[1]] == [m.digest for m in small[2]]
+    generals = {models.load_general(q).digest for q in installed}
+    assert {m.digest for m in small[0]} == {models.load_model(q).digest for q in installed} | generals
+    assert len(small[0]) == len({m.digest for m in small[0]})
+    middle = encoder.off_home_candidates(LEVEL, installed, 200, 200)  # over the search's limit
+    assert not choice.applies(200, 200) and {m.digest for m in middle} == generals
+
+
+def test_quality_rises_with_the_level_off_mnist(photo: np.ndarray, digits: np.ndarray) -> None:
+    """Off the digit size every level weighs the same candidates, so a higher level never loses PSNR
+    (the squared error of the chosen candidate cannot grow with lambda; the search may move it a little)."""
+    from PIL import Image
+
+    big_digit = np.asarray(Image.fromarray(digits[3]).resize((60, 60), Image.Resampling.LANCZOS))
+    for image in (photo, big_digit):
+        quality = [psnr(image, codec.decompress(codec.compress(image, quality=q, effort=1))) for q in range(1, 16)]
+        assert all(b >= a - 0.05 for a, b in zip(quality, quality[1:])), np.round(quality, 2)
