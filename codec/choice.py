@@ -26,6 +26,8 @@ level. Above :data:`GENERAL_PIXELS` it keeps its level's two models.
 
 from __future__ import annotations
 
+import hashlib
+from collections import OrderedDict
 from collections.abc import Sequence
 
 import numpy as np
@@ -69,18 +71,50 @@ def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float) -> np.nd
 
     The images are padded with zeros to the model's stride, as the encoder does.
     """
+    bits, sse = rounded_rate_distortion(model, images)
+    return bits + lmbda * sse
+
+
+#: How many (model, images) rates and errors :func:`rounded_rate_distortion` remembers.
+REMEMBERED = 256
+_remembered: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+
+
+def rounded_rate_distortion(model: FrozenModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The bits and SSE (each (N,)) of same-size images (N, h, w) in [0, 1] coded by ``model``, latents rounded.
+
+    Neither depends on the lambda, so the last :data:`REMEMBERED` are kept: trying every level on one image
+    (``--psnr``, a benchmark's sweep) runs each candidate once.
+    """
+    key = (model.digest, _fingerprint(images))
+    if key in _remembered:
+        _remembered.move_to_end(key)
+        return _remembered[key]
     n, height, width = images.shape
     padded = pad_to_stride(images, model.stride)
-    out = np.empty(n, dtype=np.float64)
+    bits, sse = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.float64)
     batch = max(1, DECODE_PIXELS // (padded.shape[1] * padded.shape[2]))  # bounds the synthesis' memory
     for first in range(0, n, batch):
         part = padded[first : first + batch]
         symbols = model.prior.to_symbols(model.analyse(part))
         decoded = model.synthesise((symbols - model.prior.radius).astype(np.float32))[:, :height, :width]
         error = np.clip(decoded, 0.0, 1.0) - part[:, :height, :width]
-        sse = (error.astype(np.float64) ** 2).sum(axis=(1, 2))
-        out[first : first + len(part)] = model.prior.set_costs(symbols).min(axis=1) + lmbda * sse
-    return out
+        sse[first : first + len(part)] = (error.astype(np.float64) ** 2).sum(axis=(1, 2))
+        bits[first : first + len(part)] = model.prior.set_costs(symbols).min(axis=1)
+    bits.setflags(write=False)
+    sse.setflags(write=False)
+    _remembered[key] = (bits, sse)
+    if len(_remembered) > REMEMBERED:
+        _remembered.popitem(last=False)
+    return bits, sse
+
+
+def _fingerprint(images: np.ndarray) -> str:
+    """A digest of the images' shape and values."""
+    values = np.ascontiguousarray(images, np.float32)
+    h = hashlib.sha256(str(values.shape).encode())
+    h.update(values.data.cast("B"))
+    return h.hexdigest()
 
 
 def cheapest(models: Sequence[FrozenModel], images: np.ndarray, lmbda: float) -> np.ndarray:

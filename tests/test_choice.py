@@ -85,3 +85,15 @@ def test_quality_rises_with_the_level_off_mnist(photo: np.ndarray, digits: np.nd
     for image in (photo, big_digit):
         quality = [psnr(image, codec.decompress(codec.compress(image, quality=q, effort=1))) for q in range(1, 16)]
         assert all(b >= a - 0.05 for a, b in zip(quality, quality[1:])), np.round(quality, 2)
+
+
+def test_rates_and_errors_are_remembered_per_model_and_image(digits: np.ndarray) -> None:
+    images = digits[:6] / np.float32(255)
+    model = models.load_model(LEVEL)
+    bits, sse = choice.rounded_rate_distortion(model, images)
+    again = choice.rounded_rate_distortion(model, images.copy())
+    assert again[0] is bits and again[1] is sse and not bits.flags.writeable
+    other = choice.rounded_rate_distortion(model, images[::-1].copy())
+    assert np.array_equal(other[0], bits[::-1]) and other[0] is not bits
+    for lmbda in (1.0, 100.0):
+        assert np.allclose(choice.rounded_costs(model, images, lmbda), bits + lmbda * sse)
