@@ -1,7 +1,7 @@
 """aec beside WebP on images that are not MNIST: ``python -m benchmarks.wild``.
 
 For each set of :mod:`benchmarks.sets` and each image: aec's plain levels
-(effort 0) and its refined files at several maximum errors, WebP at its
+(at the default effort, what a user gets) and its refined files at several maximum errors, WebP at its
 quality settings; per image, the BD-rate of aec against WebP (over the PSNR
 range both reach) and whether aec reaches 45 dB. Writes
 ``benchmarks/results/wild.md`` and ``wild.json``.
@@ -20,12 +20,15 @@ from codec import api
 from codec.images import prepare
 from codec.metrics import psnr
 from codec.models import DEFAULT_LEVEL, available_levels
+from codec.search import DEFAULT_EFFORT
 from codec.targets import encode_for_target
 
 from . import rd
 from .baselines import Codec, classic_codecs
 from .written import write_report
 
+#: The encoder's effort of every aec point: the default, what a user gets.
+EFFORT = DEFAULT_EFFORT
 #: Maximum errors of the refined points (the encoder picks the base per image).
 MAX_ERRORS = (16, 8, 4, 2, 1, 0)
 #: Level whose autoencoder a refined file may build on.
@@ -51,10 +54,10 @@ def aec_points(image: np.ndarray) -> list[tuple[str, float, float]]:
     points = []
     pixels = image.size
     for level in available_levels():
-        data = api.compress(image, quality=level, effort=0)
+        data = api.compress(image, quality=level, effort=EFFORT)
         points.append((f"level {level}", 8 * len(data) / pixels, _capped(float(psnr(image, api.decompress(data))))))
     for max_error in MAX_ERRORS:
-        data = api.compress(image, quality=BASE_LEVEL, effort=0, max_error=max_error)
+        data = api.compress(image, quality=BASE_LEVEL, effort=EFFORT, max_error=max_error)
         points.append((f"K={max_error}", 8 * len(data) / pixels, _capped(float(psnr(image, api.decompress(data))))))
     return points
 
@@ -73,11 +76,11 @@ def codec_points(codec: Codec, image: np.ndarray) -> list[tuple[str, float, floa
 
 
 def target_points(image: np.ndarray, ours: list[tuple[str, float, float]]) -> list[dict[str, float | None]]:
-    """``--psnr T`` (effort 0) on one image at each of :data:`PSNR_TARGETS`: the PSNR and bpp it gives, and the
+    """``--psnr T`` (at :data:`EFFORT`) on one image at each of :data:`PSNR_TARGETS`: the PSNR and bpp it gives, and the
     bpp the RD curve promises, the cheapest of aec's measured settings that reaches T."""
     out = []
     for target in PSNR_TARGETS:
-        (choice,) = encode_for_target([prepare(image)], psnr=target, effort=0)
+        (choice,) = encode_for_target([prepare(image)], psnr=target, effort=EFFORT)
         assert choice.data is not None
         reaching = [bpp for _, bpp, quality in ours if quality >= target]
         out.append(
@@ -143,11 +146,12 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
     lines = [
         "# aec off MNIST (`aec bench --sets`)",
         "",
-        f"aec's levels (effort 0) and refined files (max error {', '.join(map(str, MAX_ERRORS))}, over level "
-        f"{BASE_LEVEL}'s autoencoder or none, whichever is smaller), against WebP, JPEG XL and AVIF at their",
+        f"aec's levels and refined files (max error {', '.join(map(str, MAX_ERRORS))}, over level {BASE_LEVEL}'s "
+        f"autoencoder or none, whichever is smaller), against WebP, JPEG XL and AVIF at their",
         "settings (benchmarks/baselines.py), on the sets of benchmarks/sets.py. BD-rate per image over the PSNR",
         "range both curves reach (negative: aec needs fewer bytes), whole files; mean and median over the set.",
         "'levels only' leaves the refinement out: what the autoencoders alone do.",
+        f"Every aec file at effort {EFFORT}, the default.",
         f"Measured in {seconds:.0f} s.",
         "",
         "| set | images | vs WebP mean | median | vs JPEG XL mean | vs AVIF mean | levels only vs WebP mean |"
@@ -167,7 +171,7 @@ def markdown(results: dict[str, list[dict[str, Any]]], seconds: float) -> str:
         )
     lines += [
         "",
-        f"## PSNR targets (`--psnr T`, effort 0, every {TARGET_EVERY}rd image)",
+        f"## PSNR targets (`--psnr T`, effort {EFFORT}, every {TARGET_EVERY}rd image)",
         "",
         "Reached: the file's PSNR is at least T. Bytes against the curve: the target file's bpp over the bpp of",
         "the cheapest measured aec setting (level or maximum error) that reaches T on that image.",
@@ -231,7 +235,7 @@ def pictures(
         images = dict(named[name])
         for row in _worst(rows, GALLERY):
             image = images[row["image"]]
-            data = api.compress(image, quality=DEFAULT_LEVEL, effort=0)
+            data = api.compress(image, quality=DEFAULT_LEVEL, effort=EFFORT)
             ours = api.decompress(data)
             fitting = [(len(coded), q, coded) for q in range(0, 101, 5) for coded in [webp.encode(image, q)]]
             size, quality, coded = max([f for f in fitting if f[0] <= len(data)] or [min(fitting)])
