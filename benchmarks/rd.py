@@ -30,23 +30,29 @@ def bd_rate(
 ) -> float | None:
     """Bjontegaard delta rate of ``test`` against ``anchor`` in percent (negative: test saves bits).
 
-    Each curve is (rates, PSNRs). As in VCEG-M33: log rate is fitted as a cubic
-    polynomial of PSNR for each curve and integrated over the PSNR range the two
-    curves share. None when they share no range or have too few points.
+    Each curve is (rates, PSNRs), cleaned to its lower envelope. Log rate is
+    interpolated as a piecewise cubic (PCHIP) of PSNR and integrated over the
+    PSNR range the two curves share, by the ``bjontegaard`` package (FAU-LMS;
+    the interpolation of the JVET common test conditions). The single cubic of
+    VCEG-M33 (aec up to 0.17) fits a whole curve, and aec's span 16 to 99 dB:
+    points far outside the shared range moved the result (one digit from -34 %
+    to +15 % for nearly the same curve). None when the curves share no range
+    or one has fewer than two points.
     """
+    import warnings
+
+    import bjontegaard
+
     ra, pa = _monotone(*anchor)
     rt, pt = _monotone(*test)
-    if len(pa) < 2 or len(pt) < 2:
+    if len(pa) < 2 or len(pt) < 2 or min(pa.max(), pt.max()) <= max(pa.min(), pt.min()):
         return None
-    low, high = max(pa.min(), pt.min()), min(pa.max(), pt.max())
-    if high <= low:
-        return None
-    fa = np.polyfit(pa, ra, min(3, len(pa) - 1))
-    ft = np.polyfit(pt, rt, min(3, len(pt) - 1))
-    ia, it = np.polyint(fa), np.polyint(ft)
-    mean_a = (np.polyval(ia, high) - np.polyval(ia, low)) / (high - low)
-    mean_t = (np.polyval(it, high) - np.polyval(it, low)) / (high - low)
-    return float((np.exp(mean_t - mean_a) - 1.0) * 100.0)
+    with warnings.catch_warnings():  # it warns when the shared range is a small part of the two; any range counts here
+        warnings.simplefilter("ignore")
+        delta = bjontegaard.bd_rate(
+            np.exp(ra), pa, np.exp(rt), pt, method="pchip", require_matching_points=False, min_overlap=0
+        )
+    return float(delta)
 
 
 def rate_at(rates: Sequence[float], psnrs: Sequence[float], target: float) -> float | None:

@@ -28,6 +28,15 @@ def test_bd_rate_known_answers() -> None:
     assert rd.bd_rate(anchor, anchor) == pytest.approx(0.0, abs=1e-9)
 
 
+def test_bd_rate_is_not_moved_by_points_outside_the_shared_range() -> None:
+    """A single cubic through a whole curve (VCEG-M33) let a lossless point at 99 dB move the BD-rate over
+    20-36 dB; the piecewise interpolation keeps it where the curves are."""
+    anchor, test = _curve(1.0), _curve(0.5)
+    # near-lossless and lossless points past the anchor's range (the single cubic gave -44.2 %)
+    far = ([*test[0], 2.0, 3.0, 5.0], [*test[1], 40.0, 50.0, 99.0])
+    assert rd.bd_rate(anchor, far) == pytest.approx(-50.0, abs=1.0)
+
+
 def test_bd_rate_needs_a_shared_range() -> None:
     low = ([0.1, 0.2], [10.0, 15.0])
     high = ([0.5, 1.0], [20.0, 30.0])
