@@ -154,7 +154,7 @@ def test_shipped_levels_match_their_configuration() -> None:
 def test_shipped_general_variants_match_their_configuration() -> None:
     """Every level has its general variant, the general model at the level's step and lambda, and picks it up."""
     from codec import models
-    from codec.training.levels import GENERAL_LEVELS, GENERAL_STEPS
+    from codec.training.levels import GENERAL_LEVELS, GENERAL_MODELS, GENERAL_STEPS
 
     steps = []
     for level, cfg in GENERAL_LEVELS.items():
@@ -165,7 +165,10 @@ def test_shipped_general_variants_match_their_configuration() -> None:
         assert general.search_lambda == models.load_model(level).search_lambda and meta["test"]["images"] >= 1000
         assert general.model_id in models.known_model_ids(level) and meta["training_data"] == "general"
         steps.append(cfg.step)
-    assert steps == sorted(steps, reverse=True) and GENERAL_STEPS[0] <= min(steps) <= max(steps) <= GENERAL_STEPS[1]
+    assert GENERAL_STEPS[0] <= min(steps) <= max(steps) <= GENERAL_STEPS[1]
+    # A higher level's variant acts like a model trained for a larger lambda (the model's over its step squared).
+    acting = [cfg.model.lmbda / cfg.step**2 for cfg in GENERAL_LEVELS.values()]
+    assert acting == sorted(acting) and {cfg.model.name for cfg in GENERAL_LEVELS.values()} == set(GENERAL_MODELS)
 
 
 def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -177,9 +180,10 @@ def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monk
     import codec
     from codec import models, store
     from codec.cli import app
-    from codec.training.levels import GENERAL_LEVELS, GENERAL_MODEL
+    from codec.training.levels import GENERAL_LEVELS
 
     runner = CliRunner()
+    general_model = GENERAL_LEVELS[8].model.name
     checkpoints, weights = tmp_path / "ck", tmp_path / "w"
     (weights / store.MODELS).mkdir(parents=True)
     shipped, installed = models.weights_dir(), models.load_model(8)
@@ -191,7 +195,7 @@ def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monk
     ):
         shutil.copy(path, weights / store.MODELS / path.name)
     store.set_preset(weights, "level-8", installed.digest, store.preset_fields(shipped, "level-8"))
-    args = ["train", "--model", GENERAL_MODEL, "--epochs", "1", "--limit", "256", "--max-steps", "2", "--quiet"]
+    args = ["train", "--model", general_model, "--epochs", "1", "--limit", "256", "--max-steps", "2", "--quiet"]
     result = runner.invoke(app, [*args, "--checkpoint-dir", str(checkpoints)])
     assert result.exit_code == 0, result.output
     monkeypatch.setenv(models.WEIGHTS_ENV, str(weights))
@@ -210,7 +214,7 @@ def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monk
     assert result.exit_code == 0, result.output
     assert set(store.presets(weights)) == {"level-8", "general-8"}
     meta = models.load_general(8, weights).metadata
-    assert meta["trained_model"] == GENERAL_MODEL and meta["step"] == GENERAL_LEVELS[8].step
+    assert meta["trained_model"] == general_model and meta["step"] == GENERAL_LEVELS[8].step
     assert meta["search_lambda"] == GENERAL_LEVELS[8].search_lambda and meta["test"]["images"] == 10
     general = models.load_general(8)
     assert general is not None and general.model_id != models.load_model(8).model_id
@@ -226,17 +230,17 @@ def test_general_model_trains_freezes_and_codes_other_sizes(tmp_path: Path, monk
 def test_shipped_models_record_the_stages_of_their_recipe() -> None:
     # `aec train --recipe` retrains what was shipped: each level's metadata holds the stages it was trained in.
     from codec import models
-    from codec.training.levels import GENERAL_MODEL, LEVELS, MODELS
+    from codec.training.levels import GENERAL_LEVELS, LEVELS
 
     for level, cfg in LEVELS.items():
         meta = models.load_model(level).metadata
         held = meta.get("stages") or [{"epochs": meta["epochs"], "learning_rate": meta["learning_rate"]}]
         recipe = [(s.epochs, s.lr or 2e-3) for s in cfg.model.recipe]
         assert [(s["epochs"], s["learning_rate"]) for s in held] == recipe, (level, cfg.model.name)
-    general = models.load_general(8).metadata
-    assert [(general["epochs"], general["learning_rate"])] == [
-        (s.epochs, s.lr or 2e-3) for s in MODELS[GENERAL_MODEL].recipe
-    ]
+    for level, cfg in GENERAL_LEVELS.items():
+        general = models.load_general(level).metadata
+        recipe = [(s.epochs, s.lr or 2e-3) for s in cfg.model.recipe]
+        assert [(general["epochs"], general["learning_rate"])] == recipe, (level, cfg.model.name)
 
 
 def test_recipe_trains_every_stage_and_continues_where_it_stopped(

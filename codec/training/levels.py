@@ -9,6 +9,7 @@ small loss against a dedicated model (measured in benchmarks/ABLATIONS.md).
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 from .model import Architecture
@@ -90,6 +91,13 @@ MODELS: dict[str, ModelConfig] = {
             data="general",
             recipe=(Stage(20),),
         ),
+        ModelConfig(
+            "general-3000",
+            3000.0,
+            Architecture(latent_channels=16, hidden=64, depth=1),
+            data="general",
+            recipe=(Stage(20),),
+        ),
     )
 }
 
@@ -143,26 +151,35 @@ LEVELS: dict[int, LevelConfig] = {
 }
 
 
-#: The general model trained for this lambda codes every level's general variant (the presets general-N).
-GENERAL_MODEL = "general-600"
-#: Quantization steps the general model may be frozen with (finer and coarser than trained lose quality fast).
+#: The general models, each trained for one lambda; a level's general variant (its preset general-N) is the one
+#: whose lambda is nearest the level's search lambda (on a log scale), at the step that meets it.
+GENERAL_MODELS = ("general-600", "general-3000")
+#: Quantization steps a general model may be frozen with (finer and coarser than trained lose quality fast).
 GENERAL_STEPS = (0.8, 6.0)
 
 
+def _search_lambda(level: int) -> float:
+    return LEVELS[level].search_lambda or LEVELS[level].model.lmbda
+
+
+def general_model(level: int) -> ModelConfig:
+    """The general model of level ``level``'s general variant: the one trained nearest the level's lambda."""
+    target = math.log(_search_lambda(level))
+    return min((MODELS[name] for name in GENERAL_MODELS), key=lambda cfg: abs(math.log(cfg.lmbda) - target))
+
+
 def general_step(level: int) -> float:
-    """The step of level ``level``'s general variant: where its search lambda meets the general model's.
+    """The step of level ``level``'s general variant: where its search lambda meets its general model's.
 
     A step ``s`` makes a model trained for lambda ``L`` act like one trained for
     about ``L / s**2``; the step is rounded to two decimals and kept in
     :data:`GENERAL_STEPS`.
     """
-    target = LEVELS[level].search_lambda or LEVELS[level].model.lmbda
-    step = (MODELS[GENERAL_MODEL].lmbda / target) ** 0.5
+    step = (general_model(level).lmbda / _search_lambda(level)) ** 0.5
     return round(min(max(step, GENERAL_STEPS[0]), GENERAL_STEPS[1]), 2)
 
 
 #: Each level's general variant: the general model at the level's step, searched at the level's lambda.
 GENERAL_LEVELS: dict[int, LevelConfig] = {
-    level: LevelConfig(level, MODELS[GENERAL_MODEL], general_step(level), cfg.search_lambda or cfg.model.lmbda)
-    for level, cfg in LEVELS.items()
+    level: LevelConfig(level, general_model(level), general_step(level), _search_lambda(level)) for level in LEVELS
 }
