@@ -84,19 +84,15 @@ MODELS: dict[str, ModelConfig] = {
         ModelConfig("grid-6000", 6000.0, Architecture(latent_channels=16)),
         # Not a level: the variational model of aec sample (codec/sample.py), vector-4's network as a VAE.
         ModelConfig("vae-4", 4.0, Architecture(latent_channels=32, grid=1, variational=True), recipe=(Stage(12),)),
-        ModelConfig(
-            "general-600",
-            600.0,
-            Architecture(latent_channels=16, hidden=64, depth=1),
-            data="general",
-            recipe=(Stage(20),),
-        ),
-        ModelConfig(
-            "general-3000",
-            3000.0,
-            Architecture(latent_channels=16, hidden=64, depth=1),
-            data="general",
-            recipe=(Stage(20),),
+        *(  # the general models (codec.training.general), one recipe, two lambdas
+            ModelConfig(
+                f"general-{lmbda}",
+                float(lmbda),
+                Architecture(latent_channels=16, hidden=64, depth=1),
+                data="general",
+                recipe=(Stage(20),),
+            )
+            for lmbda in (600, 3000)
         ),
     )
 }
