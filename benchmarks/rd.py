@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -39,8 +40,6 @@ def bd_rate(
     to +15 % for nearly the same curve). None when the curves share no range
     or one has fewer than two points.
     """
-    import warnings
-
     import bjontegaard
 
     ra, pa = _monotone(*anchor)

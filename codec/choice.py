@@ -66,12 +66,13 @@ def candidates(level: int, installed: Sequence[int]) -> list[int]:
     return [q for q in installed if abs(int(q) - level) <= NEIGHBOURS]
 
 
-def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float) -> np.ndarray:
+def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float, key: str | None = None) -> np.ndarray:
     """``bits + lmbda * SSE`` (N,) of same-size images (N, h, w) in [0, 1], each latent rounded.
 
-    The images are padded with zeros to the model's stride, as the encoder does.
+    The images are padded with zeros to the model's stride, as the encoder does. ``key``: the images'
+    :func:`images_key`, when the caller has it.
     """
-    bits, sse = rounded_rate_distortion(model, images)
+    bits, sse = rounded_rate_distortion(model, images, key)
     return bits + lmbda * sse
 
 
@@ -80,16 +81,18 @@ REMEMBERED = 256
 _remembered: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
 
-def rounded_rate_distortion(model: FrozenModel, images: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def rounded_rate_distortion(
+    model: FrozenModel, images: np.ndarray, key: str | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """The bits and SSE (each (N,)) of same-size images (N, h, w) in [0, 1] coded by ``model``, latents rounded.
 
     Neither depends on the lambda, so the last :data:`REMEMBERED` are kept: trying every level on one image
     (``--psnr``, a benchmark's sweep) runs each candidate once.
     """
-    key = (model.digest, _fingerprint(images))
-    if key in _remembered:
-        _remembered.move_to_end(key)
-        return _remembered[key]
+    remembered = (model.digest, key or images_key(images))
+    if remembered in _remembered:
+        _remembered.move_to_end(remembered)
+        return _remembered[remembered]
     n, height, width = images.shape
     padded = pad_to_stride(images, model.stride)
     bits, sse = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.float64)
@@ -103,14 +106,14 @@ def rounded_rate_distortion(model: FrozenModel, images: np.ndarray) -> tuple[np.
         bits[first : first + len(part)] = model.prior.set_costs(symbols).min(axis=1)
     bits.setflags(write=False)
     sse.setflags(write=False)
-    _remembered[key] = (bits, sse)
+    _remembered[remembered] = (bits, sse)
     if len(_remembered) > REMEMBERED:
         _remembered.popitem(last=False)
     return bits, sse
 
 
-def _fingerprint(images: np.ndarray) -> str:
-    """A digest of the images' shape and values."""
+def images_key(images: np.ndarray) -> str:
+    """A digest of the images' shape and values: what :func:`rounded_rate_distortion` remembers them by."""
     values = np.ascontiguousarray(images, np.float32)
     h = hashlib.sha256(str(values.shape).encode())
     h.update(values.data.cast("B"))
@@ -119,5 +122,6 @@ def _fingerprint(images: np.ndarray) -> str:
 
 def cheapest(models: Sequence[FrozenModel], images: np.ndarray, lmbda: float) -> np.ndarray:
     """Per image (N, h, w) in [0, 1], the index into ``models`` of the lowest rounded cost (first of equals)."""
-    costs = np.stack([rounded_costs(model, images, lmbda) for model in models], axis=1)
+    key = images_key(images)  # once, not per candidate
+    costs = np.stack([rounded_costs(model, images, lmbda, key) for model in models], axis=1)
     return np.argmin(costs, axis=1)
