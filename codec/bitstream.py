@@ -42,7 +42,14 @@ CONTEXT_VERSION = 6
 PIXEL_VERSION = 7
 #: Version 8: version 5's files without an autoencoder layer, coded by the predictive coder (``codec.predictive``).
 PREDICTIVE_VERSION = 8
-SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8)
+#: Version 9: a plain file of latents coding the image at a coarser scale (``codec.resolution``); one byte after the
+#: size gives the scale and whether the latents are coded in contexts (as version 6's) or with the tables (as 4's).
+SCALED_VERSION = 9
+SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8, 9)
+#: The factors a scaled file may name (``codec.resolution.SCALES``), stored as their base-2 logarithm.
+FILE_SCALES = (2, 4)
+#: Version 9's scale byte: bits 0-3 log2 of the scale, bit 4 latents in contexts; the other bits are 0.
+_SCALE_IN_CONTEXT = 0x10
 DEFAULT_SIZE = (28, 28)
 #: The largest image the format accepts, per side and in pixels.
 MAX_SIDE = 8192
@@ -61,8 +68,9 @@ FLAG_REFINED = 0x4
 _KNOWN_FLAGS = {3: FLAG_INVERTED | FLAG_EXPLICIT_SIZE, 4: FLAG_INVERTED | FLAG_EXPLICIT_SIZE}
 _KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[8] = _KNOWN_FLAGS[4] | FLAG_REFINED
 _KNOWN_FLAGS[7] = _KNOWN_FLAGS[4] | FLAG_REFINED  # version 7: bit 2 says a maximum error (1 byte) follows
+_KNOWN_FLAGS[9] = _KNOWN_FLAGS[4]
 #: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
-_FIXED = {3: len(MAGIC) + 3, **{version: len(MAGIC) + 2 for version in (4, 5, 6, 7, 8)}}
+_FIXED = {3: len(MAGIC) + 3, **{version: len(MAGIC) + 2 for version in (4, 5, 6, 7, 8, 9)}}
 #: The largest maximum error a refined file carries (its step 2K + 1 stays under 256).
 MAX_REFINE_ERROR = 127
 MAX_LEVEL = 0xF
@@ -89,9 +97,21 @@ class Header:
     #: predictive model's).
     max_error: int | None = None
     refine_id: int = 0
+    #: Scaled files (version 9): the factor the latents' image is smaller by, and whether they are coded in
+    #: contexts (version 6's always are, versions 4 and 5's never).
+    scale: int = 1
+    in_context: bool = False
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
+        if self.version == SCALED_VERSION:
+            if self.scale not in FILE_SCALES or self.level == 0 or self.max_error is not None:
+                raise FormatError(
+                    f"a scaled file (version {SCALED_VERSION}) has a level, no refinement and a scale of "
+                    f"{' or '.join(map(str, FILE_SCALES))}"
+                )
+        elif self.scale != 1 or self.in_context:
+            raise FormatError(f"only a scaled file (version {SCALED_VERSION}) names a scale or its latents' coding")
         if not 0 <= self.level <= MAX_LEVEL:
             raise FormatError(f"level {self.level} does not fit the format")
         if not 0 <= self.model_id < 1 << MODEL_ID_BITS:
@@ -115,6 +135,16 @@ class Header:
             raise FormatError("level 0 (no autoencoder layer) is for refined files only, with model id 0")
         if self.level == 0 and CONTEXT_VERSION <= self.version < PREDICTIVE_VERSION:
             raise FormatError(f"format version {self.version} carries latents: level 0 is a version 5 or 8 file")
+
+    @property
+    def latents_in_context(self) -> bool:
+        """Whether the latents are coded in adaptive contexts (``codec.contexts``) rather than with the tables."""
+        return self.version == CONTEXT_VERSION or self.in_context
+
+    @property
+    def coded_size(self) -> tuple[int, int]:
+        """(height, width) of the image the latents code: the image's, or a scaled file's coarse image's."""
+        return -(-self.height // self.scale), -(-self.width // self.scale)
 
     @property
     def refined(self) -> bool:
@@ -203,6 +233,8 @@ def header_bytes(header: Header) -> bytes:
         out += bytes([header.max_error]) + header.refine_id.to_bytes(2, "little")  # type: ignore[list-item]
     elif header.max_error is not None:  # a pixel model's file within a bound
         out += bytes([header.max_error])
+    if header.version == SCALED_VERSION:
+        out += bytes([header.scale.bit_length() - 1 | (_SCALE_IN_CONTEXT if header.in_context else 0)])
     return out
 
 
@@ -326,6 +358,14 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
         if (width, height) == DEFAULT_SIZE:
             raise FormatError("explicit size equals the default size")
     max_error, refine_id, pos = _bound(version, flags, data, pos, body_end)
+    scale, in_context = 1, False
+    if version == SCALED_VERSION:
+        if pos >= body_end:
+            raise FormatError("header is truncated")
+        code, pos = data[pos], pos + 1
+        scale, in_context = 1 << (code & 0x0F), bool(code & _SCALE_IN_CONTEXT)
+        if code & ~(0x0F | _SCALE_IN_CONTEXT) or scale not in FILE_SCALES:
+            raise FormatError(f"unknown scale byte 0x{code:02x} in header")
     header = Header(
         level=level,
         model_id=model_id,
@@ -335,5 +375,7 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
         version=version,
         max_error=max_error,
         refine_id=refine_id,
+        scale=scale,
+        in_context=in_context,
     )
     return header, data[pos:body_end]

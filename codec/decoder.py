@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar, cast
 
 import numpy as np
 
-from . import bitstream, coder, contexts, lossless, models, predictive, refine
+from . import bitstream, coder, contexts, lossless, models, predictive, refine, resolution
 from .bitstream import Header
 from .errors import FormatError, ModelError, ModelMismatchError
 from .limits import images_per_batch
@@ -109,12 +109,13 @@ def decode_payload(header: Header, payload: bytes) -> Decoded:
 
 def _decode_latents(header: Header, payload: bytes) -> np.ndarray:
     model = _model_for(header)
-    if header.version >= bitstream.CONTEXT_VERSION:
-        gh, gw = -(-header.height // model.stride), -(-header.width // model.stride)
+    height, width = header.coded_size
+    if header.latents_in_context:
+        gh, gw = -(-height // model.stride), -(-width // model.stride)
         if (gh, gw) == model.prior.grid:
             raise FormatError(f"format version {header.version} codes latents off the model's home grid only")
         return model.prior.from_symbols(contexts.decode(model.prior, payload, gh, gw))
-    return latents_with(model, payload, header.height, header.width)
+    return latents_with(model, payload, height, width)
 
 
 def latents_with(model: FrozenModel, payload: bytes, height: int, width: int) -> np.ndarray:
@@ -125,9 +126,19 @@ def latents_with(model: FrozenModel, payload: bytes, height: int, width: int) ->
     return model.prior.from_symbols(model.prior.symbols_of(stream, gh, gw))
 
 
-def pixels_of(model: FrozenModel, latents: np.ndarray, height: int, width: int, dtype: type = np.float32) -> np.ndarray:
-    """The images (N, height, width) uint8 ``model``'s synthesis makes of latents (N, C, GH, GW)."""
-    return _to_pixels(model.synthesise(latents, dtype=dtype))[:, :height, :width]
+def pixels_of(
+    model: FrozenModel, latents: np.ndarray, height: int, width: int, dtype: type = np.float32, scale: int = 1
+) -> np.ndarray:
+    """The images (N, height, width) uint8 ``model``'s synthesis makes of latents (N, C, GH, GW); with a
+    ``scale``, of the coarse images they code, upsampled (:mod:`codec.resolution`) before the rounding."""
+    synthesised = model.synthesise(latents, dtype=dtype)
+    if scale == 1:
+        return _to_pixels(synthesised)[:, :height, :width]
+    coarse_h, coarse_w = resolution.coarse_size(height, width, scale)
+    out = np.empty((len(latents), height, width), np.uint8)
+    for first, strip in resolution.upsample(synthesised[:, :coarse_h, :coarse_w], scale, height, width):
+        out[:, first : first + strip.shape[1]] = _to_pixels(strip)
+    return out
 
 
 def _to_pixels(images: np.ndarray) -> np.ndarray:
@@ -180,7 +191,7 @@ def _pixel_model_pixels(decoded: Sequence[tuple[Header, Decoded]], indices: Sequ
 
 def reconstruct(decoded: Sequence[tuple[Header, Decoded]], dtype: type = np.float32) -> list[np.ndarray]:
     """Images from headers and latents as :func:`decode_latents` gives them, batched."""
-    groups: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
+    groups: dict[tuple[int, int, int, int, int], list[int]] = defaultdict(list)
     exact: dict[tuple[int, int, int, int], list[int]] = defaultdict(list)
     out: list[np.ndarray] = [np.zeros(0, np.uint8)] * len(decoded)
     for index, (header, item) in enumerate(decoded):
@@ -189,17 +200,17 @@ def reconstruct(decoded: Sequence[tuple[Header, Decoded]], dtype: type = np.floa
         elif isinstance(item, PixelCoded):
             exact[(header.model_id, header.height, header.width, item.max_error)].append(index)
         else:
-            groups[(header.level, header.model_id, header.height, header.width)].append(index)
+            groups[(header.level, header.model_id, header.height, header.width, header.scale)].append(index)
     for indices in exact.values():
         for i, image in zip(indices, _pixel_model_pixels(decoded, indices)):
             out[i] = image
-    for (level, model_id, height, width), indices in groups.items():
+    for (level, model_id, height, width, scale), indices in groups.items():
         model = model_for_decoding(level, model_id)
         step = images_per_batch(height * width)
         for first in range(0, len(indices), step):
             chunk = indices[first : first + step]
             latents = np.stack([cast(np.ndarray, decoded[i][1]) for i in chunk])
-            pixels = pixels_of(model, latents, height, width, dtype)
+            pixels = pixels_of(model, latents, height, width, dtype, scale)
             for i, image in zip(chunk, pixels):
                 out[i] = 255 - image if decoded[i][0].inverted else np.ascontiguousarray(image)
     return out

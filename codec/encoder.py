@@ -8,13 +8,17 @@ entry point codes through it (``codec.compress`` and ``compress_many``, ``aec
 compress``, the Pillow plugin, archives, targets), so an image coded at the
 same quality and effort gives the same bytes whichever door it came in by.
 
-The decision has three parts, each in its own module:
+The decision has four parts, each in its own module:
 
 - the **choice** of model (:mod:`codec.choice`): from effort 1, the cheapest
   at the quality's lambda of the models of neighbouring levels (a digit-sized
   image) or of every level (any other; at effort 0 the level's own:
   :func:`own_model`);
 - the **search** of latents under that model (:mod:`codec.search`);
+- the **scale** (:mod:`codec.resolution`): from effort 1, an image that is not
+  digit-sized is also coded at half and a quarter of its size, and the file
+  that costs least (bits plus lambda times the squared error of what it
+  decodes to) is written;
 - the **targets** (:mod:`codec.targets`): the lowest quality whose file
   reaches a PSNR, or the highest that fits a size, each quality coded by this
   same encoder.
@@ -34,10 +38,10 @@ from functools import partial
 
 import numpy as np
 
-from . import bitstream, choice, coder, contexts, lossless, models, predictive, refine, search
+from . import bitstream, choice, coder, contexts, lossless, models, predictive, refine, resolution, search
 from .arguments import check_effort, check_max_error, check_quality
 from .bitstream import Header
-from .decoder import decode_payload, reconstruct
+from .decoder import decode_latents, decode_payload, reconstruct
 from .errors import ArgumentError, FormatError, ImageError
 from .images import Prepared, pad_to_stride
 from .limits import images_per_batch
@@ -314,8 +318,11 @@ def own_model(level: int, height: int, width: int) -> FrozenModel:
     return model
 
 
-def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[FrozenModel]:
-    """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`).
+def choose_models(
+    prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT, lmbda: float | None = None
+) -> list[FrozenModel]:
+    """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`), the cheapest at ``lmbda``
+    (None: the quality's own).
 
     Effort 0 takes :func:`own_model`. From effort 1 the cheapest candidate at
     this level's lambda codes the image. A digit-sized image (MNIST's) weighs
@@ -324,7 +331,7 @@ def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFA
     the same models whatever the level, so its quality rises with the level.
     """
     quality, effort = check_quality(quality), check_effort(effort)
-    lmbda = load_model(quality).search_lambda
+    lmbda = load_model(quality).search_lambda if lmbda is None else lmbda
     out = [own_model(quality, *item.pixels.shape) for item in prepared]
     if effort == 0 or lmbda <= 0:
         return out
@@ -376,16 +383,67 @@ def encode_prepared(
 
     Each image is coded with the model :func:`choose_models` picks (at effort
     0 the level's own), at this level's lambda. The file names the level and
-    the model it was coded with.
+    the model it was coded with. From effort 1 an image that is not
+    digit-sized may get a scaled file instead (:func:`_with_scales`).
     """
     quality, effort = check_quality(quality), check_effort(effort)
-    chosen = choose_models(prepared, quality, effort)
+    out = chosen_files(prepared, quality, effort)
+    return _with_scales(prepared, out, quality, effort) if effort else out
+
+
+def chosen_files(prepared: Sequence[Prepared], quality: int, effort: int, scale: int = 1) -> list[bytes]:
+    """Each image's file, coded by the model :func:`choose_models` picks. With a ``scale``, a scaled file
+    (version 9): the image's coarse version (:func:`resolution.downscale`) is coded, its model chosen and its
+    latents searched at ``scale**2`` times the lambda (each coarse pixel stands for that many)."""
+    coded = [Prepared(resolution.downscale(p.pixels, scale), p.inverted) for p in prepared] if scale > 1 else prepared
+    lmbda = load_model(quality).search_lambda * scale**2
+    chosen = choose_models(coded, quality, effort, lmbda)
     out: list[bytes] = [b""] * len(prepared)
     for digest in dict.fromkeys(model.digest for model in chosen):
         indices = [i for i, m in enumerate(chosen) if m.digest == digest]
-        for i, data in zip(indices, code_with(chosen[indices[0]], [prepared[i] for i in indices], quality, effort)):
-            out[i] = data
+        model, payloads = encode_payloads([coded[i] for i in indices], quality, effort, lmbda, chosen[indices[0]])
+        for i, payload, header in zip(indices, payloads, file_headers(model, [prepared[i] for i in indices], payloads)):
+            if scale > 1:
+                header = replace(header, version=bitstream.SCALED_VERSION, scale=scale, in_context=payload.in_context)
+            out[i] = bitstream.pack(header, payload.data)
     return out
+
+
+def _with_scales(prepared: Sequence[Prepared], files: list[bytes], quality: int, effort: int) -> list[bytes]:
+    """Each image's file or a scaled one (:mod:`codec.resolution`), whichever costs least at the quality's lambda:
+    its bits plus lambda times the squared error of what it decodes to. Digit-sized images (MNIST's) keep theirs."""
+    home = load_model(quality)
+    lmbda = home.search_lambda
+    out = list(files)
+    for indices in _by_size(prepared):
+        height, width = prepared[indices[0]].pixels.shape
+        scales = () if choice.home_size(home, height, width) else resolution.scales_for(height, width)
+        if not scales:
+            continue
+        group = [prepared[i] for i in indices]
+        candidates = [[files[i] for i in indices]] + [chosen_files(group, quality, effort, s) for s in scales]
+        costs = np.stack([_costs(coded, group, lmbda) for coded in candidates])
+        for position, (i, pick) in enumerate(zip(indices, costs.argmin(axis=0))):
+            out[i] = candidates[pick][position]
+    return out
+
+
+def _costs(files: Sequence[bytes], prepared: Sequence[Prepared], lmbda: float) -> np.ndarray:
+    """``bits + lmbda * SSE`` of each file against its image (pixels in [0, 1], as :mod:`codec.choice` weighs)."""
+    decoded = reconstruct([decode_latents(data) for data in files])
+    out = np.empty(len(files))
+    for i, (data, item, pixels) in enumerate(zip(files, prepared, decoded)):
+        original = 255 - item.pixels if item.inverted else item.pixels
+        sse = 0
+        for rows in range(0, len(pixels), _ERROR_ROWS):  # in strips: no image-sized int64 temporaries
+            error = pixels[rows : rows + _ERROR_ROWS].astype(np.int64) - original[rows : rows + _ERROR_ROWS]
+            sse += int((error * error).sum())
+        out[i] = 8 * len(data) + lmbda * sse / 255.0**2
+    return out
+
+
+#: Rows of an image whose squared error :func:`_costs` sums at a time.
+_ERROR_ROWS = 256
 
 
 def code_with(model: FrozenModel, prepared: Sequence[Prepared], quality: int, effort: int) -> list[bytes]:

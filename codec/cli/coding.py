@@ -228,6 +228,8 @@ def _describe_file(name: str) -> str:
         layers = f"predictive model {h.refine_id:03x}, {bound}"
     elif h.refined:
         layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"
+    if h.scale > 1:
+        layers += f", coded at 1/{h.scale} of its size"
     return (
         f"aec format {h.version}, {h.width}x{h.height}, {layers}, "
         f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "

@@ -53,6 +53,9 @@ def camera() -> np.ndarray:
 
 #: Name -> (max error, level): refined files over a level's own model for the image (format version 5 or 6).
 REFINED = {"context-camera-q8-k2": (2, 8)}
+#: Name -> scale: scaled files (format version 9), coded at 1/scale of the image's size by the model the level
+#: chooses; "-tables": its coarse latents came out smaller coded with the tables (as version 4), the other in contexts.
+SCALED = {"scaled-digit7-s2-q8-tables": 2, "scaled-digit7-s4-q12": 4, "scaled-paper-camera-s2-q4-tables": 2}
 
 
 def cases() -> dict[str, tuple[np.ndarray, int]]:
@@ -67,6 +70,10 @@ def cases() -> dict[str, tuple[np.ndarray, int]]:
     out["context-camera-q8"] = (camera(), 8)  # off the home grid: latents in contexts (version 6)
     for name, (_, level) in REFINED.items():
         out[name] = (camera(), level)
+    big = np.asarray(Image.fromarray(images[0]).resize((56, 56), Image.Resampling.BICUBIC))  # 28x28 at scale 2
+    out["scaled-digit7-s2-q8-tables"] = (big, 8)
+    out["scaled-digit7-s4-q12"] = (np.asarray(Image.fromarray(images[0]).resize((150, 131))), 12)
+    out["scaled-paper-camera-s2-q4-tables"] = (255 - camera(), 4)
     return out
 
 
@@ -74,6 +81,8 @@ def code(name: str, image: np.ndarray, level: int) -> bytes:
     """The reference file: the level's own model, refined over it for the names in :data:`REFINED`."""
     if name in REFINED:
         return encoder.encode_refined(prepare(image), REFINED[name][0], level)
+    if name in SCALED:
+        return encoder.chosen_files([prepare(image)], level, DEFAULT_EFFORT, SCALED[name])[0]
     return encoder.code_with(encoder.own_model(level, *image.shape), [prepare(image)], level, DEFAULT_EFFORT)[0]
 
 
@@ -190,7 +199,7 @@ def main() -> None:
             "latents_sha256": sha256(latents.astype("<i4").tobytes()),
             "pixels_sha256": sha256(pixels.tobytes()),
             "shape": list(pixels.shape),
-            "level": level,
+            "level": codec.inspect(coded).header.level,  # the model's level: a scaled file's is the one chosen
             "version": codec.inspect(coded).header.version,
         }
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
