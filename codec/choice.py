@@ -54,6 +54,16 @@ def general_applies(height: int, width: int) -> bool:
     return height * width <= GENERAL_PIXELS
 
 
+#: The sides of a digit-sized image (MNIST's 28 and what pads to its 7x7 grid of latents at stride 4).
+DIGIT_SIDES = range(25, 29)
+
+
+def digit_sized(height: int, width: int) -> bool:
+    """Whether an image is digit-sized (25 to 28 px a side): what the levels' own models were trained on, whatever
+    their grid (a one-vector model's home grid holds any image up to 28 px a side)."""
+    return height in DIGIT_SIDES and width in DIGIT_SIDES
+
+
 def home_size(model: FrozenModel, height: int, width: int) -> bool:
     """Whether an image of this size lands on the model's home grid (a digit-sized image: 25 to 28 px a side)."""
     stride = model.stride

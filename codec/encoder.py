@@ -313,16 +313,20 @@ def own_model(level: int, height: int, width: int) -> FrozenModel:
     """The model a level codes an image of this size with, without a choice: the level's own for a digit-sized
     image (its home grid), its general variant (when installed) for any other size."""
     model = load_model(level)
-    if not choice.home_size(model, height, width):
+    if not choice.digit_sized(height, width):
         return load_general(level) or model
     return model
 
 
 def choose_models(
-    prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT, lmbda: float | None = None
+    prepared: Sequence[Prepared],
+    quality: int,
+    effort: int = DEFAULT_EFFORT,
+    lmbda: float | None = None,
+    digit_window: bool = True,
 ) -> list[FrozenModel]:
     """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`), the cheapest at ``lmbda``
-    (None: the quality's own).
+    (None: the quality's own); with ``digit_window`` False digit-sized images weigh every model too.
 
     Effort 0 takes :func:`own_model`. From effort 1 the cheapest candidate at
     this level's lambda codes the image. A digit-sized image (MNIST's) weighs
@@ -338,7 +342,7 @@ def choose_models(
     installed = available_levels()
     for indices in _by_size(prepared):
         height, width = prepared[indices[0]].pixels.shape
-        if choice.home_size(load_model(quality), height, width):
+        if digit_window and choice.digit_sized(height, width):
             candidates = [load_model(level) for level in choice.candidates(quality, installed)]
         else:
             candidates = off_home_candidates(quality, installed, height, width)
@@ -394,10 +398,11 @@ def encode_prepared(
 def chosen_files(prepared: Sequence[Prepared], quality: int, effort: int, scale: int = 1) -> list[bytes]:
     """Each image's file, coded by the model :func:`choose_models` picks. With a ``scale``, a scaled file
     (version 9): the image's coarse version (:func:`resolution.downscale`) is coded, its model chosen and its
-    latents searched at ``scale**2`` times the lambda (each coarse pixel stands for that many)."""
+    latents searched at ``scale**2`` times the lambda (each coarse pixel stands for that many), its candidates
+    every model whatever its size and the level (:func:`off_home_candidates`)."""
     coded = [Prepared(resolution.downscale(p.pixels, scale), p.inverted) for p in prepared] if scale > 1 else prepared
     lmbda = load_model(quality).search_lambda * scale**2
-    chosen = choose_models(coded, quality, effort, lmbda)
+    chosen = choose_models(coded, quality, effort, lmbda, digit_window=scale == 1)
     out: list[bytes] = [b""] * len(prepared)
     for digest in dict.fromkeys(model.digest for model in chosen):
         indices = [i for i, m in enumerate(chosen) if m.digest == digest]
@@ -412,12 +417,11 @@ def chosen_files(prepared: Sequence[Prepared], quality: int, effort: int, scale:
 def _with_scales(prepared: Sequence[Prepared], files: list[bytes], quality: int, effort: int) -> list[bytes]:
     """Each image's file or a scaled one (:mod:`codec.resolution`), whichever costs least at the quality's lambda:
     its bits plus lambda times the squared error of what it decodes to. Digit-sized images (MNIST's) keep theirs."""
-    home = load_model(quality)
-    lmbda = home.search_lambda
+    lmbda = load_model(quality).search_lambda
     out = list(files)
     for indices in _by_size(prepared):
         height, width = prepared[indices[0]].pixels.shape
-        scales = () if choice.home_size(home, height, width) else resolution.scales_for(height, width)
+        scales = () if choice.digit_sized(height, width) else resolution.scales_for(height, width)
         if not scales:
             continue
         group = [prepared[i] for i in indices]

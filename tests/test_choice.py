@@ -97,3 +97,13 @@ def test_rates_and_errors_are_remembered_per_model_and_image(digits: np.ndarray)
     assert np.array_equal(other[0], bits[::-1]) and other[0] is not bits
     for lmbda in (1.0, 100.0):
         assert np.allclose(choice.rounded_costs(model, images, lmbda), bits + lmbda * sse)
+
+
+def test_only_25_to_28_pixel_images_are_digit_sized() -> None:
+    """A one-vector model's home grid holds any image up to 28 px a side; a 21x21 image is still not a digit to the
+    levels (it weighs the general variants, as every other size does)."""
+    vector = next(level for level in models.available_levels() if models.load_model(level).prior.grid == (1, 1))
+    assert choice.home_size(models.load_model(vector), 21, 21) and not choice.digit_sized(21, 21)
+    assert choice.digit_sized(25, 28) and not choice.digit_sized(24, 28) and not choice.digit_sized(28, 29)
+    general = models.load_general(vector)
+    assert general is not None and encoder.own_model(vector, 21, 21).digest == general.digest
