@@ -323,10 +323,11 @@ def choose_models(
     quality: int,
     effort: int = DEFAULT_EFFORT,
     lmbda: float | None = None,
-    digit_window: bool = True,
+    scale: int = 1,
 ) -> list[FrozenModel]:
     """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`), the cheapest at ``lmbda``
-    (None: the quality's own); with ``digit_window`` False digit-sized images weigh every model too.
+    (None: the quality's own). With a ``scale`` the images are the coarse versions of images that many times
+    their size, and weigh the candidates of that size (:func:`off_home_candidates`, whatever the level).
 
     Effort 0 takes :func:`own_model`. From effort 1 the cheapest candidate at
     this level's lambda codes the image. A digit-sized image (MNIST's) weighs
@@ -342,10 +343,10 @@ def choose_models(
     installed = available_levels()
     for indices in _by_size(prepared):
         height, width = prepared[indices[0]].pixels.shape
-        if digit_window and choice.digit_sized(height, width):
+        if scale == 1 and choice.digit_sized(height, width):
             candidates = [load_model(level) for level in choice.candidates(quality, installed)]
         else:
-            candidates = off_home_candidates(quality, installed, height, width)
+            candidates = off_home_candidates(quality, installed, height * scale, width * scale)
         if len(candidates) == 1:
             continue
         images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)
@@ -398,11 +399,11 @@ def encode_prepared(
 def chosen_files(prepared: Sequence[Prepared], quality: int, effort: int, scale: int = 1) -> list[bytes]:
     """Each image's file, coded by the model :func:`choose_models` picks. With a ``scale``, a scaled file
     (version 9): the image's coarse version (:func:`resolution.downscale`) is coded, its model chosen and its
-    latents searched at ``scale**2`` times the lambda (each coarse pixel stands for that many), its candidates
-    every model whatever its size and the level (:func:`off_home_candidates`)."""
+    latents searched at ``scale**2`` times the lambda (each coarse pixel stands for that many) among the candidates
+    of the image's own size, whatever the level (:func:`choose_models`)."""
     coded = [Prepared(resolution.downscale(p.pixels, scale), p.inverted) for p in prepared] if scale > 1 else prepared
     lmbda = load_model(quality).search_lambda * scale**2
-    chosen = choose_models(coded, quality, effort, lmbda, digit_window=scale == 1)
+    chosen = choose_models(coded, quality, effort, lmbda, scale)
     out: list[bytes] = [b""] * len(prepared)
     for digest in dict.fromkeys(model.digest for model in chosen):
         indices = [i for i, m in enumerate(chosen) if m.digest == digest]
