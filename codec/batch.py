@@ -13,13 +13,11 @@ from __future__ import annotations
 import collections
 import gzip
 import io
-import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import IO, TypeVar
+from typing import IO, TYPE_CHECKING, TypeVar
 
 import numpy as np
 from PIL import Image
@@ -31,6 +29,9 @@ from .errors import CodecError, InputError
 from .fileio import STDIO, opened, read_bounded, read_stream
 from .images import Prepared, open_image, prepare
 from .limits import BATCH_IMAGES, BATCH_PIXELS, MAX_IMAGE_FILE_BYTES, images_per_batch
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 __all__ = ["STDIO", "Result"]
 
@@ -237,6 +238,10 @@ def run_chunks(
         for chunk in chunks:
             yield from work(chunk, *args)
         return
+    # Imported here: a command on one process starts without them (aec compress digit.png).
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
     # Spawned, not forked: a fork of a process with BLAS threads running is not safe everywhere.
     context = multiprocessing.get_context("spawn")
     with ProcessPoolExecutor(max_workers=min(jobs, len(chunks)), mp_context=context) as pool:
