@@ -149,10 +149,13 @@ def test_sets_hold_out_the_training_images() -> None:
     assert sets.benchmark_fonts() and not {f.name for f in sets.benchmark_fonts()} & training
 
 
-def test_wild_benchmark_end_to_end(tmp_path: Path) -> None:
+def test_wild_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """aec bench --sets on one image of each set: every point measured, BD-rates against the classic codecs."""
-    from benchmarks import wild
+    from benchmarks import sets, wild
 
+    # Kept short: the photo small (each of its 15 levels tries three scales) and two of the PSNR targets.
+    monkeypatch.setattr(sets, "PHOTO_SIDE", 64)
+    monkeypatch.setattr(wild, "PSNR_TARGETS", (35.0, 45.0))
     digits = np.random.default_rng(0).integers(0, 256, (60_000, 28, 28), dtype=np.uint8)  # MNIST's training size
     path = wild.run(tmp_path, digits, limit=1, progress=False)
     results = json.loads((tmp_path / "wild.json").read_text())
