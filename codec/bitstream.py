@@ -46,7 +46,7 @@ PREDICTIVE_VERSION = 8
 #: size gives the scale and whether the latents are coded in contexts (as version 6's) or with the tables (as 4's).
 SCALED_VERSION = 9
 SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8, 9)
-#: The factors a scaled file may name (``codec.resolution.SCALES``), stored as their base-2 logarithm.
+#: The factors a scaled file may name (what ``codec.resolution`` codes at), stored as their base-2 logarithm.
 FILE_SCALES = (2, 4)
 #: Version 9's scale byte: bits 0-3 log2 of the scale, bit 4 latents in contexts; the other bits are 0.
 _SCALE_IN_CONTEXT = 0x10

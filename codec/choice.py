@@ -65,7 +65,9 @@ def digit_sized(height: int, width: int) -> bool:
 
 
 def home_size(model: FrozenModel, height: int, width: int) -> bool:
-    """Whether an image of this size lands on the model's home grid (a digit-sized image: 25 to 28 px a side)."""
+    """Whether an image of this size lands on the model's home grid: 25 to 28 px a side for a 7x7 grid, any image
+    up to 28 px for a one-vector model (what an archive can code in blocks of latents; the encoder's test of a
+    digit is :func:`digit_sized`)."""
     stride = model.stride
     return (-(-height // stride), -(-width // stride)) == model.prior.grid
 

@@ -311,7 +311,7 @@ def encode_payloads(
 
 def own_model(level: int, height: int, width: int) -> FrozenModel:
     """The model a level codes an image of this size with, without a choice: the level's own for a digit-sized
-    image (its home grid), its general variant (when installed) for any other size."""
+    image (:func:`choice.digit_sized`), its general variant (when installed) for any other size."""
     model = load_model(level)
     if not choice.digit_sized(height, width):
         return load_general(level) or model
@@ -408,10 +408,8 @@ def chosen_files(prepared: Sequence[Prepared], quality: int, effort: int, scale:
     for digest in dict.fromkeys(model.digest for model in chosen):
         indices = [i for i, m in enumerate(chosen) if m.digest == digest]
         model, payloads = encode_payloads([coded[i] for i in indices], quality, effort, lmbda, chosen[indices[0]])
-        for i, payload, header in zip(indices, payloads, file_headers(model, [prepared[i] for i in indices], payloads)):
-            if scale > 1:
-                header = replace(header, version=bitstream.SCALED_VERSION, scale=scale, in_context=payload.in_context)
-            out[i] = bitstream.pack(header, payload.data)
+        for i, data in zip(indices, pack_files(model, [prepared[i] for i in indices], payloads, scale)):
+            out[i] = data
     return out
 
 
@@ -457,19 +455,29 @@ def code_with(model: FrozenModel, prepared: Sequence[Prepared], quality: int, ef
     return pack_files(model, prepared, payloads)
 
 
-def file_headers(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload]) -> list[Header]:
-    """The headers of plain files of the payloads ``model`` coded for the prepared images (level, id, version)."""
+def file_headers(
+    model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload], scale: int = 1
+) -> list[Header]:
+    """The headers of plain files of the payloads ``model`` coded for the prepared images (level, id, version);
+    with a ``scale``, of scaled files (version 9) whose payloads code the images' coarse versions."""
     out = []
     for item, payload in zip(prepared, payloads):
         height, width = item.pixels.shape
-        version = bitstream.CONTEXT_VERSION if payload.in_context else bitstream.VERSION
-        out.append(Header(model.level, model.model_id, width, height, item.inverted, version))
+        header = Header(model.level, model.model_id, width, height, item.inverted, bitstream.VERSION)
+        if scale > 1:
+            header = replace(header, version=bitstream.SCALED_VERSION, scale=scale, in_context=payload.in_context)
+        elif payload.in_context:
+            header = replace(header, version=bitstream.CONTEXT_VERSION)
+        out.append(header)
     return out
 
 
-def pack_files(model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload]) -> list[bytes]:
-    """Whole files of the payloads ``model`` coded for the prepared images: header, payload, checksum."""
-    headers = file_headers(model, prepared, payloads)
+def pack_files(
+    model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload], scale: int = 1
+) -> list[bytes]:
+    """Whole files of the payloads ``model`` coded for the prepared images: header, payload, checksum (with a
+    ``scale``, scaled files: :func:`file_headers`)."""
+    headers = file_headers(model, prepared, payloads, scale)
     return [bitstream.pack(header, payload.data) for header, payload in zip(headers, payloads)]
 
 

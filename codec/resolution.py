@@ -27,8 +27,10 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image
 
-#: The factors a file may be coded smaller by.
-SCALES = (2, 4)
+from .bitstream import FILE_SCALES
+
+#: The factors a file may be coded smaller by: those the format can name.
+SCALES = FILE_SCALES
 #: A scale is tried only when the coarse image keeps at least this many pixels on its shorter side.
 MIN_SIDE = 16
 #: Coarse rows interpolated at a time (memory stays bounded for any image).
