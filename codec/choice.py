@@ -21,17 +21,21 @@ An image that is not digit-sized weighs the same candidates at every level
 (every level's own model and general variant, or above :data:`MAX_PIXELS`
 the general variants alone): for one set of candidates the cheapest under a
 larger lambda never has a larger squared error, so its quality rises with the
-level. Above :data:`GENERAL_PIXELS` it keeps its level's two models.
+level (up to what the search after the choice moves). Above :data:`GENERAL_PIXELS`
+it keeps its level's two models. Each candidate is also weighed coding the
+image's coarse versions (a scaled file, :mod:`codec.resolution`), its error
+measured at full size after the format's upsampling.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from . import resolution
 from .images import pad_to_stride
 from .models import FrozenModel
 from .search import DECODE_PIXELS, MAX_PIXELS
@@ -88,33 +92,35 @@ def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float, key: str
     return bits + lmbda * sse
 
 
-#: How many (model, images) rates and errors :func:`rounded_rate_distortion` remembers.
+#: How many (model, images, scale) rates and errors :func:`rounded_rate_distortion` remembers.
 REMEMBERED = 256
-_remembered: OrderedDict[tuple[str, str], tuple[np.ndarray, np.ndarray]] = OrderedDict()
+_remembered: OrderedDict[tuple[str, str, int], tuple[np.ndarray, np.ndarray]] = OrderedDict()
 
 
 def rounded_rate_distortion(
-    model: FrozenModel, images: np.ndarray, key: str | None = None
+    model: FrozenModel, images: np.ndarray, key: str | None = None, coarse: np.ndarray | None = None, scale: int = 1
 ) -> tuple[np.ndarray, np.ndarray]:
     """The bits and SSE (each (N,)) of same-size images (N, h, w) in [0, 1] coded by ``model``, latents rounded.
 
-    Neither depends on the lambda, so the last :data:`REMEMBERED` are kept: trying every level on one image
-    (``--psnr``, a benchmark's sweep) runs each candidate once.
+    With a ``scale``, ``model`` codes ``coarse``, the images' coarse versions (:func:`resolution.downscale`), and
+    the SSE is of its synthesis brought back to the images' size by the format's upsampling, as a scaled file
+    decodes. Neither depends on the lambda, so the last :data:`REMEMBERED` are kept: trying every level on one
+    image (``--psnr``, a benchmark's sweep) runs each candidate once. ``key``: the images' :func:`images_key`.
     """
-    remembered = (model.digest, key or images_key(images))
+    remembered = (model.digest, key or images_key(images), scale)
     if remembered in _remembered:
         _remembered.move_to_end(remembered)
         return _remembered[remembered]
-    n, height, width = images.shape
-    padded = pad_to_stride(images, model.stride)
+    coded = images if coarse is None else coarse
+    n, height, width = coded.shape
+    padded = pad_to_stride(coded, model.stride)
     bits, sse = np.empty(n, dtype=np.float64), np.empty(n, dtype=np.float64)
     batch = max(1, DECODE_PIXELS // (padded.shape[1] * padded.shape[2]))  # bounds the synthesis' memory
     for first in range(0, n, batch):
         part = padded[first : first + batch]
         symbols = model.prior.to_symbols(model.analyse(part))
         decoded = model.synthesise((symbols - model.prior.radius).astype(np.float32))[:, :height, :width]
-        error = np.clip(decoded, 0.0, 1.0) - part[:, :height, :width]
-        sse[first : first + len(part)] = (error.astype(np.float64) ** 2).sum(axis=(1, 2))
+        sse[first : first + len(part)] = _squared_errors(decoded, images[first : first + batch], scale)
         bits[first : first + len(part)] = model.prior.set_costs(symbols).min(axis=1)
     bits.setflags(write=False)
     sse.setflags(write=False)
@@ -122,6 +128,20 @@ def rounded_rate_distortion(
     if len(_remembered) > REMEMBERED:
         _remembered.popitem(last=False)
     return bits, sse
+
+
+def _squared_errors(decoded: np.ndarray, images: np.ndarray, scale: int) -> np.ndarray:
+    """Per image, the squared error of a synthesis (N, h, w) against the images (N, H, W) in [0, 1], the
+    synthesis upsampled ``scale`` times first (a strip at a time) and clipped to [0, 1]."""
+    _, height, width = images.shape
+    if scale == 1:
+        error = np.clip(decoded, 0.0, 1.0) - images
+        return (error.astype(np.float64) ** 2).sum(axis=(1, 2))
+    out = np.zeros(len(images))
+    for first, strip in resolution.upsample(decoded, scale, height, width):
+        error = np.clip(strip, 0.0, 1.0) - images[:, first : first + strip.shape[1]]
+        out += (error.astype(np.float64) ** 2).sum(axis=(1, 2))
+    return out
 
 
 def images_key(images: np.ndarray) -> str:
@@ -132,8 +152,20 @@ def images_key(images: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def cheapest(models: Sequence[FrozenModel], images: np.ndarray, lmbda: float) -> np.ndarray:
-    """Per image (N, h, w) in [0, 1], the index into ``models`` of the lowest rounded cost (first of equals)."""
+def cheapest(
+    candidates: Sequence[FrozenModel | tuple[FrozenModel, int]],
+    images: np.ndarray,
+    lmbda: float,
+    coarse: Mapping[int, np.ndarray] | None = None,
+) -> np.ndarray:
+    """Per image (N, h, w) in [0, 1], the index into ``candidates`` of the lowest rounded cost (first of equals).
+
+    A candidate is a model, or a (model, scale) pair: the model codes the images' coarse versions ``coarse[scale]``
+    (each (N, h / scale, w / scale)), its error measured at full size (:func:`rounded_rate_distortion`).
+    """
     key = images_key(images)  # once, not per candidate
-    costs = np.stack([rounded_costs(model, images, lmbda, key) for model in models], axis=1)
-    return np.argmin(costs, axis=1)
+    costs = []
+    for model, scale in (c if isinstance(c, tuple) else (c, 1) for c in candidates):
+        bits, sse = rounded_rate_distortion(model, images, key, None if scale == 1 else (coarse or {})[scale], scale)
+        costs.append(bits + lmbda * sse)
+    return np.argmin(np.stack(costs, axis=1), axis=1)

@@ -13,12 +13,11 @@ The decision has four parts, each in its own module:
 - the **choice** of model (:mod:`codec.choice`): from effort 1, the cheapest
   at the quality's lambda of the models of neighbouring levels (a digit-sized
   image) or of every level (any other; at effort 0 the level's own:
-  :func:`own_model`);
-- the **search** of latents under that model (:mod:`codec.search`);
-- the **scale** (:mod:`codec.resolution`): from effort 1, an image that is not
-  digit-sized is also coded at half and a quarter of its size, and the file
-  that costs least (bits plus lambda times the squared error of what it
-  decodes to) is written;
+  :func:`own_model`), and with it the **scale** (:mod:`codec.resolution`): an
+  image that is not digit-sized weighs each model at its full size, half and a
+  quarter of it, every error measured at full size (:func:`choose_codings`);
+- the **search** of latents under that model (:mod:`codec.search`), for the
+  error of what the file decodes to;
 - the **targets** (:mod:`codec.targets`): the lowest quality whose file
   reaches a PSNR, or the highest that fits a size, each quality coded by this
   same encoder.
@@ -41,7 +40,7 @@ import numpy as np
 from . import bitstream, choice, coder, contexts, lossless, models, predictive, refine, resolution, search
 from .arguments import check_effort, check_max_error, check_quality
 from .bitstream import Header
-from .decoder import decode_latents, decode_payload, reconstruct
+from .decoder import decode_payload, reconstruct
 from .errors import ArgumentError, FormatError, ImageError
 from .images import Prepared, pad_to_stride
 from .limits import images_per_batch
@@ -59,33 +58,64 @@ class Payload:
 
 
 def _searched(
-    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float
+    model: FrozenModel,
+    padded: np.ndarray,
+    size: tuple[int, int],
+    effort: int,
+    lmbda: float,
+    full: np.ndarray | None = None,
+    scale: int = 1,
 ) -> Iterator[np.ndarray]:
     """The searched symbols (n, C, GH, GW) of same-size images padded to (N, H, W) uint8, of ``size`` (height,
-    width) before padding, a bounded batch at a time, searched at ``lmbda``."""
+    width) before padding, a bounded batch at a time, searched at ``lmbda``.
+
+    With a ``scale`` the images are the coarse versions of ``full`` (N, H', W') uint8, and the search weighs the
+    error of what a scaled file decodes to (upsampled, :mod:`codec.resolution`) against them.
+    """
     height, width = size
-    step = images_per_batch(height * width)
+    step = images_per_batch(height * width * scale**2)
     for first in range(0, len(padded), step):
         images = padded[first : first + step] / np.float32(255.0)
         latents = model.analyse(images)
+        target, synthesise = images[:, :height, :width], model.synthesise
+        if full is not None and scale > 1:
+            target = full[first : first + step] / np.float32(255.0)
+            synthesise = partial(_upsampled, model, scale, size, target.shape[-2:])
         yield search.refine(
             model.prior.to_symbols(latents),
             latents,
-            images[:, :height, :width],
+            target,
             model.prior,
-            model.synthesise,
+            synthesise,
             lmbda,
             EFFORTS[effort],
+            height * width,
         )
 
 
+def _upsampled(
+    model: FrozenModel, scale: int, coarse: tuple[int, int], size: tuple[int, int], latents: np.ndarray
+) -> np.ndarray:
+    """The float images (N, height, width) of ``size`` a scaled file of these latents decodes to, before rounding."""
+    synthesised = model.synthesise(latents)[:, : coarse[0], : coarse[1]]
+    return np.concatenate([strip for _, strip in resolution.upsample(synthesised, scale, *size)], axis=1)
+
+
 def _encode_group(
-    model: FrozenModel, padded: np.ndarray, size: tuple[int, int], effort: int, lmbda: float, in_context: bool
+    model: FrozenModel,
+    padded: np.ndarray,
+    size: tuple[int, int],
+    effort: int,
+    lmbda: float,
+    in_context: bool,
+    full: np.ndarray | None = None,
+    scale: int = 1,
 ) -> list[Payload]:
     """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding,
-    searched at ``lmbda``. With ``in_context``, latents off the home grid take the smaller of their two codings."""
+    searched at ``lmbda`` (with a ``scale``, for the full-size images ``full``: :func:`_searched`). With
+    ``in_context``, latents off the home grid take the smaller of their two codings."""
     payloads: list[Payload] = []
-    for symbols in _searched(model, padded, size, effort, lmbda):
+    for symbols in _searched(model, padded, size, effort, lmbda, full, scale):
         layout = model.prior.layout(*symbols.shape[-2:])
         off_home = in_context and symbols.shape[-2:] != model.prior.grid
         for grid, stream in zip(symbols, model.prior.streams(symbols)):
@@ -292,19 +322,24 @@ def encode_payloads(
     lmbda: float | None = None,
     model: FrozenModel | None = None,
     in_context: bool = True,
+    scale: int = 1,
 ) -> tuple[FrozenModel, list[Payload]]:
     """The model and the entropy-coded payload of each prepared image (no container).
 
     Every image is coded with ``model`` (None: the level's own); ``lmbda`` is the
     search's lambda (None: the model's own). ``in_context=False`` codes every
-    payload with the model's tables (what archives hold).
+    payload with the model's tables (what archives hold). With a ``scale`` the
+    payloads code the images' coarse versions (:func:`resolution.downscale`),
+    searched for the error at full size of what a scaled file decodes to.
     """
     quality, effort = check_quality(quality), check_effort(effort)
     model = model or load_model(quality)
     lmbda = model.search_lambda if lmbda is None else lmbda
+    coded = [Prepared(resolution.downscale(p.pixels, scale), p.inverted) for p in prepared] if scale > 1 else prepared
     out: list[Payload] = [Payload(b"")] * len(prepared)
-    for indices, padded, size in _padded_groups(prepared, model):
-        for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda, in_context)):
+    for indices, padded, size in _padded_groups(coded, model):
+        full = np.stack([prepared[i].pixels for i in indices]) if scale > 1 else None
+        for i, payload in zip(indices, _encode_group(model, padded, size, effort, lmbda, in_context, full, scale)):
             out[i] = payload
     return model, out
 
@@ -318,41 +353,47 @@ def own_model(level: int, height: int, width: int) -> FrozenModel:
     return model
 
 
-def choose_models(
-    prepared: Sequence[Prepared],
-    quality: int,
-    effort: int = DEFAULT_EFFORT,
-    lmbda: float | None = None,
-    scale: int = 1,
-) -> list[FrozenModel]:
-    """The model that codes each image asked for at ``quality`` (:mod:`codec.choice`), the cheapest at ``lmbda``
-    (None: the quality's own). With a ``scale`` the images are the coarse versions of images that many times
-    their size, and weigh the candidates of that size (:func:`off_home_candidates`, whatever the level).
+def choose_codings(
+    prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT, scale: int | None = None
+) -> list[tuple[FrozenModel, int]]:
+    """The model and the scale that code each image asked for at ``quality`` (:mod:`codec.choice`): the pair of
+    lowest rounded cost at the quality's lambda, its error measured at the image's full size.
 
-    Effort 0 takes :func:`own_model`. From effort 1 the cheapest candidate at
-    this level's lambda codes the image. A digit-sized image (MNIST's) weighs
-    the models of the levels within :data:`choice.NEIGHBOURS`, as before the
-    general models came. Any other image weighs :func:`off_home_candidates`:
-    the same models whatever the level, so its quality rises with the level.
+    Effort 0 takes :func:`own_model` at full size. From effort 1 a digit-sized
+    image (MNIST's) weighs the models of the levels within
+    :data:`choice.NEIGHBOURS`, at full size, as before the general models came.
+    Any other image weighs every pair of a model of :func:`off_home_candidates`
+    and a scale of :func:`resolution.scales_for` (full size included): the same
+    pairs whatever the level, so its quality rises with the level. A ``scale``
+    given restricts the pairs to it (what a reference vector forces).
     """
     quality, effort = check_quality(quality), check_effort(effort)
-    lmbda = load_model(quality).search_lambda if lmbda is None else lmbda
-    out = [own_model(quality, *item.pixels.shape) for item in prepared]
+    lmbda = load_model(quality).search_lambda
+    out = [(own_model(quality, *item.pixels.shape), scale or 1) for item in prepared]
     if effort == 0 or lmbda <= 0:
         return out
     installed = available_levels()
     for indices in _by_size(prepared):
         height, width = prepared[indices[0]].pixels.shape
-        if scale == 1 and choice.digit_sized(height, width):
-            candidates = [load_model(level) for level in choice.candidates(quality, installed)]
+        if scale is None and choice.digit_sized(height, width):
+            pairs = [(load_model(level), 1) for level in choice.candidates(quality, installed)]
         else:
-            candidates = off_home_candidates(quality, installed, height * scale, width * scale)
-        if len(candidates) == 1:
+            scales = (1, *resolution.scales_for(height, width)) if scale is None else (scale,)
+            models = off_home_candidates(quality, installed, height, width)
+            pairs = [(model, s) for s in scales for model in models]
+        if len(pairs) == 1:
             continue
-        images = np.stack([prepared[i].pixels for i in indices]) / np.float32(255.0)
-        for i, pick in zip(indices, choice.cheapest(candidates, images, lmbda)):
-            out[i] = candidates[pick]
+        pixels = [prepared[i].pixels for i in indices]
+        factors = {s for _, s in pairs if s > 1}
+        coarse = {s: np.stack([resolution.downscale(p, s) for p in pixels]) / np.float32(255.0) for s in factors}
+        for i, pick in zip(indices, choice.cheapest(pairs, np.stack(pixels) / np.float32(255.0), lmbda, coarse)):
+            out[i] = pairs[pick]
     return out
+
+
+def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[FrozenModel]:
+    """The model that codes each image (or its coarse version) asked for at ``quality``: :func:`choose_codings`."""
+    return [model for model, _ in choose_codings(prepared, quality, effort)]
 
 
 def off_home_candidates(quality: int, installed: Sequence[int], height: int, width: int) -> list[FrozenModel]:
@@ -386,67 +427,33 @@ def encode_prepared(
 ) -> list[bytes]:
     """Code images already brought to the model's form by :func:`codec.images.prepare`.
 
-    Each image is coded with the model :func:`choose_models` picks (at effort
-    0 the level's own), at this level's lambda. The file names the level and
-    the model it was coded with. From effort 1 an image that is not
-    digit-sized may get a scaled file instead (:func:`_with_scales`).
+    Each image is coded with the model and at the scale :func:`choose_codings`
+    picks (at effort 0 the level's own model, full size), at this level's
+    lambda. The file names the level and the model it was coded with.
+    """
+    return chosen_files(prepared, quality, effort)
+
+
+def chosen_files(
+    prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT, scale: int | None = None
+) -> list[bytes]:
+    """Each image's file, coded by the model at the scale :func:`choose_codings` picks (``scale``: forced).
+
+    A scaled file (version 9) codes the image's coarse version
+    (:func:`resolution.downscale`), its latents searched for the error of what
+    it decodes to at full size.
     """
     quality, effort = check_quality(quality), check_effort(effort)
-    out = chosen_files(prepared, quality, effort)
-    return _with_scales(prepared, out, quality, effort) if effort else out
-
-
-def chosen_files(prepared: Sequence[Prepared], quality: int, effort: int, scale: int = 1) -> list[bytes]:
-    """Each image's file, coded by the model :func:`choose_models` picks. With a ``scale``, a scaled file
-    (version 9): the image's coarse version (:func:`resolution.downscale`) is coded, its model chosen and its
-    latents searched at ``scale**2`` times the lambda (each coarse pixel stands for that many) among the candidates
-    of the image's own size, whatever the level (:func:`choose_models`)."""
-    coded = [Prepared(resolution.downscale(p.pixels, scale), p.inverted) for p in prepared] if scale > 1 else prepared
-    lmbda = load_model(quality).search_lambda * scale**2
-    chosen = choose_models(coded, quality, effort, lmbda, scale)
+    chosen = choose_codings(prepared, quality, effort, scale)
+    lmbda = load_model(quality).search_lambda
     out: list[bytes] = [b""] * len(prepared)
-    for digest in dict.fromkeys(model.digest for model in chosen):
-        indices = [i for i, m in enumerate(chosen) if m.digest == digest]
-        model, payloads = encode_payloads([coded[i] for i in indices], quality, effort, lmbda, chosen[indices[0]])
-        for i, data in zip(indices, pack_files(model, [prepared[i] for i in indices], payloads, scale)):
+    for digest, factor in dict.fromkeys((model.digest, s) for model, s in chosen):
+        indices = [i for i, (model, s) in enumerate(chosen) if (model.digest, s) == (digest, factor)]
+        group = [prepared[i] for i in indices]
+        model, payloads = encode_payloads(group, quality, effort, lmbda, chosen[indices[0]][0], scale=factor)
+        for i, data in zip(indices, pack_files(model, group, payloads, factor)):
             out[i] = data
     return out
-
-
-def _with_scales(prepared: Sequence[Prepared], files: list[bytes], quality: int, effort: int) -> list[bytes]:
-    """Each image's file or a scaled one (:mod:`codec.resolution`), whichever costs least at the quality's lambda:
-    its bits plus lambda times the squared error of what it decodes to. Digit-sized images (MNIST's) keep theirs."""
-    lmbda = load_model(quality).search_lambda
-    out = list(files)
-    for indices in _by_size(prepared):
-        height, width = prepared[indices[0]].pixels.shape
-        scales = () if choice.digit_sized(height, width) else resolution.scales_for(height, width)
-        if not scales:
-            continue
-        group = [prepared[i] for i in indices]
-        candidates = [[files[i] for i in indices]] + [chosen_files(group, quality, effort, s) for s in scales]
-        costs = np.stack([_costs(coded, group, lmbda) for coded in candidates])
-        for position, (i, pick) in enumerate(zip(indices, costs.argmin(axis=0))):
-            out[i] = candidates[pick][position]
-    return out
-
-
-def _costs(files: Sequence[bytes], prepared: Sequence[Prepared], lmbda: float) -> np.ndarray:
-    """``bits + lmbda * SSE`` of each file against its image (pixels in [0, 1], as :mod:`codec.choice` weighs)."""
-    decoded = reconstruct([decode_latents(data) for data in files])
-    out = np.empty(len(files))
-    for i, (data, item, pixels) in enumerate(zip(files, prepared, decoded)):
-        original = 255 - item.pixels if item.inverted else item.pixels
-        sse = 0
-        for rows in range(0, len(pixels), _ERROR_ROWS):  # in strips: no image-sized int64 temporaries
-            error = pixels[rows : rows + _ERROR_ROWS].astype(np.int64) - original[rows : rows + _ERROR_ROWS]
-            sse += int((error * error).sum())
-        out[i] = 8 * len(data) + lmbda * sse / 255.0**2
-    return out
-
-
-#: Rows of an image whose squared error :func:`_costs` sums at a time.
-_ERROR_ROWS = 256
 
 
 def code_with(model: FrozenModel, prepared: Sequence[Prepared], quality: int, effort: int) -> list[bytes]:

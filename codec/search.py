@@ -71,10 +71,12 @@ def refine(
     synthesise: Callable[[np.ndarray], np.ndarray],
     lmbda: float,
     effort: Effort,
+    synthesised_pixels: int | None = None,
 ) -> np.ndarray:
     """Symbols (N, C, H, W) with a cost ``bits + lmbda * SSE`` no higher than those given.
 
-    Images over :data:`MAX_PIXELS` keep the symbols given.
+    Images whose synthesis makes over :data:`MAX_PIXELS` (``synthesised_pixels``, default the images' own) keep
+    the symbols given.
 
     ``latents`` are the real-valued latents the symbols were rounded from,
     ``images`` (N, h, w) the originals in [0, 1] (the decoder's output is compared
@@ -82,7 +84,8 @@ def refine(
     (N, H', W') with ``H' >= h`` and ``W' >= w``.
     """
     height, width = images.shape[-2:]
-    if effort.rounds == 0 or effort.candidates == 0 or lmbda <= 0 or len(symbols) == 0 or height * width > MAX_PIXELS:
+    area = height * width if synthesised_pixels is None else synthesised_pixels
+    if effort.rounds == 0 or effort.candidates == 0 or lmbda <= 0 or len(symbols) == 0 or area > MAX_PIXELS:
         return symbols
     search = _Search(symbols, latents, images, prior, synthesise, lmbda)
     for _ in range(effort.rounds):

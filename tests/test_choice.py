@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 import codec
-from codec import choice, encoder, models
+from codec import choice, encoder, models, resolution
 from codec.images import prepare
 from codec.metrics import mse, psnr
 from codec.search import DEFAULT_EFFORT
@@ -107,3 +107,39 @@ def test_only_25_to_28_pixel_images_are_digit_sized() -> None:
     assert choice.digit_sized(25, 28) and not choice.digit_sized(24, 28) and not choice.digit_sized(28, 29)
     general = models.load_general(vector)
     assert general is not None and encoder.own_model(vector, 21, 21).digest == general.digest
+
+
+def test_off_mnist_each_image_gets_its_cheapest_model_and_scale(photo: np.ndarray) -> None:
+    """An image that is not digit-sized weighs every (model, scale) pair, each scaled one's error measured at full
+    size after the format's upsampling; it gets the pair of lowest rounded cost, the same pairs at every level."""
+    installed = models.available_levels()
+    models_ = encoder.off_home_candidates(LEVEL, installed, *photo.shape)
+    scales = (1, *resolution.scales_for(*photo.shape))
+    assert scales == (1, 2, 4)  # 64x80: a quarter is 16x20, at the smallest side kept
+    coarse = {s: resolution.downscale(photo, s)[None] / np.float32(255) for s in scales[1:]}
+    images = photo[None] / np.float32(255)
+    for level in (2, LEVEL, 12):
+        lmbda = models.load_model(level).search_lambda
+        costs = [
+            bits[0] + lmbda * sse[0]
+            for s in scales
+            for bits, sse in (choice.rounded_rate_distortion(m, images, None, coarse.get(s), s) for m in models_)
+        ]
+        pairs = [(m.digest, s) for s in scales for m in models_]
+        ((model, scale),) = encoder.choose_codings([prepare(photo)], level)
+        assert (model.digest, scale) == pairs[int(np.argmin(costs))]
+
+
+def test_a_scaled_candidate_is_weighed_by_what_its_file_decodes_to(photo: np.ndarray) -> None:
+    """The rounded rate and error of a scaled candidate are those of the file it makes (effort 0: rounded latents,
+    the model's tables): bits within 12 of the payload's, error within the rounding to 8 bits."""
+    model = encoder.own_model(LEVEL, *photo.shape)
+    coarse = resolution.downscale(photo, 2) / np.float32(255)
+    bits, sse = choice.rounded_rate_distortion(model, photo[None] / np.float32(255), None, coarse[None], 2)
+    _, payloads = encoder.encode_payloads([prepare(photo)], LEVEL, 0, model=model, in_context=False, scale=2)
+    (data,) = encoder.pack_files(model, [prepare(photo)], payloads, 2)
+    decoded_sse = float((((codec.decompress(data).astype(np.float64) - photo) / 255) ** 2).sum())
+    assert abs(8 * len(payloads[0].data) - bits[0]) <= 12
+    assert abs(decoded_sse - sse[0]) <= 0.02 * sse[0]
+    full_bits, full_sse = choice.rounded_rate_distortion(model, photo[None] / np.float32(255))
+    assert bits[0] < 0.5 * full_bits[0] and sse[0] > full_sse[0]  # a quarter of the latents, a blurrier image

@@ -102,12 +102,13 @@ def smooth_digit(digits: np.ndarray) -> np.ndarray:
 
 
 def test_a_smooth_image_is_coded_at_a_coarser_scale_for_less(smooth_digit: np.ndarray) -> None:
-    """The encoder keeps whichever file costs least (bits + lambda * SSE); here a scaled one, cheaper than the
-    full-size file it weighed it against."""
+    """The encoder weighs every scale; here it picks a scaled file, which costs less (bits + lambda * SSE,
+    measured on the files) than the full-size file it weighed it against."""
     data = codec.compress(smooth_digit, quality=8)
     header = bitstream.unpack(data, known_ids)[0]
     assert header.version == bitstream.SCALED_VERSION and header.scale in resolution.SCALES
-    (full,) = encoder.chosen_files([prepare(smooth_digit)], 8, 2)
+    (full,) = encoder.chosen_files([prepare(smooth_digit)], 8, 2, scale=1)
+    assert bitstream.unpack(full, known_ids)[0].scale == 1
     lmbda = models.load_model(8).search_lambda
 
     def cost(file: bytes) -> float:
