@@ -77,8 +77,8 @@ def test_off_home_candidates_are_every_distinct_model_whatever_the_level() -> No
 
 
 def test_quality_rises_with_the_level_off_mnist(photo: np.ndarray, digits: np.ndarray) -> None:
-    """Off the digit size every level weighs the same candidates, so a higher level never loses PSNR
-    (the squared error of the chosen candidate cannot grow with lambda; the search may move it a little)."""
+    """Off the digit size every level weighs the same (model, scale) pairs and codes the chosen one's rounded
+    latents, so a higher level never loses PSNR (the squared error of the chosen pair cannot grow with lambda)."""
     from PIL import Image
 
     big_digit = np.asarray(Image.fromarray(digits[3]).resize((60, 60), Image.Resampling.LANCZOS))
@@ -143,3 +143,14 @@ def test_a_scaled_candidate_is_weighed_by_what_its_file_decodes_to(photo: np.nda
     assert abs(decoded_sse - sse[0]) <= 0.02 * sse[0]
     full_bits, full_sse = choice.rounded_rate_distortion(model, photo[None] / np.float32(255))
     assert bits[0] < 0.5 * full_bits[0] and sse[0] > full_sse[0]  # a quarter of the latents, a blurrier image
+
+
+def test_off_mnist_files_code_the_chosen_pairs_rounded_latents(photo: np.ndarray) -> None:
+    """Below the highest effort an image that is not digit-sized is not searched after the choice: its file is the
+    chosen pair's rounded latents, so its rate and error are those the choice weighed. Digits are searched."""
+    for level in (3, 10):
+        ((model, scale),) = encoder.choose_codings([prepare(photo)], level)
+        _, payloads = encoder.encode_payloads([prepare(photo)], level, 0, model=model, scale=scale)
+        assert codec.compress(photo, quality=level) == encoder.pack_files(model, [prepare(photo)], payloads, scale)[0]
+    assert encoder.search_effort(2, *photo.shape) == 0 and encoder.search_effort(3, *photo.shape) == 3
+    assert encoder.search_effort(2, 28, 28) == 2 and encoder.search_effort(1, 25, 27) == 1
