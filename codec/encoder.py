@@ -58,6 +58,27 @@ class Payload:
     in_context: bool = False
 
 
+#: The effort from which an image that is not digit-sized has its latents searched.
+OFF_DIGIT_SEARCH = 3
+
+
+def search_effort(effort: int, height: int, width: int) -> int:
+    """The effort of the search of an image's latents when the encoder's is ``effort``.
+
+    A digit-sized image (MNIST's) is searched at the effort asked. Any other is
+    searched only from :data:`OFF_DIGIT_SEARCH`: below it the file codes the
+    rounded latents of the (model, scale) pair :func:`choose_codings` picks, so
+    its rate and error are those the choice weighed, a fixed set of pairs at
+    every level, and its PSNR rises with the level. A search after the choice
+    saves a few percent of the bits of small images but may dip the PSNR by a
+    few tenths of a dB from one level to the next (it moves each level's
+    latents its own way, from estimates the choice did not weigh).
+    """
+    if choice.digit_sized(height, width) or effort >= OFF_DIGIT_SEARCH:
+        return effort
+    return 0
+
+
 def _searched(
     model: FrozenModel,
     padded: np.ndarray,
@@ -68,12 +89,13 @@ def _searched(
     scale: int = 1,
 ) -> Iterator[np.ndarray]:
     """The searched symbols (n, C, GH, GW) of same-size images padded to (N, H, W) uint8, of ``size`` (height,
-    width) before padding, a bounded batch at a time, searched at ``lmbda``.
+    width) before padding, a bounded batch at a time, searched at ``lmbda`` (at :func:`search_effort`).
 
     With a ``scale`` the images are the coarse versions of ``full`` (N, H', W') uint8, and the search weighs the
     error of what a scaled file decodes to (upsampled, :mod:`codec.resolution`) against them.
     """
     height, width = size
+    rule = EFFORTS[search_effort(effort, *(size if full is None else full.shape[-2:]))]
     step = images_per_batch(height * width * scale**2)
     for first in range(0, len(padded), step):
         images = padded[first : first + step] / np.float32(255.0)
@@ -89,7 +111,7 @@ def _searched(
             model.prior,
             synthesise,
             lmbda,
-            EFFORTS[effort],
+            rule,
             height * width,
         )
 
@@ -435,27 +457,6 @@ def encode_prepared(
     return chosen_files(prepared, quality, effort)
 
 
-#: The effort from which an image that is not digit-sized has its latents searched.
-OFF_DIGIT_SEARCH = 3
-
-
-def search_effort(effort: int, height: int, width: int) -> int:
-    """The effort of the search of an image's latents when the encoder's is ``effort``.
-
-    A digit-sized image (MNIST's) is searched at the effort asked. Any other is
-    searched only from :data:`OFF_DIGIT_SEARCH`: below it the file codes the
-    rounded latents of the (model, scale) pair :func:`choose_codings` picks, so
-    its rate and error are those the choice weighed, a fixed set of pairs at
-    every level, and its PSNR rises with the level. A search after the choice
-    saves a few percent of the bits of small images but may dip the PSNR by a
-    few tenths of a dB from one level to the next (it moves each level's
-    latents its own way, from estimates the choice did not weigh).
-    """
-    if choice.digit_sized(height, width) or effort >= OFF_DIGIT_SEARCH:
-        return effort
-    return 0
-
-
 def chosen_files(
     prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT, scale: int | None = None
 ) -> list[bytes]:
@@ -472,8 +473,7 @@ def chosen_files(
     for digest, factor in dict.fromkeys((model.digest, s) for model, s in chosen):
         indices = [i for i, (model, s) in enumerate(chosen) if (model.digest, s) == (digest, factor)]
         group = [prepared[i] for i in indices]
-        searched = search_effort(effort, *group[0].pixels.shape)
-        model, payloads = encode_payloads(group, quality, searched, lmbda, chosen[indices[0]][0], scale=factor)
+        model, payloads = encode_payloads(group, quality, effort, lmbda, chosen[indices[0]][0], scale=factor)
         for i, data in zip(indices, pack_files(model, group, payloads, factor)):
             out[i] = data
     return out
@@ -597,7 +597,7 @@ class Encoder:
         An archive names one model for all its images (its header, and the
         shared latent space :mod:`codec.retrieval` ranks in), so the choice
         keeps the quality's own model; the search runs at its lambda as for
-        single files.
+        single files (:func:`search_effort`).
         """
         self._archived()
         return encode_payloads(prepared, self.quality, self.effort, in_context=False)
