@@ -4,7 +4,8 @@
 test digits at every level with each effort (0: rounded latents, the encoder
 before the search) and writes ``benchmarks/results/effort.md``: per effort the
 BD-rate against effort 0 (whole files, mean PSNR, and payload, PSNR of the mean
-MSE), the payload at the issue's 21.5 dB and the encoding speed, then every level.
+MSE), the payload at the issue's 21.5 dB, the encoding speed and how many
+digits gain PSNR with every level, then every level.
 """
 
 from __future__ import annotations
@@ -12,10 +13,20 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
+
 from codec import data
 from codec.search import DEFAULT_EFFORT, EFFORTS
 
 from . import rd, suite
+from .wild import MONOTONE_SLACK
+
+
+def rising(measured: list[suite.Row]) -> tuple[float, float]:
+    """The share of images whose PSNR never falls by more than :data:`MONOTONE_SLACK` from one level to the next
+    (rows in level order), and the largest fall of any image (dB, 0 when none falls)."""
+    steps = np.diff(np.array([r.per_image_psnr for r in measured]), axis=0)  # (levels - 1, images)
+    return float(np.mean((steps >= -MONOTONE_SLACK).all(axis=0))), float(max(0.0, -steps.min()))
 
 
 def summary(rows: dict[int, list[suite.Row]]) -> list[dict[str, float | None]]:
@@ -34,6 +45,8 @@ def summary(rows: dict[int, list[suite.Row]]) -> list[dict[str, float | None]]:
                 ),
                 "payload_at_target": rd.rate_at(*payload, suite.PAYLOAD_TARGET),
                 "encode_ips": len(measured) / sum(1 / r.encode_ips for r in measured),
+                "rising": rising(measured)[0],
+                "largest_fall": rising(measured)[1],
             }
         )
     return out
@@ -44,8 +57,9 @@ def markdown(rows: dict[int, list[suite.Row]], images: int) -> str:
         f"# The encoder's search ({images:,} MNIST test digits, every level)",
         "",
         "| effort | rounds x latents tried | BD-rate vs effort 0, whole files | BD-rate, payload "
-        f"| payload bpp @ {suite.PAYLOAD_TARGET:g} dB (PSNR of mean MSE) | encode img/s (harmonic mean over levels) |",
-        "|---|---|---|---|---|---|",
+        f"| payload bpp @ {suite.PAYLOAD_TARGET:g} dB (PSNR of mean MSE) | encode img/s (harmonic mean over levels) "
+        f"| PSNR rising with the level (slack {MONOTONE_SLACK:g} dB) | largest fall |",
+        "|---|---|---|---|---|---|---|---|",
     ]
     for s in summary(rows):
         effort = int(s["effort"] or 0)
@@ -53,7 +67,7 @@ def markdown(rows: dict[int, list[suite.Row]], images: int) -> str:
         lines.append(
             f"| {effort}{' (default)' if effort == DEFAULT_EFFORT else ''} | {e.rounds} x {e.candidates} "
             f"| {_pct(s['bd_whole'])} | {_pct(s['bd_payload'])} | {_num(s['payload_at_target'])} "
-            f"| {s['encode_ips']:,.0f} |"
+            f"| {s['encode_ips']:,.0f} | {100 * (s['rising'] or 0):.0f} % | {s['largest_fall'] or 0:.2f} dB |"
         )
     lines += ["", "| level | " + " | ".join(f"effort {e}: bpp / PSNR dB / SSIM" for e in rows) + " |"]
     lines.append("|---|" + "---|" * len(rows))

@@ -7,7 +7,7 @@ import json
 import platform
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from importlib import metadata
 from pathlib import Path
 from typing import Any
@@ -17,6 +17,7 @@ import numpy as np
 import codec
 from codec import api
 from codec.evaluate import PSNR_CAP, measure_pairs
+from codec.metrics import psnr
 from codec.search import DEFAULT_EFFORT
 
 from . import rd
@@ -42,6 +43,15 @@ class Row:
     ssim: float
     encode_ips: float  # images per second, one process
     decode_ips: float
+    #: Each image's PSNR (capped at PSNR_CAP), in order: not written to the results files (:func:`record`).
+    per_image_psnr: tuple[float, ...] = field(default=(), repr=False, compare=False)
+
+
+def record(row: Row) -> dict[str, Any]:
+    """What the results files hold of a row: its averages, not its per-image PSNRs."""
+    out = asdict(row)
+    del out["per_image_psnr"]
+    return out
 
 
 def _summarise(
@@ -63,6 +73,7 @@ def _summarise(
         **asdict(measured),
         encode_ips=len(originals) / max(encode_s, 1e-9),
         decode_ips=len(originals) / max(decode_s, 1e-9),
+        per_image_psnr=tuple(min(float(psnr(a, b)), PSNR_CAP) for a, b in zip(originals, decoded)),
     )
 
 
@@ -240,15 +251,15 @@ def write_results(rows: Sequence[Row], out: Path, source: str) -> dict[str, Path
     paths = {"json": out / "results.json", "csv": out / "results.csv", "md": out / "results.md"}
     paths["json"].write_text(
         json.dumps(
-            {"source": source, "rows": [asdict(r) for r in rows], "headline": table, "payload": payload_headline(rows)},
+            {"source": source, "rows": [record(r) for r in rows], "headline": table, "payload": payload_headline(rows)},
             indent=1,
         )
         + "\n"
     )
     with open(paths["csv"], "w", newline="") as fh:
-        writer = csv.DictWriter(fh, fieldnames=list(asdict(rows[0])))
+        writer = csv.DictWriter(fh, fieldnames=list(record(rows[0])))
         writer.writeheader()
-        writer.writerows(asdict(r) for r in rows)
+        writer.writerows(record(r) for r in rows)
     paths["md"].write_text(markdown(rows, table, source))
     return paths
 

@@ -113,19 +113,24 @@ def test_effort_summary_against_effort_zero() -> None:
     from benchmarks.effort import markdown, summary
     from benchmarks.suite import Row
 
-    def rows(scale: float, ips: float) -> list[Row]:
+    def rows(scale: float, ips: float, fall: float = 0.0) -> list[Row]:
+        """Ten images at each level, all at the level's PSNR but image 0 at level 3: ``fall`` below level 2's."""
         rates, psnrs = _curve(scale)
+        per_image = [[p] * 10 for p in psnrs]
+        per_image[2][0] = psnrs[1] - fall
         return [
-            Row("aec", "lib", str(i + 1), 10, r + 0.06, r, p, p - 0.5, 0.9, ips, 1.0)
+            Row("aec", "lib", str(i + 1), 10, r + 0.06, r, p, p - 0.5, 0.9, ips, 1.0, tuple(per_image[i]))
             for i, (r, p) in enumerate(zip(rates, psnrs))
         ]
 
-    measured = {0: rows(1.0, 100.0), 2: rows(0.8, 10.0)}
+    measured = {0: rows(1.0, 100.0), 2: rows(0.8, 10.0, fall=0.3)}
     base, searched = summary(measured)
     assert base["bd_payload"] == pytest.approx(0.0, abs=1e-9) and base["encode_ips"] == pytest.approx(100.0)
     assert searched["bd_payload"] == pytest.approx(-20.0, abs=1e-6)
     assert -20.0 < searched["bd_whole"] < 0  # the container's bytes are the same at both efforts
-    assert "| 2 (default) | 2 x 16 |" in markdown(measured, 10)
+    assert (base["rising"], base["largest_fall"]) == (1.0, 0.0)
+    assert searched["rising"] == pytest.approx(0.9) and searched["largest_fall"] == pytest.approx(0.3)
+    assert "| 2 (default) | 2 x 16 |" in markdown(measured, 10) and "| 90 % | 0.30 dB |" in markdown(measured, 10)
 
 
 def test_levels_measured_in_parallel_match(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
