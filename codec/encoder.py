@@ -17,8 +17,9 @@ The decision has four parts, each in its own module:
   image that is not digit-sized weighs each model at its full size, half and a
   quarter of it, every error measured at full size (:func:`choose_codings`);
 - the **search** of latents under that model (:mod:`codec.search`), for the
-  error of what the file decodes to (an image that is not digit-sized only at
-  the highest effort: :func:`search_effort`);
+  error of what the file decodes to (:func:`search_effort`); an image that is
+  not digit-sized and small enough to search takes the cheapest of one set of
+  searched files, the same at every level (:func:`exact_choice`);
 - the **targets** (:mod:`codec.targets`): the lowest quality whose file
   reaches a PSNR, or the highest that fits a size, each quality coded by this
   same encoder.
@@ -31,7 +32,7 @@ model's file (:mod:`codec.lossless`) competes with it.
 from __future__ import annotations
 
 import contextlib
-from collections import defaultdict
+from collections import OrderedDict, defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
@@ -41,7 +42,7 @@ import numpy as np
 from . import bitstream, choice, coder, contexts, lossless, models, predictive, refine, resolution, search
 from .arguments import check_effort, check_max_error, check_quality
 from .bitstream import Header
-from .decoder import decode_payload, reconstruct
+from .decoder import decode_latents, decode_payload, reconstruct
 from .errors import ArgumentError, FormatError, ImageError
 from .images import Prepared, pad_to_stride
 from .limits import images_per_batch
@@ -58,23 +59,19 @@ class Payload:
     in_context: bool = False
 
 
-#: The effort from which an image that is not digit-sized has its latents searched.
-OFF_DIGIT_SEARCH = 3
-
-
 def search_effort(effort: int, height: int, width: int) -> int:
     """The effort of the search of an image's latents when the encoder's is ``effort``.
 
-    A digit-sized image (MNIST's) is searched at the effort asked. Any other is
-    searched only from :data:`OFF_DIGIT_SEARCH`: below it the file codes the
-    rounded latents of the (model, scale) pair :func:`choose_codings` picks, so
-    its rate and error are those the choice weighed, a fixed set of pairs at
-    every level, and its PSNR rises with the level. A search after the choice
-    saves a few percent of the bits of small images but may dip the PSNR by a
-    few tenths of a dB from one level to the next (it moves each level's
-    latents its own way, from estimates the choice did not weigh).
+    A digit-sized image (MNIST's) is searched at the effort asked, and so is
+    any image up to :data:`search.MAX_PIXELS`, whose files the encoder then
+    weighs exactly (:func:`exact_choice`). A larger image that is not
+    digit-sized codes the rounded latents of the (model, scale) pair
+    :func:`choose_codings` picks, so its rate and error are those the choice
+    weighed, a fixed set of pairs at every level, and its PSNR rises with the
+    level. (A search after that choice could dip the PSNR from one level to
+    the next: it moves each level's latents its own way.)
     """
-    if choice.digit_sized(height, width) or effort >= OFF_DIGIT_SEARCH:
+    if choice.digit_sized(height, width) or height * width <= search.MAX_PIXELS:
         return effort
     return 0
 
@@ -467,16 +464,72 @@ def chosen_files(
     it decodes to at full size.
     """
     quality, effort = check_quality(quality), check_effort(effort)
-    chosen = choose_codings(prepared, quality, effort, scale)
-    lmbda = load_model(quality).search_lambda
     out: list[bytes] = [b""] * len(prepared)
-    for digest, factor in dict.fromkeys((model.digest, s) for model, s in chosen):
-        indices = [i for i, (model, s) in enumerate(chosen) if (model.digest, s) == (digest, factor)]
+    exact = [i for i, item in enumerate(prepared) if scale is None and _weighed_exactly(effort, *item.pixels.shape)]
+    for i in exact:
+        out[i] = exact_choice(prepared[i], quality, effort)
+    rest = [i for i in range(len(prepared)) if i not in set(exact)]
+    chosen = dict(zip(rest, choose_codings([prepared[i] for i in rest], quality, effort, scale)))
+    lmbda = load_model(quality).search_lambda
+    for digest, factor in dict.fromkeys((model.digest, s) for model, s in chosen.values()):
+        indices = [i for i, (model, s) in chosen.items() if (model.digest, s) == (digest, factor)]
         group = [prepared[i] for i in indices]
         model, payloads = encode_payloads(group, quality, effort, lmbda, chosen[indices[0]][0], scale=factor)
         for i, data in zip(indices, pack_files(model, group, payloads, factor)):
             out[i] = data
     return out
+
+
+def _weighed_exactly(effort: int, height: int, width: int) -> bool:
+    """Whether an image's file is chosen among searched files (:func:`exact_choice`): from effort 1, an image
+    that is not digit-sized and that the search takes (up to :data:`search.MAX_PIXELS`)."""
+    return effort > 0 and not choice.digit_sized(height, width) and height * width <= search.MAX_PIXELS
+
+
+def exact_choice(item: Prepared, quality: int, effort: int) -> bytes:
+    """The file of a small image that is not digit-sized: the cheapest at ``quality``'s lambda of a fixed set of
+    searched files, its bits and the squared error of what it decodes to measured on the files themselves.
+
+    The set is the same at every level: each installed level's lambda picks
+    its (model, scale) pair by rounded cost (:func:`choose_codings`), and each
+    pair picked is searched once, at the geometric mean of the lambdas that
+    picked it. The cheapest of one fixed set under a larger lambda never has a
+    larger squared error, so the PSNR rises with the level, exactly; and the
+    search's gains count in the choice (a pair whose latents the search
+    improves most can win over one the rounded costs preferred).
+    """
+    files, costs = weighed_files(item, effort)
+    return files[int(np.argmin(costs[0] + load_model(quality).search_lambda * costs[1]))]
+
+
+#: How many images' sets of searched files :func:`exact_choice` remembers (a sweep over the levels makes one set).
+REMEMBERED_SETS = 16
+_weighed: OrderedDict[tuple[str, bool, int, tuple[str, ...]], tuple[list[bytes], np.ndarray]] = OrderedDict()
+
+
+def weighed_files(item: Prepared, effort: int) -> tuple[list[bytes], np.ndarray]:
+    """The set of searched files :func:`exact_choice` weighs for an image, and their bits and squared errors
+    (2, n); the last :data:`REMEMBERED_SETS` are kept (the set does not depend on the level asked)."""
+    installed = available_levels()
+    key = (choice.images_key(item.pixels), item.inverted, effort, tuple(load_model(q).digest for q in installed))
+    if key in _weighed:
+        _weighed.move_to_end(key)
+        return _weighed[key]
+    lambdas = np.array([load_model(level).search_lambda for level in installed])
+    picks = [pair for (pair,) in (choose_codings([item], level, effort) for level in installed)]
+    files: list[bytes] = []
+    for digest, factor in dict.fromkeys((model.digest, s) for model, s in picks):
+        chose = [(model.digest, s) == (digest, factor) for model, s in picks]
+        lmbda = float(np.exp(np.log(lambdas[chose]).mean()))
+        model, payloads = encode_payloads([item], 1, effort, lmbda, picks[chose.index(True)][0], scale=factor)
+        files += pack_files(model, [item], payloads, factor)
+    original = (255 - item.pixels if item.inverted else item.pixels).astype(np.int64)
+    decoded = reconstruct([decode_latents(data) for data in files])
+    sse = [float(((pixels - original) ** 2).sum()) / 255.0**2 for pixels in decoded]
+    _weighed[key] = files, np.array([[8.0 * len(data) for data in files], sse])
+    if len(_weighed) > REMEMBERED_SETS:
+        _weighed.popitem(last=False)
+    return _weighed[key]
 
 
 def code_with(model: FrozenModel, prepared: Sequence[Prepared], quality: int, effort: int) -> list[bytes]:

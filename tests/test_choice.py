@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import codec
 from codec import choice, encoder, models, resolution
@@ -145,12 +146,30 @@ def test_a_scaled_candidate_is_weighed_by_what_its_file_decodes_to(photo: np.nda
     assert bits[0] < 0.5 * full_bits[0] and sse[0] > full_sse[0]  # a quarter of the latents, a blurrier image
 
 
-def test_off_mnist_files_code_the_chosen_pairs_rounded_latents(photo: np.ndarray) -> None:
-    """Below the highest effort an image that is not digit-sized is not searched after the choice: its file is the
-    chosen pair's rounded latents, so its rate and error are those the choice weighed. Digits are searched."""
+def test_large_off_mnist_files_code_the_chosen_pairs_rounded_latents() -> None:
+    """An image over the search's limit that is not digit-sized is not searched: its file is the chosen pair's
+    rounded latents, so its rate and error are those the choice weighed."""
+    from skimage import data as samples
+
+    large = samples.camera()[:144:2, :560:2]  # 72x280: over 128x128 pixels
+    assert encoder.search_effort(2, *large.shape) == 0 and encoder.search_effort(2, 64, 80) == 2
+    assert encoder.search_effort(2, 28, 28) == 2 and encoder.search_effort(1, 300, 60) == 0
     for level in (3, 10):
-        ((model, scale),) = encoder.choose_codings([prepare(photo)], level)
-        _, payloads = encoder.encode_payloads([prepare(photo)], level, 0, model=model, scale=scale)
-        assert codec.compress(photo, quality=level) == encoder.pack_files(model, [prepare(photo)], payloads, scale)[0]
-    assert encoder.search_effort(2, *photo.shape) == 0 and encoder.search_effort(3, *photo.shape) == 3
-    assert encoder.search_effort(2, 28, 28) == 2 and encoder.search_effort(1, 25, 27) == 1
+        ((model, scale),) = encoder.choose_codings([prepare(large)], level)
+        _, payloads = encoder.encode_payloads([prepare(large)], level, 0, model=model, scale=scale)
+        assert codec.compress(large, quality=level) == encoder.pack_files(model, [prepare(large)], payloads, scale)[0]
+
+
+def test_small_off_mnist_images_take_the_cheapest_of_one_set_of_searched_files(photo: np.ndarray) -> None:
+    """Up to the search's limit an image that is not digit-sized gets the cheapest file, measured on the files, of
+    one set whatever the level: the pairs the levels' lambdas pick, each searched once."""
+    files, (bits, sse) = encoder.weighed_files(prepare(photo), DEFAULT_EFFORT)
+    assert 1 < len(files) <= len(models.available_levels())
+    installed = models.available_levels()
+    picks = {(m.digest, s) for q in installed for ((m, s),) in [encoder.choose_codings([prepare(photo)], q)]}
+    assert len(picks) == len(files)
+    for data, b, e in zip(files, bits, sse):
+        assert b == 8 * len(data) and e == pytest.approx(mse(photo, codec.decompress(data)) * photo.size / 255**2)
+    for level in installed:
+        data = codec.compress(photo, quality=level)
+        assert data == files[int(np.argmin(bits + models.load_model(level).search_lambda * sse))]

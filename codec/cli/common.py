@@ -42,7 +42,7 @@ Effort = Annotated[
         help="How hard the encoder works: 0 (fastest: the level's own model, rounded latents) to 3 (smallest "
         "files for the quality); from 1 each image may take a neighbouring level's model where it codes cheaper "
         "(not in archives: one model codes them all). Images that are not digit-sized (25-28 px) weigh every model "
-        "and scale from 1, and have their latents searched only at 3.",
+        "and scale from 1.",
     ),
 ]
 Quality = Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")]
