@@ -21,10 +21,11 @@ An image that is not digit-sized weighs the same candidates at every level
 (every level's own model and general variant, or above :data:`MAX_PIXELS`
 the general variants alone): for one set of candidates the cheapest under a
 larger lambda never has a larger squared error, so its quality rises with the
-level (up to what the search after the choice moves). Above :data:`GENERAL_PIXELS`
-it keeps its level's two models. Each candidate is also weighed coding the
-image's coarse versions (a scaled file, :mod:`codec.resolution`), its error
-measured at full size after the format's upsampling.
+level (the encoder keeps it so after the choice: :func:`codec.encoder.search_effort`).
+Above :data:`GENERAL_PIXELS` it keeps its level's two models. Each candidate is
+also weighed coding the image's coarse versions (a scaled file,
+:mod:`codec.resolution`), its error measured at full size after the format's
+upsampling.
 """
 
 from __future__ import annotations

@@ -449,7 +449,8 @@ def encode_prepared(
 
     Each image is coded with the model and at the scale :func:`choose_codings`
     picks (at effort 0 the level's own model, full size), at this level's
-    lambda. The file names the level and the model it was coded with.
+    lambda; a small image that is not digit-sized gets :func:`exact_choice`.
+    The file names the level and the model it was coded with.
     """
     return chosen_files(prepared, quality, effort)
 
@@ -457,7 +458,8 @@ def encode_prepared(
 def chosen_files(
     prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT, scale: int | None = None
 ) -> list[bytes]:
-    """Each image's file, coded by the model at the scale :func:`choose_codings` picks (``scale``: forced).
+    """Each image's file, coded by the model at the scale :func:`choose_codings` picks (``scale``: forced), or
+    for a small image that is not digit-sized (unless a scale is forced) :func:`exact_choice`'s.
 
     A scaled file (version 9) codes the image's coarse version
     (:func:`resolution.downscale`), its latents searched for the error of what
@@ -465,10 +467,10 @@ def chosen_files(
     """
     quality, effort = check_quality(quality), check_effort(effort)
     out: list[bytes] = [b""] * len(prepared)
-    exact = [i for i, item in enumerate(prepared) if scale is None and _weighed_exactly(effort, *item.pixels.shape)]
-    for i in exact:
+    exact = {i for i, item in enumerate(prepared) if scale is None and _weighed_exactly(effort, *item.pixels.shape)}
+    for i in sorted(exact):
         out[i] = exact_choice(prepared[i], quality, effort)
-    rest = [i for i in range(len(prepared)) if i not in set(exact)]
+    rest = [i for i in range(len(prepared)) if i not in exact]
     chosen = dict(zip(rest, choose_codings([prepared[i] for i in rest], quality, effort, scale)))
     lmbda = load_model(quality).search_lambda
     for digest, factor in dict.fromkeys((model.digest, s) for model, s in chosen.values()):
