@@ -78,8 +78,9 @@ def test_off_home_candidates_are_every_distinct_model_whatever_the_level() -> No
 
 
 def test_quality_rises_with_the_level_off_mnist(photo: np.ndarray, digits: np.ndarray) -> None:
-    """Off the digit size every level weighs the same (model, scale) pairs and codes the chosen one's rounded
-    latents, so a higher level never loses PSNR (the squared error of the chosen pair cannot grow with lambda)."""
+    """Off the digit size every level weighs one fixed set (of files up to 128x128 px, of (model, scale) pairs and
+    their rounded latents above), so a higher level never loses PSNR (the cheapest of one set under a larger lambda
+    never has a larger squared error)."""
     from PIL import Image
 
     big_digit = np.asarray(Image.fromarray(digits[3]).resize((60, 60), Image.Resampling.LANCZOS))
