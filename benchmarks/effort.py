@@ -34,6 +34,7 @@ def summary(rows: dict[int, list[suite.Row]]) -> list[dict[str, float | None]]:
     anchor = rows[0]
     out = []
     for effort, measured in rows.items():
+        share, fall = rising(measured)
         whole = ([r.bpp for r in measured], [r.psnr or 0.0 for r in measured])
         payload = ([r.payload_bpp for r in measured], [r.psnr_of_mean_mse or 0.0 for r in measured])
         out.append(
@@ -45,8 +46,8 @@ def summary(rows: dict[int, list[suite.Row]]) -> list[dict[str, float | None]]:
                 ),
                 "payload_at_target": rd.rate_at(*payload, suite.PAYLOAD_TARGET),
                 "encode_ips": len(measured) / sum(1 / r.encode_ips for r in measured),
-                "rising": rising(measured)[0],
-                "largest_fall": rising(measured)[1],
+                "rising": share,
+                "largest_fall": fall,
             }
         )
     return out

@@ -153,20 +153,21 @@ def images_key(images: np.ndarray) -> str:
     return h.hexdigest()
 
 
-def cheapest(
-    candidates: Sequence[FrozenModel | tuple[FrozenModel, int]],
-    images: np.ndarray,
-    lmbda: float,
-    coarse: Mapping[int, np.ndarray] | None = None,
-) -> np.ndarray:
-    """Per image (N, h, w) in [0, 1], the index into ``candidates`` of the lowest rounded cost (first of equals).
-
-    A candidate is a model, or a (model, scale) pair: the model codes the images' coarse versions ``coarse[scale]``
-    (each (N, h / scale, w / scale)), its error measured at full size (:func:`rounded_rate_distortion`).
-    """
+def rates_and_errors(
+    pairs: Sequence[tuple[FrozenModel, int]], images: np.ndarray, coarse: Mapping[int, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """The rounded bits and SSE, each (N, P), of images (N, h, w) in [0, 1] coded by each (model, scale) pair: at a
+    scale above 1 the model codes the images' coarse versions ``coarse[scale]`` (each (N, h / scale, w / scale)),
+    its error measured at full size (:func:`rounded_rate_distortion`)."""
     key = images_key(images)  # once, not per candidate
-    costs = []
-    for model, scale in (c if isinstance(c, tuple) else (c, 1) for c in candidates):
-        bits, sse = rounded_rate_distortion(model, images, key, None if scale == 1 else (coarse or {})[scale], scale)
-        costs.append(bits + lmbda * sse)
-    return np.argmin(np.stack(costs, axis=1), axis=1)
+    measured = [rounded_rate_distortion(m, images, key, None if s == 1 else coarse[s], s) for m, s in pairs]
+    return np.stack([bits for bits, _ in measured], axis=1), np.stack([sse for _, sse in measured], axis=1)
+
+
+def cheapest(
+    pairs: Sequence[tuple[FrozenModel, int]], images: np.ndarray, lmbda: float, coarse: Mapping[int, np.ndarray]
+) -> np.ndarray:
+    """Per image (N, h, w) in [0, 1], the index into ``pairs`` of the lowest rounded cost (first of equals):
+    :func:`rates_and_errors`."""
+    bits, sse = rates_and_errors(pairs, images, coarse)
+    return np.argmin(bits + lmbda * sse, axis=1)

@@ -395,20 +395,32 @@ def choose_codings(
     installed = available_levels()
     for indices in _by_size(prepared):
         height, width = prepared[indices[0]].pixels.shape
-        if scale is None and choice.digit_sized(height, width):
-            pairs = [(load_model(level), 1) for level in choice.candidates(quality, installed)]
-        else:
-            scales = (1, *resolution.scales_for(height, width)) if scale is None else (scale,)
-            models = off_home_candidates(quality, installed, height, width)
-            pairs = [(model, s) for s in scales for model in models]
+        pairs = _pairs(quality, installed, height, width, scale)
         if len(pairs) == 1:
             continue
-        pixels = [prepared[i].pixels for i in indices]
-        factors = {s for _, s in pairs if s > 1}
-        coarse = {s: np.stack([resolution.downscale(p, s) for p in pixels]) / np.float32(255.0) for s in factors}
-        for i, pick in zip(indices, choice.cheapest(pairs, np.stack(pixels) / np.float32(255.0), lmbda, coarse)):
+        bits, sse = _pair_costs(pairs, [prepared[i].pixels for i in indices])
+        for i, pick in zip(indices, np.argmin(bits + lmbda * sse, axis=1)):
             out[i] = pairs[pick]
     return out
+
+
+def _pairs(
+    quality: int, installed: Sequence[int], height: int, width: int, scale: int | None
+) -> list[tuple[FrozenModel, int]]:
+    """The (model, scale) pairs an image of this size weighs at ``quality`` (:func:`choose_codings`)."""
+    if scale is None and choice.digit_sized(height, width):
+        return [(load_model(level), 1) for level in choice.candidates(quality, installed)]
+    scales = (1, *resolution.scales_for(height, width)) if scale is None else (scale,)
+    models = off_home_candidates(quality, installed, height, width)
+    return [(model, s) for s in scales for model in models]
+
+
+def _pair_costs(pairs: list[tuple[FrozenModel, int]], pixels: list[np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """The rounded bits and SSE (each (N, P)) of same-size images (uint8) under each pair
+    (:func:`choice.rates_and_errors`), their coarse versions made once per scale."""
+    factors = {s for _, s in pairs if s > 1}
+    coarse = {s: np.stack([resolution.downscale(p, s) for p in pixels]) / np.float32(255.0) for s in factors}
+    return choice.rates_and_errors(pairs, np.stack(pixels) / np.float32(255.0), coarse)
 
 
 def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[FrozenModel]:
@@ -518,13 +530,16 @@ def weighed_files(item: Prepared, effort: int) -> tuple[list[bytes], np.ndarray]
         _weighed.move_to_end(key)
         return _weighed[key]
     lambdas = np.array([load_model(level).search_lambda for level in installed])
-    picks = [pair for (pair,) in (choose_codings([item], level, effort) for level in installed)]
+    # Up to search.MAX_PIXELS every level weighs the same pairs (off_home_candidates): one table of costs.
+    height, width = item.pixels.shape
+    pairs = _pairs(installed[0], installed, height, width, None)
+    rounded_bits, rounded_sse = _pair_costs(pairs, [item.pixels])
+    picks = np.argmin(rounded_bits[0] + lambdas[:, None] * rounded_sse[0], axis=1)  # each level's pair
     files: list[bytes] = []
-    for digest, factor in dict.fromkeys((model.digest, s) for model, s in picks):
-        chose = [(model.digest, s) == (digest, factor) for model, s in picks]
-        lmbda = float(np.exp(np.log(lambdas[chose]).mean()))
-        model, payloads = encode_payloads([item], 1, effort, lmbda, picks[chose.index(True)][0], scale=factor)
-        files += pack_files(model, [item], payloads, factor)
+    for pick in dict.fromkeys(picks.tolist()):
+        lmbda = float(np.exp(np.log(lambdas[picks == pick]).mean()))
+        model, payloads = encode_payloads([item], 1, effort, lmbda, pairs[pick][0], scale=pairs[pick][1])
+        files += pack_files(model, [item], payloads, pairs[pick][1])
     original = (255 - item.pixels if item.inverted else item.pixels).astype(np.int64)
     decoded = reconstruct([decode_latents(data) for data in files])
     sse = [float(((pixels - original) ** 2).sum()) / 255.0**2 for pixels in decoded]
