@@ -162,12 +162,3 @@ def rates_and_errors(
     key = images_key(images)  # once, not per candidate
     measured = [rounded_rate_distortion(m, images, key, None if s == 1 else coarse[s], s) for m, s in pairs]
     return np.stack([bits for bits, _ in measured], axis=1), np.stack([sse for _, sse in measured], axis=1)
-
-
-def cheapest(
-    pairs: Sequence[tuple[FrozenModel, int]], images: np.ndarray, lmbda: float, coarse: Mapping[int, np.ndarray]
-) -> np.ndarray:
-    """Per image (N, h, w) in [0, 1], the index into ``pairs`` of the lowest rounded cost (first of equals):
-    :func:`rates_and_errors`."""
-    bits, sse = rates_and_errors(pairs, images, coarse)
-    return np.argmin(bits + lmbda * sse, axis=1)
