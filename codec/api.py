@@ -17,7 +17,6 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from . import bitstream
 from .arguments import check_effort, check_max_error, check_quality
 from .bitstream import Header
 from .decoder import (
@@ -27,8 +26,8 @@ from .decoder import (
     decode_latents,
     decode_payload,
     decompress_many,
-    known_ids,
     reconstruct,
+    unpack,
 )
 from .encoder import Encoder
 from .images import ImageLike, prepare
@@ -147,7 +146,7 @@ def inspect(data: bytes) -> FileInfo:
     >>> info.header.level, info.header.width, info.file_bytes - info.payload_bytes
     (2, 28, 5)
     """
-    header, payload = bitstream.unpack(data, known_ids)
+    header, payload = unpack(data)
     return FileInfo(header=header, file_bytes=len(data), payload_bytes=len(payload))
 
 

@@ -45,7 +45,10 @@ PREDICTIVE_VERSION = 8
 #: Version 9: a plain file of latents coding the image at a coarser scale (``codec.resolution``); one byte after the
 #: size gives the scale and whether the latents are coded in contexts (as version 6's) or with the tables (as 4's).
 SCALED_VERSION = 9
-SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8, 9)
+#: Version 10: latents off the home grid coded in contexts that start at fitted tables (``codec.context_tables``),
+#: plain, refined or scaled; the scale byte is always there, and the checksum covers the tables' id too.
+FITTED_VERSION = 10
+SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8, 9, 10)
 #: The factors a scaled file may name (what ``codec.resolution`` codes at), stored as their base-2 logarithm.
 FILE_SCALES = (2, 4)
 #: Version 9's scale byte: bits 0-3 log2 of the scale, bit 4 latents in contexts; the other bits are 0.
@@ -69,8 +72,9 @@ _KNOWN_FLAGS = {3: FLAG_INVERTED | FLAG_EXPLICIT_SIZE, 4: FLAG_INVERTED | FLAG_E
 _KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[8] = _KNOWN_FLAGS[4] | FLAG_REFINED
 _KNOWN_FLAGS[7] = _KNOWN_FLAGS[4] | FLAG_REFINED  # version 7: bit 2 says a maximum error (1 byte) follows
 _KNOWN_FLAGS[9] = _KNOWN_FLAGS[4]
+_KNOWN_FLAGS[10] = _KNOWN_FLAGS[5]
 #: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
-_FIXED = {3: len(MAGIC) + 3, **{version: len(MAGIC) + 2 for version in (4, 5, 6, 7, 8, 9)}}
+_FIXED = {3: len(MAGIC) + 3, **{version: len(MAGIC) + 2 for version in (4, 5, 6, 7, 8, 9, 10)}}
 #: The largest maximum error a refined file carries (its step 2K + 1 stays under 256).
 MAX_REFINE_ERROR = 127
 MAX_LEVEL = 0xF
@@ -81,6 +85,8 @@ MIN_FILE = _FIXED[VERSION] + CRC_BYTES
 #: The model ids a decoder has for a level (installed and retired): what a version 4 file is checked against.
 #: Level 0 asks for the lossless models' ids (version 7).
 KnownIds = Callable[[int], Iterable[int]]
+#: The ids of the context tables a decoder has (installed and retired): what a version 10 file is checked against.
+KnownTables = Callable[[], Iterable[int]]
 
 
 @dataclass(frozen=True)
@@ -101,10 +107,21 @@ class Header:
     #: contexts (version 6's always are, versions 4 and 5's never).
     scale: int = 1
     in_context: bool = False
+    #: Version 10: the id of the context tables its latents' contexts start at.
+    contexts_id: int = 0
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
-        if self.version == SCALED_VERSION:
+        if self.version == FITTED_VERSION:
+            if self.level == 0 or self.scale not in (1, *FILE_SCALES) or (self.refined and self.scale != 1):
+                raise FormatError(
+                    f"a version {FITTED_VERSION} file has a level, a scale of 1, 2 or 4, and no refinement when scaled"
+                )
+            if self.in_context or not 0 <= self.contexts_id < 1 << MODEL_ID_BITS:
+                raise FormatError(f"context tables' id {self.contexts_id} does not fit the format")
+        elif self.contexts_id:
+            raise FormatError(f"only a version {FITTED_VERSION} file names context tables")
+        elif self.version == SCALED_VERSION:
             if self.scale not in FILE_SCALES or self.level == 0 or self.max_error is not None:
                 raise FormatError(
                     f"a scaled file (version {SCALED_VERSION}) has a level, no refinement and a scale of "
@@ -139,7 +156,7 @@ class Header:
     @property
     def latents_in_context(self) -> bool:
         """Whether the latents are coded in adaptive contexts (``codec.contexts``) rather than with the tables."""
-        return self.version == CONTEXT_VERSION or self.in_context
+        return self.version in (CONTEXT_VERSION, FITTED_VERSION) or self.in_context
 
     @property
     def coded_size(self) -> tuple[int, int]:
@@ -233,7 +250,7 @@ def header_bytes(header: Header) -> bytes:
         out += bytes([header.max_error]) + header.refine_id.to_bytes(2, "little")  # type: ignore[list-item]
     elif header.max_error is not None:  # a pixel model's file within a bound
         out += bytes([header.max_error])
-    if header.version == SCALED_VERSION:
+    if header.version in (SCALED_VERSION, FITTED_VERSION):
         out += bytes([header.scale.bit_length() - 1 | (_SCALE_IN_CONTEXT if header.in_context else 0)])
     return out
 
@@ -256,9 +273,13 @@ def split_refined(payload: bytes, has_base: bool) -> tuple[bytes, bytes]:
     return payload[pos : pos + value], payload[pos + value :]
 
 
-def checksum(version: int, model_id: int, body: bytes) -> int:
-    """The file's CRC-16 over ``body`` (every byte before it); from version 4 the model id comes first."""
-    return crc16(model_id.to_bytes(2, "little") + body) if version >= 4 else crc16(body)
+def checksum(version: int, model_id: int, body: bytes, contexts_id: int = 0) -> int:
+    """The file's CRC-16 over ``body`` (every byte before it); from version 4 the model id comes first, in version
+    10 followed by the context tables' id."""
+    if version < 4:
+        return crc16(body)
+    tables = contexts_id.to_bytes(2, "little") if version == FITTED_VERSION else b""
+    return crc16(model_id.to_bytes(2, "little") + tables + body)
 
 
 def container_bytes(width: int, height: int, inverted: bool = False) -> int:
@@ -271,19 +292,23 @@ def pack(header: Header, payload: bytes) -> bytes:
     body = header_bytes(header) + payload
     if len(body) + CRC_BYTES > MAX_FILE_BYTES:
         raise FormatError(f"file would be {len(body) + CRC_BYTES:,} bytes, over the format's {MAX_FILE_BYTES:,}")
-    return body + checksum(header.version, header.model_id, body).to_bytes(CRC_BYTES, "little")
+    crc = checksum(header.version, header.model_id, body, header.contexts_id)
+    return body + crc.to_bytes(CRC_BYTES, "little")
 
 
-def _implied_model(level: int, digit: int, body: bytes, stored: int, known_ids: KnownIds | None) -> int:
+def _implied_model(
+    version: int, level: int, digit: int, body: bytes, stored: int, known_ids: KnownIds | None, tables: KnownTables
+) -> tuple[int, int]:
     """The model id of a version 4 file: the known one with its first hex ``digit`` whose checksum matches
-    (level 0: a lossless model's)."""
+    (level 0: a lossless model's); with it, a version 10 file's context tables' id among ``tables()``."""
     # Tried in the order given, so that ids known only by reading more (former models) are asked for last.
     ids = (i for i in (known_ids(level) if known_ids else ()) if i >> (MODEL_ID_BITS - 4) == digit)
     tried = False
     for model_id in ids:
-        tried = True
-        if checksum(4, model_id, body) == stored:
-            return model_id
+        for contexts_id in tables() if version == FITTED_VERSION else (0,):
+            tried = True
+            if checksum(version, model_id, body, contexts_id) == stored:
+                return model_id, contexts_id
     kind = f"a level {level}" if level else "a pixel"
     if tried:
         raise CorruptFileError(
@@ -293,20 +318,28 @@ def _implied_model(level: int, digit: int, body: bytes, stored: int, known_ids: 
     raise ModelMismatchError(f"file was coded {coded} {digit:x}.. that this installation lacks (or it is corrupted)")
 
 
-def _checked_model(version: int, data: bytes, stored: int, known_ids: KnownIds | None) -> tuple[int, int]:
-    """The (level, model id) of a file whose body is ``data`` and whose checksum is ``stored``, checked."""
+def _checked_model(
+    version: int, data: bytes, stored: int, known_ids: KnownIds | None, known_tables: KnownTables | None
+) -> tuple[int, int, int]:
+    """The (level, model id, context tables' id) of a file whose body is ``data`` and whose checksum is
+    ``stored``, checked."""
     if version < 4:
         if crc16(data) != stored:
             raise CorruptFileError("file is corrupted (checksum mismatch)")
-        return unpack_model(data[2:4])
+        return (*unpack_model(data[2:4]), 0)
     level, digit = data[2] & 0x0F, data[2] >> 4
     if version == PIXEL_VERSION and level:
         raise FormatError(f"a pixel model's file (version {PIXEL_VERSION}) names level {level}, not 0")
     if version != PIXEL_VERSION and version >= REFINED_VERSION and level == 0:  # no autoencoder layer: id 0
         if digit or checksum(version, 0, data) != stored:
             raise CorruptFileError("file is corrupted (checksum mismatch)")
-        return 0, 0
-    return level, _implied_model(level, digit, data, stored, known_ids)
+        return 0, 0, 0
+    tables = known_tables or (lambda: ())
+    if version == FITTED_VERSION and next(iter(tables()), None) is None:  # the installed tables are read first
+        raise ModelMismatchError(
+            f"file's latents start at context tables this installation lacks (format version {FITTED_VERSION})"
+        )
+    return (level, *_implied_model(version, level, digit, data, stored, known_ids, tables))
 
 
 def _bound(version: int, flags: int, data: bytes, pos: int, end: int) -> tuple[int | None, int, int]:
@@ -320,13 +353,16 @@ def _bound(version: int, flags: int, data: bytes, pos: int, end: int) -> tuple[i
     return data[pos], int.from_bytes(data[pos + 1 : pos + size], "little"), pos + size
 
 
-def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, bytes]:
+def unpack(
+    data: bytes, known_ids: KnownIds | None = None, known_tables: KnownTables | None = None
+) -> tuple[Header, bytes]:
     """Parse and check a file; returns its header and payload.
 
     Checks, in order: magic, version, checksum, flags and sizes. A version 4
     file's checksum covers its model id, of which it stores the first hex digit:
     ``known_ids`` gives the ids to try for a level (none: such a file is
-    refused as coded with a model this installation lacks). Raises
+    refused as coded with a model this installation lacks); a version 10 file's
+    also covers the id of its context tables, one of ``known_tables``. Raises
     :class:`FormatError` (:class:`CorruptFileError` for a checksum mismatch,
     :class:`ModelMismatchError` when no model of the level could have coded it).
     """
@@ -348,7 +384,8 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
     if len(data) < pos + CRC_BYTES:
         raise CorruptFileError(f"file is truncated ({len(data)} bytes, at least {pos + CRC_BYTES} needed)")
     body_end = len(data) - CRC_BYTES
-    level, model_id = _checked_model(version, data[:body_end], int.from_bytes(data[body_end:], "little"), known_ids)
+    stored = int.from_bytes(data[body_end:], "little")
+    level, model_id, contexts_id = _checked_model(version, data[:body_end], stored, known_ids, known_tables)
     if flags & ~_KNOWN_FLAGS[version]:
         raise FormatError(f"unknown flags 0x{flags:x} in header")
     width, height = DEFAULT_SIZE
@@ -359,12 +396,14 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
             raise FormatError("explicit size equals the default size")
     max_error, refine_id, pos = _bound(version, flags, data, pos, body_end)
     scale, in_context = 1, False
-    if version == SCALED_VERSION:
+    if version in (SCALED_VERSION, FITTED_VERSION):
         if pos >= body_end:
             raise FormatError("header is truncated")
         code, pos = data[pos], pos + 1
         scale, in_context = 1 << (code & 0x0F), bool(code & _SCALE_IN_CONTEXT)
-        if code & ~(0x0F | _SCALE_IN_CONTEXT) or scale not in FILE_SCALES:
+        bits = 0x0F | _SCALE_IN_CONTEXT if version == SCALED_VERSION else 0x0F
+        scales = FILE_SCALES if version == SCALED_VERSION else (1, *FILE_SCALES)
+        if code & ~bits or scale not in scales:
             raise FormatError(f"unknown scale byte 0x{code:02x} in header")
     header = Header(
         level=level,
@@ -377,5 +416,6 @@ def unpack(data: bytes, known_ids: KnownIds | None = None) -> tuple[Header, byte
         refine_id=refine_id,
         scale=scale,
         in_context=in_context,
+        contexts_id=contexts_id,
     )
     return header, data[pos:body_end]

@@ -22,6 +22,7 @@ at level 8's general variant, in bits per pixel against the stationary tables:
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -38,17 +39,33 @@ CONTEXTS = 5 * 5 * 2
 ADAPTATION = Adaptation(prior_total=2048, increment=64, limit=1 << 20)
 
 
+@dataclass(frozen=True)
+class Start:
+    """Where every context's counts start: a frequency row (2**16 in all) per (channel, pass, context), and how
+    fast they adapt. Version 6 starts every context at its channel's stationary row (:func:`stationary_start`);
+    version 10 at rows fitted to training images (:mod:`codec.context_tables`)."""
+
+    tables: np.ndarray  # (C, PASSES, CONTEXTS, K) integer frequencies
+    adaptation: Adaptation
+
+
+def stationary_start(prior: LatentPrior) -> Start:
+    """Version 6's start: each context at its channel's stationary row, adapting at :data:`ADAPTATION`."""
+    stationary = prior.stationary[:, None, None, :]
+    tables = np.broadcast_to(stationary, (prior.channels, PASSES, CONTEXTS, stationary.shape[-1]))
+    return Start(np.ascontiguousarray(tables), ADAPTATION)
+
+
 class _Grid:
     """The loop shared by encoder and decoder: the coded latents and the adaptive tables."""
 
-    def __init__(self, prior: LatentPrior, height: int, width: int) -> None:
+    def __init__(self, prior: LatentPrior, height: int, width: int, start: Start | None = None) -> None:
         self.channels, self.radius = prior.channels, prior.radius
         self.height, self.width = height, width
         # Coded latent values with a border of zeros: a row above, a column either side.
         self.latents = np.zeros((self.channels, height + 1, width + 2), dtype=np.int16)
-        stationary = prior.stationary[:, None, None, :]
-        start = np.broadcast_to(stationary, (self.channels, PASSES, CONTEXTS, stationary.shape[-1]))
-        self.counts = AdaptiveCounts(np.ascontiguousarray(start), ADAPTATION)
+        start = start or stationary_start(prior)
+        self.counts = AdaptiveCounts(start.tables, start.adaptation)
 
     def columns(self, pass_: int) -> np.ndarray:
         return np.arange(pass_, self.width, 2)
@@ -74,10 +91,11 @@ class _Grid:
         self.latents[:, y + 1, self.columns(pass_) + 1] = symbols.reshape(self.channels, -1) - self.radius
 
 
-def encode(prior: LatentPrior, symbols: np.ndarray) -> bytes:
-    """The stream of one image's latent symbols (C, H, W), each in ``0..2R``."""
+def encode(prior: LatentPrior, symbols: np.ndarray, start: Start | None = None) -> bytes:
+    """The stream of one image's latent symbols (C, H, W), each in ``0..2R``, its contexts started at ``start``
+    (None: :func:`stationary_start`)."""
     channels, height, width = symbols.shape
-    grid = _Grid(prior, height, width)
+    grid = _Grid(prior, height, width, start)
     encoder = coder.StreamEncoder()
     for y, pass_, index in grid.pieces():
         piece = np.ascontiguousarray(symbols[:, y, grid.columns(pass_)]).reshape(-1).astype(np.int32)
@@ -86,9 +104,9 @@ def encode(prior: LatentPrior, symbols: np.ndarray) -> bytes:
     return encoder.finish()
 
 
-def decode(prior: LatentPrior, data: bytes, height: int, width: int) -> np.ndarray:
+def decode(prior: LatentPrior, data: bytes, height: int, width: int, start: Start | None = None) -> np.ndarray:
     """Inverse of :func:`encode`: the (C, height, width) symbols. :class:`CorruptFileError` when the coder fails."""
-    grid = _Grid(prior, height, width)
+    grid = _Grid(prior, height, width, start)
     stream = coder.StreamDecoder(data)
     out = np.empty((prior.channels, height, width), dtype=np.int32)
     for y, pass_, index in grid.pieces():
@@ -96,3 +114,16 @@ def decode(prior: LatentPrior, data: bytes, height: int, width: int) -> np.ndarr
         grid.commit(y, pass_, index, piece)
         out[:, y, grid.columns(pass_)] = piece.reshape(prior.channels, -1)
     return out
+
+
+def symbol_counts(prior: LatentPrior, symbols: np.ndarray) -> np.ndarray:
+    """How often each symbol of one image's latents (C, H, W) falls in each (channel, pass, context): counts
+    (C, PASSES, CONTEXTS, K), what the fitted start tables are made of (:mod:`codec.training.contexts_fit`)."""
+    channels, height, width = symbols.shape
+    grid = _Grid(prior, height, width)
+    counts = np.zeros(grid.counts.counts.shape, np.int64)
+    for y, pass_, index in grid.pieces():
+        piece = np.ascontiguousarray(symbols[:, y, grid.columns(pass_)]).reshape(-1)
+        np.add.at(counts, (*index, piece), 1)
+        grid.latents[:, y + 1, grid.columns(pass_) + 1] = piece.reshape(channels, -1) - grid.radius
+    return counts

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar, cast
 
 import numpy as np
 
-from . import bitstream, coder, contexts, lossless, models, predictive, refine, resolution
+from . import bitstream, coder, context_tables, contexts, lossless, models, predictive, refine, resolution
 from .bitstream import Header
 from .errors import FormatError, ModelError, ModelMismatchError
 from .limits import images_per_batch
@@ -76,6 +76,11 @@ def known_ids(level: int) -> Iterator[int]:
     return lossless.installed_ids() if level == 0 else models.known_model_ids(level)
 
 
+def unpack(data: bytes) -> tuple[Header, bytes]:
+    """A file's header and payload, checked against the models and context tables installed here."""
+    return bitstream.unpack(data, known_ids, context_tables.known_ids)
+
+
 def _model_for(header: Header) -> FrozenModel:
     try:
         model = model_for_decoding(header.level, header.model_id)
@@ -93,7 +98,7 @@ def decode_latents(data: bytes) -> tuple[Header, Decoded]:
 
     A refined file gives its latents and its refinement stream (:class:`Refined`).
     """
-    header, payload = bitstream.unpack(data, known_ids)
+    header, payload = unpack(data)
     return header, decode_payload(header, payload)
 
 
@@ -114,8 +119,21 @@ def _decode_latents(header: Header, payload: bytes) -> np.ndarray:
         gh, gw = -(-height // model.stride), -(-width // model.stride)
         if (gh, gw) == model.prior.grid:
             raise FormatError(f"format version {header.version} codes latents off the model's home grid only")
-        return model.prior.from_symbols(contexts.decode(model.prior, payload, gh, gw))
+        return model.prior.from_symbols(contexts.decode(model.prior, payload, gh, gw, _start(header, model)))
     return latents_with(model, payload, height, width)
+
+
+def _start(header: Header, model: FrozenModel) -> contexts.Start | None:
+    """Where a file's contexts start: version 10's fitted tables for its model, else version 6's."""
+    if header.version != bitstream.FITTED_VERSION:
+        return None
+    try:
+        start = context_tables.load(model_id=header.contexts_id).start_for(model)
+    except ModelError:
+        start = None
+    if start is None:
+        raise ModelMismatchError(f"file's context tables {header.contexts_id:03x} are not installed for its model")
+    return start
 
 
 def latents_with(model: FrozenModel, payload: bytes, height: int, width: int) -> np.ndarray:

@@ -39,7 +39,19 @@ from functools import partial
 
 import numpy as np
 
-from . import bitstream, choice, coder, contexts, lossless, models, predictive, refine, resolution, search
+from . import (
+    bitstream,
+    choice,
+    coder,
+    context_tables,
+    contexts,
+    lossless,
+    models,
+    predictive,
+    refine,
+    resolution,
+    search,
+)
 from .arguments import check_effort, check_max_error, check_quality
 from .bitstream import Header
 from .decoder import decode_latents, decode_payload, reconstruct
@@ -52,11 +64,13 @@ from .search import DEFAULT_EFFORT, EFFORTS
 
 @dataclass(frozen=True)
 class Payload:
-    """One image's entropy-coded latents, and whether they are coded in contexts (:mod:`codec.contexts`,
-    format version 6) rather than with the model's tables (versions 4 and 5)."""
+    """One image's entropy-coded latents, and whether they are coded in contexts (:mod:`codec.contexts`)
+    rather than with the model's tables (versions 4 and 5): contexts that start at the id ``fitted`` of the context
+    tables (:mod:`codec.context_tables`, version 10) or, when None, at the stationary rows (version 6)."""
 
     data: bytes
     in_context: bool = False
+    fitted: int | None = None
 
 
 def search_effort(effort: int, height: int, width: int) -> int:
@@ -133,16 +147,20 @@ def _encode_group(
 ) -> list[Payload]:
     """Payloads of same-size images padded to (N, H, W) uint8, of ``size`` (height, width) before padding,
     searched at ``lmbda`` (with a ``scale``, for the full-size images ``full``: :func:`_searched`). With
-    ``in_context``, latents off the home grid take the smaller of their two codings."""
+    ``in_context``, latents off the home grid take the smaller of their two codings, their contexts started at the
+    installed context tables when they were fitted for ``model``."""
     payloads: list[Payload] = []
+    fitted = context_tables.fitted_start(model) if in_context else None
+    start = fitted[1] if fitted else None
     for symbols in _searched(model, padded, size, effort, lmbda, full, scale):
         layout = model.prior.layout(*symbols.shape[-2:])
         off_home = in_context and symbols.shape[-2:] != model.prior.grid
         for grid, stream in zip(symbols, model.prior.streams(symbols)):
             coded = Payload(coder.encode(stream, layout))
             if off_home:
-                adaptive = contexts.encode(model.prior, grid)
-                coded = Payload(adaptive, True) if len(adaptive) < len(coded.data) else coded
+                adaptive = contexts.encode(model.prior, grid, start)
+                if len(adaptive) < len(coded.data):
+                    coded = Payload(adaptive, True, fitted[0] if fitted else None)
             payloads.append(coded)
     return payloads
 
@@ -211,15 +229,18 @@ def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.
     model = refine.load()
     stream, decoded = refine.encode(model, item.pixels, base.image, max_error, 1 if base.level else 0)
     height, width = item.pixels.shape
-    header = Header(
-        level=base.level,
-        model_id=base.model_id,
-        width=width,
-        height=height,
-        inverted=item.inverted,
-        version=bitstream.CONTEXT_VERSION if base.payload.in_context else bitstream.REFINED_VERSION,
-        max_error=max_error,
-        refine_id=model.model_id,
+    header = _latents_version(
+        Header(
+            level=base.level,
+            model_id=base.model_id,
+            width=width,
+            height=height,
+            inverted=item.inverted,
+            version=bitstream.REFINED_VERSION,
+            max_error=max_error,
+            refine_id=model.model_id,
+        ),
+        base.payload,
     )
     data = bitstream.pack(header, bitstream.join_refined(base.payload.data, stream, bool(base.level)))
     return data, 255 - decoded if item.inverted else decoded
@@ -559,17 +580,23 @@ def file_headers(
     model: FrozenModel, prepared: Sequence[Prepared], payloads: Sequence[Payload], scale: int = 1
 ) -> list[Header]:
     """The headers of plain files of the payloads ``model`` coded for the prepared images (level, id, version);
-    with a ``scale``, of scaled files (version 9) whose payloads code the images' coarse versions."""
+    with a ``scale``, of scaled files (version 9 or 10) whose payloads code the images' coarse versions."""
     out = []
     for item, payload in zip(prepared, payloads):
         height, width = item.pixels.shape
         header = Header(model.level, model.model_id, width, height, item.inverted, bitstream.VERSION)
-        if scale > 1:
-            header = replace(header, version=bitstream.SCALED_VERSION, scale=scale, in_context=payload.in_context)
-        elif payload.in_context:
-            header = replace(header, version=bitstream.CONTEXT_VERSION)
-        out.append(header)
+        out.append(_latents_version(header, payload, scale))
     return out
+
+
+def _latents_version(header: Header, payload: Payload, scale: int = 1) -> Header:
+    """``header`` (version 4, or 5 when refined) made the version its payload's latents need, coding the image at
+    ``scale``: 10 in fitted contexts, else 9 scaled, 6 in contexts."""
+    if payload.fitted is not None:
+        return replace(header, version=bitstream.FITTED_VERSION, scale=scale, contexts_id=payload.fitted)
+    if scale > 1:
+        return replace(header, version=bitstream.SCALED_VERSION, scale=scale, in_context=payload.in_context)
+    return replace(header, version=bitstream.CONTEXT_VERSION) if payload.in_context else header
 
 
 def pack_files(

@@ -14,10 +14,10 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from . import bitstream, refine
+from . import refine
 from .arguments import check_effort
 from .bitstream import MAX_REFINE_ERROR
-from .decoder import decompress_many, known_ids
+from .decoder import decompress_many, unpack
 from .encoder import Encoded, Encoder, encode_within, within_bases
 from .errors import ArgumentError
 from .images import Prepared
@@ -157,7 +157,7 @@ def refine_for_target(
     data, value = best
     if max_bytes is not None and len(data) > max_bytes:
         return None
-    header = bitstream.unpack(data, known_ids)[0]
+    header = unpack(data)[0]
     if header.pixel_model:
         how = f"max error {low}, the pixel model's file"
     else:  # the level whose autoencoder the refinement builds on; 0: none

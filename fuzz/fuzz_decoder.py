@@ -19,7 +19,7 @@ import atheris
 
 with atheris.instrument_imports():
     import codec
-    from codec import api, bitstream
+    from codec import bitstream, context_tables, decoder
 
 
 def one_input(data: bytes) -> None:
@@ -28,9 +28,10 @@ def one_input(data: bytes) -> None:
     mode, body = data[0], data[1:]
     if mode & 1:  # reseal: the checksum of the file's version, with one of its level's model ids (format 4 on)
         version = body[1] >> 4 if len(body) > 1 else 0
-        ids = tuple(api.known_ids(body[2] & 0x0F)) if len(body) > 2 else ()  # level 0: the pixel model's
+        ids = tuple(decoder.known_ids(body[2] & 0x0F)) if len(body) > 2 else ()  # level 0: the pixel model's
         model_id = ids[(mode >> 1) % len(ids)] if ids else 0
-        body = body + bitstream.checksum(version, model_id, body).to_bytes(2, "little")
+        tables = next(iter(context_tables.known_ids()), 0)  # version 10: the installed context tables' id
+        body = body + bitstream.checksum(version, model_id, body, tables).to_bytes(2, "little")
     try:
         pixels = codec.decompress(body)
     except codec.CodecError:

@@ -1,4 +1,5 @@
-"""Latents off the home grid coded in adaptive contexts (format version 6): exact, smaller, checked."""
+"""Latents off the home grid coded in adaptive contexts (format version 6; version 10 starts them at fitted
+tables: ``test_context_tables.py``): exact, smaller, checked."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import pytest
 from skimage import data as samples
 
 import codec
-from codec import api, bitstream, coder, contexts, encoder, models
+from codec import api, bitstream, coder, context_tables, contexts, encoder, models
 from codec.errors import CodecError, FormatError
 from codec.images import pad_to_stride, prepare
 
@@ -37,11 +38,11 @@ def test_a_large_flat_background_costs_little(general: models.FrozenModel) -> No
     np.testing.assert_array_equal(contexts.decode(general.prior, adaptive, *symbols.shape[1:]), symbols)
 
 
-def test_a_photo_file_is_version_6_and_decodes_as_its_latents(general: models.FrozenModel) -> None:
+def test_a_photo_file_is_in_contexts_and_decodes_as_its_latents(general: models.FrozenModel) -> None:
     photo = samples.camera()[:128, :160]
     data = codec.compress(photo, quality=8, effort=0)
     header, latents = api.decode_latents(data)
-    assert header.version == bitstream.CONTEXT_VERSION
+    assert header.latents_in_context and header.version == bitstream.FITTED_VERSION
     assert np.array_equal(latents, general.prior.from_symbols(_symbols(general, photo)))
     plain = codec.compress_many([photo], 8, 0)[0]
     assert plain == data
@@ -53,7 +54,9 @@ def test_the_smaller_coding_is_kept() -> None:
     _, (payload,) = encoder.encode_payloads([prepare(tiny)], 8, 0, model=encoder.own_model(8, *tiny.shape))
     model = encoder.own_model(8, *tiny.shape)
     symbols = _symbols(model, tiny)
-    adaptive = contexts.encode(model.prior, symbols)
+    fitted = context_tables.fitted_start(model)
+    assert fitted is not None
+    adaptive = contexts.encode(model.prior, symbols, fitted[1])
     stationary = coder.encode(model.prior.streams(symbols[None])[0], model.prior.layout(*symbols.shape[1:]))
     assert len(payload.data) == min(len(adaptive), len(stationary))
     assert payload.in_context == (len(adaptive) < len(stationary))
@@ -79,10 +82,10 @@ def test_version_6_without_latents_is_refused() -> None:
         bitstream.Header(0, 0, 40, 40, version=bitstream.CONTEXT_VERSION, max_error=0)
 
 
-def test_damaged_version_6_files_fail_cleanly() -> None:
+def test_damaged_files_in_contexts_fail_cleanly() -> None:
     photo = samples.camera()[:96, :96]
     data = bytearray(codec.compress(photo, quality=8, effort=0))
-    assert codec.inspect(bytes(data)).header.version == bitstream.CONTEXT_VERSION
+    assert codec.inspect(bytes(data)).header.latents_in_context
     for cut in (len(data) - 3, len(data) // 2, 8):
         with pytest.raises(CodecError):
             codec.decompress(bytes(data[:cut]))

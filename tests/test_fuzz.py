@@ -18,17 +18,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import codec
-from codec import bitstream
+from codec import bitstream, context_tables
 
 ROOT = Path(__file__).resolve().parent.parent
 FUZZ = settings(max_examples=300, deadline=None, derandomize=True, suppress_health_check=list(HealthCheck))
 
 
 @pytest.fixture(scope="module")
-def files(digits: np.ndarray, shipped_levels: list[int]) -> list[bytes]:
+def files(digits: np.ndarray, shipped_levels: list[int], photo: np.ndarray) -> list[bytes]:
     wide = np.zeros((20, 45), np.uint8)
     wide[4:16, 10:30] = 200
     plain = [codec.compress(digits[0], quality=level) for level in shipped_levels] + [codec.compress(255 - wide)]
+    plain.append(codec.compress(photo[:40, :48], quality=8, effort=0))  # latents in fitted contexts (version 10)
     # The pixel model's files (format version 7), lossless and within a bound, dark ink on light among them.
     return plain + [codec.compress(digits[1], max_error=0), codec.compress(255 - digits[2], max_error=3)]
 
@@ -52,9 +53,11 @@ def _damaged(original: bytes, data: st.DataObject, flips: int) -> bytes:
     return bytes(damaged)
 
 
-def _reseal(body: bytes, model_id: int) -> bytes:
-    """``body`` with a version 4 checksum for ``model_id`` (the model the decoder will try)."""
-    return body + bitstream.checksum(4, model_id, body).to_bytes(2, "little")
+def _reseal(body: bytes, model_id: int, contexts_id: int) -> bytes:
+    """``body`` with a checksum for ``model_id`` (the model the decoder will try) and, when it says version 10, for
+    the context tables ``contexts_id``; as version 4 when it is too short to say."""
+    version = body[1] >> 4 if len(body) > 1 else 4
+    return body + bitstream.checksum(version, model_id, body, contexts_id).to_bytes(2, "little")
 
 
 @FUZZ
@@ -79,7 +82,8 @@ def test_truncated_and_bit_flipped(files: list[bytes], data: st.DataObject) -> N
 def test_resealed_mutations_reach_the_checks_behind_the_checksum(files: list[bytes], data: st.DataObject) -> None:
     """Damage that a valid checksum hides: header fields at their limits, payloads too long or short."""
     original = data.draw(st.sampled_from(files))
-    model_id = codec.inspect(original).header.model_id
+    header = codec.inspect(original).header
+    model_id = header.model_id
     body = bytearray(original[:-2])
     fixed = 3  # magic, version and flags, level and the model id's first digit
     field = data.draw(st.sampled_from(["version", "flags", "level", "model", "size", "payload", "extend", "shorten"]))
@@ -105,7 +109,7 @@ def test_resealed_mutations_reach_the_checks_behind_the_checksum(files: list[byt
         body += data.draw(st.binary(min_size=1, max_size=64))
     else:
         body = body[: data.draw(st.integers(0, len(body)))]
-    _decodes_or_refuses(_reseal(bytes(body), model_id))
+    _decodes_or_refuses(_reseal(bytes(body), model_id, header.contexts_id or context_tables.load().model_id))
 
 
 def test_atheris_harness_short_run(tmp_path: Path) -> None:

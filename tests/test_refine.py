@@ -11,7 +11,7 @@ from PIL import Image
 from typer.testing import CliRunner
 
 import codec
-from codec import api, bitstream, encoder, refine
+from codec import bitstream, decoder, encoder, refine
 from codec.cli import app
 from codec.errors import CorruptFileError, FormatError, ModelMismatchError
 from codec.images import prepare
@@ -73,7 +73,7 @@ def test_the_refinement_costs_less_as_the_bound_grows(model: refine.RefineModel,
 def test_files_come_back_within_the_bound(photo: np.ndarray, digits: np.ndarray, max_error: int) -> None:
     for kind, image in (("photo", photo), ("photo", 255 - photo), ("digit", digits[0])):
         data = codec.compress(image, quality=8, effort=0, max_error=max_error)
-        header, _ = bitstream.unpack(data, api.known_ids)
+        header, _ = decoder.unpack(data)
         if kind == "digit":  # the pixel model's file is the smaller one on a digit (format version 7)
             assert header.version == bitstream.PIXEL_VERSION and header.max_error == (max_error or None)
         else:  # no autoencoder layer: the predictive coder's file (format version 8)
@@ -137,7 +137,7 @@ def test_header_fields_are_checked() -> None:
 def test_a_file_of_another_refinement_model_is_named(photo: np.ndarray, model: refine.RefineModel) -> None:
     item = prepare(photo[:8, :8])
     data = encoder.encode_refined(item, 1, 8, 0)  # over a level: the refinement layer (level 0: the predictive coder)
-    header, payload = bitstream.unpack(data, api.known_ids)
+    header, payload = decoder.unpack(data)
     other = bitstream.Header(**{**header.__dict__, "refine_id": (model.model_id + 1) % 4096})
     with pytest.raises(ModelMismatchError, match="refinement model"):
         codec.decompress(bitstream.pack(other, payload))

@@ -14,7 +14,7 @@ import codec
 from codec import api, bitstream, encoder, models, resolution
 from codec.bitstream import Header
 from codec.cli import app
-from codec.decoder import known_ids
+from codec.decoder import unpack
 from codec.errors import FormatError
 from codec.images import prepare
 from codec.metrics import psnr
@@ -105,10 +105,10 @@ def test_a_smooth_image_is_coded_at_a_coarser_scale_for_less(smooth_digit: np.nd
     """The encoder weighs every scale; here it picks a scaled file, which costs less (bits + lambda * SSE,
     measured on the files) than the full-size file it weighed it against."""
     data = codec.compress(smooth_digit, quality=8)
-    header = bitstream.unpack(data, known_ids)[0]
-    assert header.version == bitstream.SCALED_VERSION and header.scale in resolution.SCALES
+    header = unpack(data)[0]
+    assert header.version in (bitstream.SCALED_VERSION, bitstream.FITTED_VERSION) and header.scale in resolution.SCALES
     (full,) = encoder.chosen_files([prepare(smooth_digit)], 8, 2, scale=1)
-    assert bitstream.unpack(full, known_ids)[0].scale == 1
+    assert unpack(full)[0].scale == 1
     lmbda = models.load_model(8).search_lambda
 
     def cost(file: bytes) -> float:
@@ -129,7 +129,7 @@ def test_scaled_files_decode_within_a_grey_level_in_float64(smooth_digit: np.nda
 
 def test_digits_and_effort_zero_keep_full_size_files(digits: np.ndarray, smooth_digit: np.ndarray) -> None:
     for data in (codec.compress(digits[0]), codec.compress(smooth_digit, effort=0)):
-        assert bitstream.unpack(data, known_ids)[0].scale == 1
+        assert unpack(data)[0].scale == 1
 
 
 def test_damage_to_a_scaled_file_is_refused(refused_when_damaged: Callable[[bytes], None]) -> None:

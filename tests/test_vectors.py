@@ -56,8 +56,11 @@ def test_reference_file_decodes_exactly(name: str) -> None:
     assert np.abs(pixels.astype(int) - reference).max() <= 1
     header = codec.inspect(coded).header
     assert header.level == expected["level"] and header.version == expected.get("version", header.version)
-    if name.startswith("scaled"):  # version 9: the scale and the latents' coding its name says
-        assert header.version == 9 and f"-s{header.scale}-" in name and header.in_context != name.endswith("-tables")
+    if name.startswith("scaled"):  # version 9 (10: fitted contexts): the scale and the latents' coding its name says
+        assert f"-s{header.scale}-" in name and header.latents_in_context != name.endswith("-tables")
+        assert header.version == (9 if name.endswith(("-tables", "-v9")) else bitstream.FITTED_VERSION)
+    if name.startswith("context"):  # latents in contexts started at the stationary rows (version 6) or fitted ones
+        assert header.version == (6 if name.endswith("-v6") else bitstream.FITTED_VERSION) and header.scale == 1
 
 
 @pytest.mark.parametrize("name", REFINED)

@@ -194,7 +194,7 @@ def info(files: Annotated[list[str], typer.Argument(help=".aec files or .aecs ar
 def _describe_file(name: str) -> str:
     """One line about an .aec file or an .aecs archive (read as a stream: checked, not decoded)."""
     from .. import api, archive
-    from ..bitstream import MAGIC, MAX_FILE_BYTES
+    from ..bitstream import FITTED_VERSION, MAGIC, MAX_FILE_BYTES
     from ..fileio import opened
 
     with opened(name) as stream:
@@ -230,6 +230,8 @@ def _describe_file(name: str) -> str:
         layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"
     if h.scale > 1:
         layers += f", coded at 1/{h.scale} of its size"
+    if h.version == FITTED_VERSION:
+        layers += f", latents in contexts from tables {h.contexts_id:03x}"
     return (
         f"aec format {h.version}, {h.width}x{h.height}, {layers}, "
         f"{'dark ink on light' if h.inverted else 'light ink on dark'}, {meta.file_bytes} bytes "

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from ..errors import CodecError
-from .common import Quiet, _fail, app
+from .common import Jobs, Quiet, _fail, app
 
 if TYPE_CHECKING:
     from ..models import FrozenModel
@@ -273,6 +273,33 @@ def train_predictive(
     except (CodecError, ImportError, FileNotFoundError) as exc:
         raise _fail(str(exc)) from None
     typer.echo(f"{path}: held-out training images, bpp by max error {meta['validation_bpp_by_max_error']}")
+
+
+@app.command("train-contexts")
+def train_contexts(
+    seed: ImageSeed = 0,
+    data_dir: DataDir = None,
+    weights_dir: ModelDir = None,
+    jobs: Jobs = 1,
+) -> None:
+    """Count where the latents' contexts start (format version 10: images off the models' home grid) and install
+    the tables.
+
+    No torch: every installed latent model codes the refinement layer's training images at the scales the encoder
+    tries; the tables are their symbols' counts per context. Every fourth image is held out and measured. Run it
+    again after retraining a latent model. Example:
+
+      aec train-contexts --jobs 2
+    """
+    from ..batch import default_jobs
+    from ..training.contexts_fit import train_contexts as run
+
+    command = f"aec train-contexts --seed {seed} --jobs {jobs}"
+    try:
+        path, meta = run(data_dir, weights_dir, seed, command, jobs or default_jobs(), report=typer.echo)
+    except (CodecError, ImportError, FileNotFoundError) as exc:
+        raise _fail(str(exc)) from None
+    typer.echo(f"{path}: held-out training images' context streams {meta['validation_change']:+.1%}")
 
 
 @app.command("train-lossless")
