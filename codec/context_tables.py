@@ -50,7 +50,7 @@ class FittedContexts:
         for digest, rows in self.tables.items():
             if rows.ndim != 4 or rows.shape[1:3] != (PASSES, CONTEXTS):
                 raise ModelError(f"context tables of model {digest[:12]} have shape {rows.shape}")
-            if (rows.sum(axis=-1) != 1 << PRECISION).any() or (rows < 1).any():
+            if (rows.sum(axis=-1, dtype=np.int64) != 1 << PRECISION).any() or (rows < 1).any():
                 raise ModelError(f"context tables of model {digest[:12]} are not frequencies summing to 2**16")
 
     def arrays(self) -> dict[str, np.ndarray]:
@@ -80,7 +80,7 @@ class FittedContexts:
 
 def _build(arrays: dict[str, np.ndarray]) -> FittedContexts:
     prior_total, increment, limit = (int(v) for v in arrays["adaptation"])
-    tables = {k[len(_PREFIX) :]: v.astype(np.int64) for k, v in arrays.items() if k.startswith(_PREFIX)}
+    tables = {k[len(_PREFIX) :]: v for k, v in arrays.items() if k.startswith(_PREFIX)}  # uint16, as stored
     return FittedContexts(tables, Adaptation(prior_total, increment, limit))
 
 
