@@ -27,7 +27,16 @@ def test_shipped_store_holds_each_model_once_and_names_what_it_holds() -> None:
         record = store.read_metadata(path)
         assert path.name == f"{record['model_sha256'][: store.NAME_DIGITS]}.npz"  # named by its content
         kind = record.get("kind", store.LEVEL_KIND)
-        kinds = {"refine", "predictive", "lossless", "lossless-blocks", "denoise", "variational", "retrieval"}
+        kinds = {
+            "refine",
+            "predictive",
+            "lossless",
+            "lossless-blocks",
+            "denoise",
+            "variational",
+            "retrieval",
+            "contexts",
+        }
         assert kind in {store.LEVEL_KIND, *kinds}
         if kind == store.LEVEL_KIND:  # every level model says which levels' files it decodes
             assert record["levels"] and all(isinstance(level, int) for level in record["levels"])
