@@ -14,7 +14,6 @@ measure the tables against version 6's.
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ProcessPoolExecutor
@@ -29,7 +28,7 @@ from ..context_tables import FittedContexts
 from ..contexts import Start
 from ..images import pad_to_stride
 from ..models import FrozenModel, available_levels, load_general, load_model
-from .refine_fit import TRAINING_FONT, TRAINING_PHOTOS, training_images
+from .refine_fit import training_images, training_record
 
 #: Weight of the channel's stationary row in a context's counts (chosen among 16, 64, 256 and 1024 on the held-out
 #: images: 64).
@@ -123,13 +122,7 @@ def train_contexts(
         after = sum(b[1] for _, _, b in results)
         report(f"held-out images: {before:,} -> {after:,} bits ({100 * (after / before - 1):+.1f} %)")
         metadata: dict[str, object] = {
-            "command": command,
-            "seed": seed,
-            "data_sha256": mnist.dataset_digest(),
-            "training_images": len(fitted),
-            "training_images_sha256": hashlib.sha256(b"".join(i.tobytes() for i in fitted)).hexdigest(),
-            "training_fonts": TRAINING_FONT,
-            "training_photos": list(TRAINING_PHOTOS),
+            **training_record(command, seed, fitted),
             "prior_weight": PRIOR_WEIGHT,
             "validation_images": len(held_out),
             "validation_bits": measured,

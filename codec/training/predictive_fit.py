@@ -10,7 +10,6 @@ photos; never a benchmark image), each coded at every maximum error of
 
 from __future__ import annotations
 
-import hashlib
 import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -20,7 +19,7 @@ import numpy as np
 from .. import predictive
 from ..predictive import SYMBOLS, TABLE_ROWS, PredictiveModel
 from ..prior import quantize_pmf
-from .refine_fit import TRAINING_FONT, TRAINING_PHOTOS, training_images
+from .refine_fit import training_images, training_record
 
 #: Maximum errors the tables are counted on (equal weight): lossless and the near-lossless bounds people use.
 MAX_ERRORS = (0, 1, 2, 4, 8)
@@ -82,13 +81,7 @@ def train_predictive(
     test_digits = list(mnist.load_mnist("test", data_dir)[0][:TEST_DIGITS])
     tested = {str(k): round(bits_per_pixel(model, test_digits, k), 4) for k in (0, 2)}
     metadata: dict[str, object] = {
-        "command": command,
-        "seed": seed,
-        "data_sha256": mnist.dataset_digest(),
-        "training_images": len(fitted),
-        "training_images_sha256": hashlib.sha256(b"".join(i.tobytes() for i in fitted)).hexdigest(),
-        "training_fonts": TRAINING_FONT,
-        "training_photos": list(TRAINING_PHOTOS),
+        **training_record(command, seed, fitted),
         "max_errors": list(MAX_ERRORS),
         "validation_images": len(held_out),
         "validation_bpp_by_max_error": measured,

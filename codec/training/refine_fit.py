@@ -11,6 +11,7 @@ maximum error and fitted on :data:`MAX_ERRORS`.
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 
@@ -46,6 +47,22 @@ def training_images(mnist_train: np.ndarray, seed: int, digits: int = 3000, rend
     images += scanned_digits(chosen, renders, rng, sizes=(16, 256))
     images += photos(TRAINING_PHOTOS)
     return [prepare(image).pixels for image in images]
+
+
+def training_record(command: str, seed: int, images: list[np.ndarray]) -> dict[str, object]:
+    """What a model fitted on :func:`training_images` records of them: the command and seed that chose them, the
+    MNIST files' checksum, their count and content hash, the font and the photos."""
+    from .. import data as mnist
+
+    return {
+        "command": command,
+        "seed": seed,
+        "data_sha256": mnist.dataset_digest(),
+        "training_images": len(images),
+        "training_images_sha256": hashlib.sha256(b"".join(image.tobytes() for image in images)).hexdigest(),
+        "training_fonts": TRAINING_FONT,
+        "training_photos": list(TRAINING_PHOTOS),
+    }
 
 
 def training_digit_indices(available: int, seed: int, digits: int = 3000) -> np.ndarray:
@@ -168,7 +185,6 @@ def train_refinement(
     fitted on and what it measured on its training images (bits per pixel at each
     fitted maximum error, mode 0).
     """
-    import hashlib
     import time
 
     from .. import data as mnist
@@ -189,15 +205,8 @@ def train_refinement(
                 bits += 8 * len(refine.encode(model, image, base, max_error, mode)[0])
                 pixels += image.size
         measured[str(max_error)] = round(bits / max(pixels, 1), 4)
-    content = hashlib.sha256(b"".join(image.tobytes() for image in images)).hexdigest()
     metadata: dict[str, object] = {
-        "command": command,
-        "seed": seed,
-        "data_sha256": mnist.dataset_digest(),
-        "training_images": len(images),
-        "training_images_sha256": content,
-        "training_fonts": TRAINING_FONT,
-        "training_photos": list(TRAINING_PHOTOS),
+        **training_record(command, seed, images),
         "base_levels": list(BASE_LEVELS),
         "max_errors": list(MAX_ERRORS),
         "train_bpp_no_base": measured,
