@@ -84,6 +84,7 @@ def compress_many(
     max_error: int | None = None,
     psnr: float | None = None,
     max_bytes: int | None = None,
+    restore: bool = False,
 ) -> list[bytes]:
     """``compress`` for many images at once: the same bytes, batched for speed.
 
@@ -92,7 +93,7 @@ def compress_many(
     >>> compress_many([blank, blank]) == [compress(blank)] * 2
     True
     """
-    encoder = Encoder(quality, effort, max_error, psnr, max_bytes)
+    encoder = Encoder(quality, effort, max_error, psnr, max_bytes, restore)
     return encoder.files([prepare(image) for image in images])
 
 
@@ -103,6 +104,7 @@ def compress(
     max_error: int | None = None,
     psnr: float | None = None,
     max_bytes: int | None = None,
+    restore: bool = False,
 ) -> bytes:
     """Code ``image`` (a PIL image of any mode, or a 2-D uint8 array) as ``.aec`` bytes.
 
@@ -116,6 +118,9 @@ def compress(
     without one, whichever file is smaller (on another machine, whose float
     synthesis may round a pixel of the autoencoder's image the other way, within
     K + 1). K = 0 is lossless on every machine (no autoencoder layer).
+    ``restore`` (with ``max_error`` 1 or more) lets the decoder smooth the
+    image where the encoder found that it brings it closer (:mod:`codec.restore`):
+    a higher PSNR for one more byte, every pixel then within 2K.
     ``psnr`` (dB) or ``max_bytes`` choose the quality for the image instead
     (:mod:`codec.targets`): the lowest reaching the PSNR, the highest that fits.
 
@@ -124,7 +129,7 @@ def compress(
     >>> data[0] == 0xAE, len(data) < 20
     (True, True)
     """
-    return compress_many([image], quality, effort, max_error, psnr, max_bytes)[0]
+    return compress_many([image], quality, effort, max_error, psnr, max_bytes, restore)[0]
 
 
 def decompress(data: bytes) -> np.ndarray:

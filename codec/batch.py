@@ -135,13 +135,14 @@ def compress_chunk(
     max_bytes: int | None = None,
     effort: int = api.DEFAULT_EFFORT,
     max_error: int | None = None,
+    restore: bool = False,
 ) -> Iterator[Result]:
     """Compress image files through one :class:`codec.encoder.Encoder`, a bounded batch at a time.
 
-    With ``max_error`` every image gets the refinement layer; with a PSNR or
-    size target the quality is chosen per image (the notice names it).
+    With ``max_error`` every image gets the refinement layer (``restore``: restored where it pays); with a PSNR
+    or size target the quality is chosen per image (the notice names it).
     """
-    encoder = Encoder(quality, effort, max_error, psnr, max_bytes)
+    encoder = Encoder(quality, effort, max_error, psnr, max_bytes, restore)
     for batch in _bounded_batches(_read_images(sources)):
         results = [r for r, _, _ in batch]
         ready = [(i, p) for i, (_, p, _) in enumerate(batch) if p is not None]

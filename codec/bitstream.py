@@ -48,7 +48,10 @@ SCALED_VERSION = 9
 #: Version 10: latents off the home grid coded in contexts that start at fitted tables (``codec.context_tables``),
 #: plain, refined or scaled; the scale byte is always there, and the checksum covers the tables' id too.
 FITTED_VERSION = 10
-SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8, 9, 10)
+#: Version 11: version 8's file with a restoration byte after the predictive model's id (``codec.restore``): the
+#: decoded image is smoothed where the encoder found it lowers the error, every pixel within twice the maximum error.
+RESTORED_VERSION = 11
+SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8, 9, 10, 11)
 #: The factors a scaled file may name (what ``codec.resolution`` codes at), stored as their base-2 logarithm.
 FILE_SCALES = (2, 4)
 #: Version 9's scale byte: bits 0-3 log2 of the scale, bit 4 latents in contexts; the other bits are 0.
@@ -69,12 +72,12 @@ FLAG_EXPLICIT_SIZE = 0x2
 #: Version 5: a refinement layer follows (maximum error and refinement model in the header).
 FLAG_REFINED = 0x4
 _KNOWN_FLAGS = {3: FLAG_INVERTED | FLAG_EXPLICIT_SIZE, 4: FLAG_INVERTED | FLAG_EXPLICIT_SIZE}
-_KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[8] = _KNOWN_FLAGS[4] | FLAG_REFINED
+_KNOWN_FLAGS[5] = _KNOWN_FLAGS[6] = _KNOWN_FLAGS[8] = _KNOWN_FLAGS[11] = _KNOWN_FLAGS[4] | FLAG_REFINED
 _KNOWN_FLAGS[7] = _KNOWN_FLAGS[4] | FLAG_REFINED  # version 7: bit 2 says a maximum error (1 byte) follows
 _KNOWN_FLAGS[9] = _KNOWN_FLAGS[4]
 _KNOWN_FLAGS[10] = _KNOWN_FLAGS[5]
 #: Bytes of fixed header per version: magic, version/flags, level and model id (12 or 4 bits).
-_FIXED = {3: len(MAGIC) + 3, **{version: len(MAGIC) + 2 for version in (4, 5, 6, 7, 8, 9, 10)}}
+_FIXED = {3: len(MAGIC) + 3, **{version: len(MAGIC) + 2 for version in (4, 5, 6, 7, 8, 9, 10, 11)}}
 #: The largest maximum error a refined file carries (its step 2K + 1 stays under 256).
 MAX_REFINE_ERROR = 127
 MAX_LEVEL = 0xF
@@ -109,6 +112,9 @@ class Header:
     in_context: bool = False
     #: Version 10: the id of the context tables its latents' contexts start at.
     contexts_id: int = 0
+    #: Version 11: the restoration byte (``codec.restore.Restoration``), never 0 (a file that restores nothing is
+    #: version 8's).
+    restoration: int = 0
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
@@ -148,6 +154,13 @@ class Header:
             return
         if self.predictive and (self.level or not self.refined):
             raise FormatError(f"a predictive file (version {PREDICTIVE_VERSION}) has level 0 and a maximum error")
+        if self.version == RESTORED_VERSION:
+            if not self.max_error or not 0 < self.restoration < 256:
+                raise FormatError(
+                    f"a restored file (version {RESTORED_VERSION}) has a maximum error of 1 or more and restores"
+                )
+        elif self.restoration:
+            raise FormatError(f"only a restored file (version {RESTORED_VERSION}) carries a restoration")
         if self.level == 0 and (not self.refined or self.model_id):
             raise FormatError("level 0 (no autoencoder layer) is for refined files only, with model id 0")
         if self.level == 0 and CONTEXT_VERSION <= self.version < PREDICTIVE_VERSION:
@@ -170,9 +183,9 @@ class Header:
 
     @property
     def predictive(self) -> bool:
-        """Whether the file is the predictive coder's (version 8): no latents, every pixel exact or within
-        ``max_error``."""
-        return self.version == PREDICTIVE_VERSION
+        """Whether the file is the predictive coder's (version 8, or 11 restored): no latents, every pixel exact or
+        within ``max_error`` (restored: twice it)."""
+        return self.version in (PREDICTIVE_VERSION, RESTORED_VERSION)
 
     @property
     def pixel_model(self) -> bool:
@@ -252,6 +265,8 @@ def header_bytes(header: Header) -> bytes:
         out += bytes([header.max_error])
     if header.version in (SCALED_VERSION, FITTED_VERSION):
         out += bytes([header.scale.bit_length() - 1 | (_SCALE_IN_CONTEXT if header.in_context else 0)])
+    if header.version == RESTORED_VERSION:
+        out += bytes([header.restoration])
     return out
 
 
@@ -405,6 +420,11 @@ def unpack(
         scales = FILE_SCALES if version == SCALED_VERSION else (1, *FILE_SCALES)
         if code & ~bits or scale not in scales:
             raise FormatError(f"unknown scale byte 0x{code:02x} in header")
+    restoration = 0
+    if version == RESTORED_VERSION:
+        if pos >= body_end:
+            raise FormatError("header is truncated")
+        restoration, pos = data[pos], pos + 1
     header = Header(
         level=level,
         model_id=model_id,
@@ -417,5 +437,6 @@ def unpack(
         scale=scale,
         in_context=in_context,
         contexts_id=contexts_id,
+        restoration=restoration,
     )
     return header, data[pos:body_end]

@@ -16,7 +16,7 @@ from typing import Protocol, TypeVar, cast
 
 import numpy as np
 
-from . import bitstream, coder, context_tables, contexts, lossless, models, predictive, refine, resolution
+from . import bitstream, coder, context_tables, contexts, lossless, models, predictive, refine, resolution, restore
 from .bitstream import Header
 from .errors import FormatError, ModelError, ModelMismatchError
 from .limits import images_per_batch
@@ -177,11 +177,14 @@ def decompress_many(files: Sequence[bytes], dtype: type = np.float32) -> list[np
 
 def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
     """The pixels of a refined file: its base (the autoencoder's image or mid-grey) and the refinement (version 8:
-    the predictive coder's stream)."""
+    the predictive coder's stream; 11: restored after it)."""
     size = (header.height, header.width)
     if header.predictive:
         coder_model = named_model(predictive.load, header.refine_id, "predictive model")
-        pixels = predictive.decode(coder_model, item.stream, header.height, header.width, int(header.max_error or 0))
+        max_error = int(header.max_error or 0)
+        pixels = predictive.decode(coder_model, item.stream, header.height, header.width, max_error)
+        if header.restoration:
+            pixels = restore.apply(pixels, max_error, restore.Restoration.from_byte(header.restoration))
         return 255 - pixels if header.inverted else pixels
     model = named_model(refine.load, header.refine_id, "refinement model")
     if item.latents is None:

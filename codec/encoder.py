@@ -50,6 +50,7 @@ from . import (
     predictive,
     refine,
     resolution,
+    restore,
     search,
 )
 from .arguments import check_effort, check_max_error, check_quality
@@ -215,15 +216,15 @@ def refinement_base(item: Prepared, level: int, effort: int = DEFAULT_EFFORT) ->
     return Base(level, coded.model_id, payload, image)
 
 
-def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.ndarray]:
+def refined_file(item: Prepared, max_error: int, base: Base, restored: bool = False) -> tuple[bytes, np.ndarray]:
     """A refined file of a prepared image over ``base``, and the pixels it decodes to here (as the user gave them).
 
-    Without an autoencoder layer (``base.level`` 0) the predictive coder codes it (format version 8) when its model
-    is installed, else the refinement layer over mid-grey (version 5).
+    Without an autoencoder layer (``base.level`` 0) the predictive coder codes it (format version 8, ``restored``:
+    11 where restoring pays) when its model is installed, else the refinement layer over mid-grey (version 5).
     """
     max_error = check_max_error(max_error)
     if not base.level and models.preset_id(predictive.ROLE) is not None:
-        made = predictive_file(item, max_error)
+        made = predictive_file(item, max_error, restored=restored)
         assert made is not None  # no budget to pass
         return made
     model = refine.load()
@@ -246,17 +247,37 @@ def refined_file(item: Prepared, max_error: int, base: Base) -> tuple[bytes, np.
     return data, 255 - decoded if item.inverted else decoded
 
 
-def predictive_file(item: Prepared, max_error: int, budget: int | None = None) -> tuple[bytes, np.ndarray] | None:
+def predictive_file(
+    item: Prepared, max_error: int, budget: int | None = None, restored: bool = False
+) -> tuple[bytes, np.ndarray] | None:
     """The predictive coder's file of a prepared image (format version 8), every pixel within ``max_error``, and the
-    pixels it decodes to (as the user gave them); None when its payload would pass ``budget`` bytes."""
+    pixels it decodes to (as the user gave them); None when its payload would pass ``budget`` bytes.
+
+    ``restored``: with the restoration (:mod:`codec.restore`, version 11) where it brings the image closer, every
+    pixel then within twice ``max_error``.
+    """
     model = predictive.load()
     coded = predictive.encode_within_budget(model, item.pixels, max_error, budget)
     if coded is None:
         return None
     stream, decoded = coded
     height, width = item.pixels.shape
+    version, restoration = bitstream.PREDICTIVE_VERSION, 0
+    if restored and max_error > 0:
+        chosen = restore.choose(item.pixels, decoded, max_error)
+        if chosen.active:
+            version, restoration = bitstream.RESTORED_VERSION, chosen.to_byte()
+            decoded = restore.apply(decoded, max_error, chosen)
     header = Header(
-        0, 0, width, height, item.inverted, bitstream.PREDICTIVE_VERSION, max_error=max_error, refine_id=model.model_id
+        0,
+        0,
+        width,
+        height,
+        item.inverted,
+        version,
+        max_error=max_error,
+        refine_id=model.model_id,
+        restoration=restoration,
     )
     return bitstream.pack(header, stream), 255 - decoded if item.inverted else decoded
 
@@ -307,10 +328,17 @@ def _pixel_model_file(item: Prepared, max_error: int, budget: int | None) -> tup
 
 
 def encode_within(
-    item: Prepared, max_error: int, level: int, effort: int = DEFAULT_EFFORT, bases: Sequence[Base] | None = None
+    item: Prepared,
+    max_error: int,
+    level: int,
+    effort: int = DEFAULT_EFFORT,
+    bases: Sequence[Base] | None = None,
+    restored: bool = False,
 ) -> tuple[bytes, np.ndarray]:
     """The smaller of the refined files over ``level``'s autoencoder and over none (or over ``bases``, made once by
     :func:`within_bases`): every pixel within ``max_error``. Returns the file and the pixels it decodes to here.
+    ``restored``: the predictive coder's file may be restored (:func:`predictive_file`), every pixel then within
+    twice ``max_error``.
 
     Without an autoencoder layer the file is the predictive coder's (:func:`refined_file`). The pixel
     model's file (:mod:`codec.lossless`, when installed) is a third candidate. Lossless (``max_error`` 0)
@@ -322,12 +350,12 @@ def encode_within(
         bases = within_bases(item, max_error, level, effort)
     usable = [b for b in bases if max_error > 0 or not b.level]
     predicted = models.preset_id(predictive.ROLE) is not None and any(not b.level for b in usable)
-    made = [refined_file(item, max_error, b) for b in usable if b.level or not predicted]
+    made = [refined_file(item, max_error, b, restored) for b in usable if b.level or not predicted]
     # The coders that stop once they pass the smallest file so far; the likelier winner first (the pixel model
     # on digit-sized images), so that the other stops early.
     bounded: list[Callable[[int | None], tuple[bytes, np.ndarray] | None]] = []
     if predicted:
-        bounded.append(partial(predictive_file, item, max_error))
+        bounded.append(partial(predictive_file, item, max_error, restored=restored))
     if models.preset_id(lossless.ROLE) is not None:  # a pixel model to code with
         first = item.pixels.size <= DIGIT_SIZED_PIXELS
         bounded.insert(0 if first else len(bounded), partial(_pixel_model_file, item, max_error))
@@ -625,7 +653,9 @@ class Encoder:
     """The per-image decision at a quality and effort: every entry point codes through one.
 
     With ``max_error`` every file is refined (every pixel within it; 0:
-    lossless); with ``psnr`` or ``max_bytes`` the quality is chosen per image
+    lossless; with ``restore``, the predictive coder's files may be restored,
+    :mod:`codec.restore`: a higher PSNR, every pixel within twice the maximum
+    error); with ``psnr`` or ``max_bytes`` the quality is chosen per image
     (:mod:`codec.targets`) and ``quality`` is not used. Arguments are checked
     when the encoder is made (:class:`ArgumentError`; a quality that is not
     installed is the :class:`ModelError` of the first image coded).
@@ -642,6 +672,7 @@ class Encoder:
     max_error: int | None = None
     psnr: float | None = None
     max_bytes: int | None = None
+    restore: bool = False
 
     def __post_init__(self) -> None:
         from .targets import check_target  # targets code each quality through this class
@@ -654,6 +685,8 @@ class Encoder:
             check_target(self.psnr, self.max_bytes)
             if self.max_error is not None:
                 raise ArgumentError("give a maximum error or a target (a PSNR, a size), not both")
+        if self.restore and not self.max_error:
+            raise ArgumentError("restoration goes with a maximum error of 1 or more (a PSNR target restores itself)")
 
     @property
     def targeted(self) -> bool:
@@ -667,7 +700,10 @@ class Encoder:
 
             return encode_for_target(prepared, self.psnr, self.max_bytes, self.effort)
         if self.max_error is not None:
-            return [Encoded(encode_within(item, self.max_error, self.quality, self.effort)[0]) for item in prepared]
+            return [
+                Encoded(encode_within(item, self.max_error, self.quality, self.effort, restored=self.restore)[0])
+                for item in prepared
+            ]
         return [Encoded(data) for data in encode_prepared(prepared, self.quality, self.effort)]
 
     def files(self, prepared: Sequence[Prepared]) -> list[bytes]:

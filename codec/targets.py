@@ -5,7 +5,9 @@ batch per quality), each coded by the encoder as a plain ``-q`` would code it
 (:class:`codec.encoder.Encoder`: the same choice of model and search at the
 same effort), and the choice is verified by decoding what would be written.
 When the autoencoders alone cannot reach a PSNR (or spend much to), refined
-files (:mod:`codec.refine`) are tried at decreasing maximum errors.
+files (:mod:`codec.refine`) are tried at decreasing maximum errors, restored
+(:mod:`codec.restore`) where that brings them closer: a target promises the
+PSNR, not a bound on each pixel.
 """
 
 from __future__ import annotations
@@ -127,7 +129,7 @@ def refine_for_target(
     bases = within_bases(item, 1, level, effort)  # made once: the attempts differ in their maximum error only
 
     def attempt(max_error: int) -> tuple[bytes, float]:
-        data, pixels = encode_within(item, max_error, level, effort, bases)
+        data, pixels = encode_within(item, max_error, level, effort, bases, restored=True)
         return data, float(psnr_of(original, pixels))
 
     low = 0  # a maximum error that reaches the target (lossless always does)

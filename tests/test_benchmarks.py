@@ -169,6 +169,7 @@ def test_wild_benchmark_end_to_end(tmp_path: Path, monkeypatch: pytest.MonkeyPat
         (row,) = rows
         assert row["reaches_45"] and row["best_psnr"] >= 45.0
         assert row["bd_rate"]["WebP"] is not None and len(row["aec"]) == 15 + len(wild.MAX_ERRORS)
+        assert row["bd_rate_unrestored_vs_webp"] is not None  # what restoring is worth, beside
         assert [t["target"] for t in row["targets"]] == list(wild.PSNR_TARGETS)  # the first image is sampled
         assert all(t["psnr"] >= t["target"] and t["bpp"] > 0 for t in row["targets"])
     text = path.read_text()

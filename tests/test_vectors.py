@@ -23,6 +23,8 @@ REFINED = ("refined-camera-k0", "refined-camera-k3", "refined-digit7-q12-k4")
 LOSSLESS = ("lossless-digit7", "lossless-paper-digit2", "lossless-camera", "near-digit7-k2", "near-camera-k3")
 #: Version 8 (predictive coder) reference files, lossless or within K (``-kK``): :func:`test_predictive_reference_file`.
 PREDICTIVE = ("predictive-camera", "predictive-paper-camera-k3", "predictive-sparse-camera")
+#: Version 11 (restored predictive) reference files, within K before restoring: :func:`test_restored_reference_file`.
+RESTORED = ("restored-camera-k6", "restored-paper-camera-k4")
 
 
 #: Archive reference files (``.aecs``): name -> the archive version it was written in.
@@ -32,7 +34,7 @@ ARCHIVES = {"archive-lossless-v4": 4, "archive-lossless-v3": 3, "archive-q8-v3":
 def test_every_reference_file_is_tested() -> None:
     # A vector in neither list would go untested; one missing on disk would fail to open.
     on_disk = {path.stem for path in VECTORS.glob("*.aec")}
-    assert on_disk == set(MANIFEST) | set(REFINED) | set(LOSSLESS) | set(PREDICTIVE)
+    assert on_disk == set(MANIFEST) | set(REFINED) | set(LOSSLESS) | set(PREDICTIVE) | set(RESTORED)
     assert {path.stem for path in VECTORS.glob("*.aecs")} == set(ARCHIVES)
     assert {path.stem for path in VECTORS.glob("*.png")} == on_disk | set(ARCHIVES)
     assert set(ARCHIVES.values()) == {archive.VERSION, archive.BLOCKS_VERSION, archive.LATENT_BLOCKS_VERSION}
@@ -101,6 +103,21 @@ def test_predictive_reference_file(name: str) -> None:
     assert np.array_equal(pixels, np.asarray(Image.open(VECTORS / f"{name}.png")))
     if name == "predictive-sparse-camera":
         assert set(np.unique(pixels)) <= set(range(0, 256, 8))
+
+
+@pytest.mark.parametrize("name", RESTORED)
+def test_restored_reference_file(name: str) -> None:
+    """Version 11 reference files decode to exactly the pixels they decoded to when written (integer filters), each
+    within twice the maximum error of the image they were coded from."""
+    coded = (VECTORS / f"{name}.aec").read_bytes()
+    header = codec.inspect(coded).header
+    assert header.version == bitstream.RESTORED_VERSION and header.level == 0 and header.restoration
+    assert header.inverted == ("-paper-" in name) and header.max_error == int(name.rsplit("-k", 1)[1])
+    pixels = codec.decompress(coded)
+    assert np.array_equal(pixels, np.asarray(Image.open(VECTORS / f"{name}.png")))
+    original = np.asarray(Image.open(VECTORS / "predictive-camera.png"))  # lossless: the crop itself
+    original = 255 - original if header.inverted else original
+    assert np.abs(pixels.astype(int) - original).max() <= 2 * header.max_error
 
 
 @pytest.mark.parametrize("name", sorted(ARCHIVES))

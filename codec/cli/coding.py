@@ -11,6 +11,7 @@ from .. import batch
 from ..batch import STDIO, Result
 from ..errors import CodecError
 from ..models import DEFAULT_LEVEL
+from ..restore import Restoration
 from ..search import DEFAULT_EFFORT
 from .common import Effort, Force, Jobs, Output, Quiet, Recursive, Verbose, _check_quality, _fail, _plan, _ratio, app
 from .running import _run
@@ -43,6 +44,13 @@ MaxError = Annotated[
     ),
 ]
 Lossless = Annotated[bool, typer.Option("--lossless", help="Every pixel exactly (the same as --max-error 0).")]
+Restore = Annotated[
+    bool,
+    typer.Option(
+        "--restore",
+        help="With --max-error K: smooth where it brings the image closer (higher PSNR; every pixel within 2K).",
+    ),
+]
 
 
 @app.command()
@@ -54,6 +62,7 @@ def compress(
     max_bytes: MaxBytes = None,
     max_error: MaxError = None,
     lossless: Lossless = False,
+    restore: Restore = False,
     effort: Effort = DEFAULT_EFFORT,
     force: Force = False,
     recursive: Recursive = False,
@@ -79,14 +88,18 @@ def compress(
 
       aec compress --max-error 2 photo.png   # every pixel within 2 grey levels (45 dB or more)
 
+      aec compress --max-error 4 --restore photo.png   # smoothed where it pays: more dB, pixels within 8
+
       aec compress -e 0 -r scans/ -o coded/   # fastest encoder
 
       cat digit.png | aec compress - > digit.aec
     """
     level, max_error = _coding_settings(quality, psnr, max_bytes, max_error, lossless)
+    if restore and not max_error:
+        raise _fail("--restore goes with --max-error 1 or more (--psnr restores where it pays)", 2)
     files, targets, errors = _plan(inputs, output, ".aec", batch.IMAGE_SUFFIXES, recursive)
     verbose = verbose or (not quiet and (psnr is not None or max_bytes is not None))  # a target names its level
-    settings = (level, psnr, max_bytes, effort, max_error)
+    settings = (level, psnr, max_bytes, effort, max_error, restore)
     _run(
         batch.compress_chunk,
         files,
@@ -225,6 +238,9 @@ def _describe_file(name: str) -> str:
         layers = f"pixel model {h.model_id:03x}, {bound}"
     if h.predictive:
         bound = "lossless" if not h.max_error else f"every pixel within {h.max_error}"
+        if h.restoration:
+            filters = Restoration.from_byte(h.restoration).filters
+            bound = f"restored (filters {filters}), every pixel within {2 * (h.max_error or 0)}"
         layers = f"predictive model {h.refine_id:03x}, {bound}"
     elif h.refined:
         layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"

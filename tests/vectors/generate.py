@@ -26,6 +26,7 @@ import hashlib
 import json
 import sys
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -104,10 +105,14 @@ def max_error_of(name: str) -> int:
 
 
 def write_bounded(
-    cases: dict[str, tuple[np.ndarray, int]], make: Callable[..., tuple[bytes, np.ndarray] | None], replace: bool
+    cases: dict[str, tuple[np.ndarray, int]],
+    make: Callable[..., tuple[bytes, np.ndarray] | None],
+    replace: bool,
+    bound: int = 1,
 ) -> int:
     """Write the vectors of ``cases`` that are missing (all with ``replace``), each the file ``make(item, max_error)``
-    codes and the PNG it decodes to; returns how many were written."""
+    codes (every pixel within ``bound`` times its maximum error) and the PNG it decodes to; returns how many were
+    written."""
     written = 0
     for name, (image, max_error) in cases.items():
         if (HERE / f"{name}.aec").exists() and not replace:
@@ -116,7 +121,7 @@ def write_bounded(
         assert made is not None
         coded, decoded = made
         assert np.array_equal(codec.decompress(coded), decoded)
-        assert np.abs(decoded.astype(int) - image).max() <= max_error
+        assert np.abs(decoded.astype(int) - image).max() <= bound * max_error
         (HERE / f"{name}.aec").write_bytes(coded)
         Image.fromarray(decoded).save(HERE / f"{name}.png")
         written += 1
@@ -133,6 +138,15 @@ def predictive_cases() -> dict[str, tuple[np.ndarray, int]]:
     with gaps between its grey levels."""
     chosen = (camera(), 255 - camera(), camera() // 8 * 8)
     return {name: (image, max_error_of(name)) for name, image in zip(PREDICTIVE, chosen)}
+
+
+#: Restored files of the predictive coder (format version 11), within K (``-kK``) before the restoration.
+RESTORED = ("restored-camera-k6", "restored-paper-camera-k4")
+
+
+def restored_cases() -> dict[str, tuple[np.ndarray, int]]:
+    """Name -> (image, max error) of the restored vectors: a photo crop, and dark on light."""
+    return {name: (image, max_error_of(name)) for name, image in zip(RESTORED, (camera(), 255 - camera()))}
 
 
 #: Archives (``.aecs``): name -> quality; the PNG beside each is its images stacked top to bottom.
@@ -205,6 +219,7 @@ def main() -> None:
     manifest_path.write_text(json.dumps(manifest, indent=1) + "\n")
     others = write_bounded(lossless_cases(), encoder.pixel_model_file, args.force)
     others += write_bounded(predictive_cases(), encoder.predictive_file, args.force) + write_archives(args.force)
+    others += write_bounded(restored_cases(), partial(encoder.predictive_file, restored=True), args.force, bound=2)
     print(f"wrote {len(manifest) - kept + others} vectors to {HERE} (kept {kept})")
 
 
