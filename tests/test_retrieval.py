@@ -169,7 +169,10 @@ def test_shipped_projection_is_what_train_retrieval_fits(mnist_test: tuple[np.nd
     fitted = retrieval_fit.fit(
         retrieval_fit.latents_of(model, train[retrieval_fit.FIT]), train[retrieval_fit.FIT], model.prior.radius
     )
-    assert np.abs(fitted - shipped.matrix).max() <= 1  # the same fit (a last-unit rounding may differ elsewhere)
+    # The same fit, up to LAPACK's rounding: some latents never move on these digits, so the least-squares design is
+    # rank-deficient and the last digits of its minimum-norm solution vary with the numpy build (numpy 2.4: up to 15
+    # units of entries up to 135,635). Another fit (other digits, another model) differs by thousands.
+    assert np.abs(fitted - shipped.matrix).max() <= 1e-3 * np.abs(shipped.matrix).max()
 
 
 def test_train_retrieval_refuses_a_grid_level(weights: Path, mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
