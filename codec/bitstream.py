@@ -29,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .errors import CorruptFileError, FormatError, ModelMismatchError
+from .restore import CLASSES, COEFFICIENTS, Restoration
 
 MAGIC = b"\xae"
 #: An .aecs archive starts with the same byte; see :mod:`codec.archive`.
@@ -48,8 +49,8 @@ SCALED_VERSION = 9
 #: Version 10: latents off the home grid coded in contexts that start at fitted tables (``codec.context_tables``),
 #: plain, refined or scaled; the scale byte is always there, and the checksum covers the tables' id too.
 FITTED_VERSION = 10
-#: Version 11: version 8's file with a restoration byte after the predictive model's id (``codec.restore``): the
-#: decoded image is smoothed where the encoder found it lowers the error, every pixel within twice the maximum error.
+#: Version 11: version 8's file with a restoration after the predictive model's id (``codec.restore``): filters
+#: the encoder fitted bring the decoded image closer, every pixel within twice the maximum error.
 RESTORED_VERSION = 11
 SUPPORTED_VERSIONS = (3, 4, 5, 6, 7, 8, 9, 10, 11)
 #: The factors a scaled file may name (what ``codec.resolution`` codes at), stored as their base-2 logarithm.
@@ -112,9 +113,9 @@ class Header:
     in_context: bool = False
     #: Version 10: the id of the context tables its latents' contexts start at.
     contexts_id: int = 0
-    #: Version 11: the restoration byte (``codec.restore.Restoration``), never 0 (a file that restores nothing is
-    #: version 8's).
-    restoration: int = 0
+    #: Version 11: the restoration's fields (``codec.restore.Restoration.fields``): a mask of the filtered classes,
+    #: never 0 (a file that restores nothing is version 8's), then their coefficients.
+    restoration: tuple[int, ...] = ()
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
@@ -155,10 +156,9 @@ class Header:
         if self.predictive and (self.level or not self.refined):
             raise FormatError(f"a predictive file (version {PREDICTIVE_VERSION}) has level 0 and a maximum error")
         if self.version == RESTORED_VERSION:
-            if not self.max_error or not 0 < self.restoration < 256:
-                raise FormatError(
-                    f"a restored file (version {RESTORED_VERSION}) has a maximum error of 1 or more and restores"
-                )
+            if not self.max_error:
+                raise FormatError(f"a restored file (version {RESTORED_VERSION}) has a maximum error of 1 or more")
+            Restoration.from_fields(self.restoration)  # the FormatError of fields no restoration has
         elif self.restoration:
             raise FormatError(f"only a restored file (version {RESTORED_VERSION}) carries a restoration")
         if self.level == 0 and (not self.refined or self.model_id):
@@ -266,8 +266,26 @@ def header_bytes(header: Header) -> bytes:
     if header.version in (SCALED_VERSION, FITTED_VERSION):
         out += bytes([header.scale.bit_length() - 1 | (_SCALE_IN_CONTEXT if header.in_context else 0)])
     if header.version == RESTORED_VERSION:
-        out += bytes([header.restoration])
+        out += bytes([header.restoration[0]]) + b"".join(_varint(_zigzag(v)) for v in header.restoration[1:])
     return out
+
+
+def _zigzag(value: int) -> int:
+    """A signed integer as an unsigned one, small magnitudes small: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
+    return 2 * value if value >= 0 else -2 * value - 1
+
+
+def _read_restoration(data: bytes, pos: int, end: int) -> tuple[tuple[int, ...], int]:
+    """A restored file's restoration fields, read at ``pos`` (the mask, then its classes' coefficients as zigzag
+    LEB128, at most 3 bytes each); and the position after them."""
+    if pos >= end:
+        raise FormatError("header is truncated")
+    mask, pos = data[pos], pos + 1
+    fields = [mask]
+    for _ in range(COEFFICIENTS * bin(mask & ((1 << CLASSES) - 1)).count("1")):
+        value, pos = _read_varint(data, pos, end, 3, "restoration")
+        fields.append(value >> 1 if value % 2 == 0 else -(value >> 1) - 1)
+    return tuple(fields), pos
 
 
 def join_refined(base: bytes, refinement: bytes, has_base: bool) -> bytes:
@@ -420,11 +438,9 @@ def unpack(
         scales = FILE_SCALES if version == SCALED_VERSION else (1, *FILE_SCALES)
         if code & ~bits or scale not in scales:
             raise FormatError(f"unknown scale byte 0x{code:02x} in header")
-    restoration = 0
+    restoration: tuple[int, ...] = ()
     if version == RESTORED_VERSION:
-        if pos >= body_end:
-            raise FormatError("header is truncated")
-        restoration, pos = data[pos], pos + 1
+        restoration, pos = _read_restoration(data, pos, body_end)
     header = Header(
         level=level,
         model_id=model_id,

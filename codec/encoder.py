@@ -262,11 +262,12 @@ def predictive_file(
         return None
     stream, decoded = coded
     height, width = item.pixels.shape
-    version, restoration = bitstream.PREDICTIVE_VERSION, 0
+    version = bitstream.PREDICTIVE_VERSION
+    restoration: tuple[int, ...] = ()
     if restored and max_error > 0:
         chosen = restore.choose(item.pixels, decoded, max_error)
         if chosen.active:
-            version, restoration = bitstream.RESTORED_VERSION, chosen.to_byte()
+            version, restoration = bitstream.RESTORED_VERSION, chosen.fields()
             decoded = restore.apply(decoded, max_error, chosen)
     header = Header(
         0,

@@ -1,23 +1,29 @@
-"""The restoration filter: a decoder-side smoothing that a file within a maximum error may ask for.
+"""The restoration filter: a decoder-side filter, fitted by the encoder, that a file within a maximum error may carry.
 
 A file whose pixels are each within ``K`` of the image (near-lossless, step
-``2K + 1``) leaves errors spread over ``-K..K`` even where the image is smooth:
-staircases along slow ramps, a rippled sky. Smoothing the decoded image there
-and clipping each smoothed pixel back to within ``K`` of the decoded one (the
-image's pixel is in that window, so the clip only brings it closer) lowers the
-error where the image is smooth, and raises it on texture and edges. So the
-pixels are split into :data:`CLASSES` classes by how much the decoded image
-varies around them (the range of its 3x3 neighbourhood, in quantization
-steps), and the *encoder*, which has the image, picks for each class the
-filter of :data:`RADII` (none, or a binomial of radius 1 to 3) that leaves the
-least squared error: 2 bits a class, one byte a file (:class:`Restoration`).
+``2K + 1``) leaves errors spread over ``-K..K`` even where the image is smooth
+(staircases along slow ramps, a rippled sky) and biased where the coder
+clips (a saturated white). The encoder, which has the image, fits a linear
+filter that maps the decoded image closer to it (a Wiener filter, as the
+adaptive loop filters of video codecs): the pixels are split into
+:data:`CLASSES` classes by how much the decoded image varies around them (the
+range of its 3x3 neighbourhood, in quantization steps), and each class gets
+its own least-squares filter over a symmetric 5x5 window (:data:`TAPS`
+weights: the pixel, its 4 neighbours, 4 diagonals, 4 at distance 2, 8
+knight's moves, 4 corners) and an offset, in integers scaled by
+``2**SHIFT``. A class's filter is kept only where it pays for its bytes
+(:func:`choose`). Each filtered pixel is clipped back to within ``K`` of the
+decoded one: the image's pixel lies in that window, so the clip only brings
+it closer.
 
 Restoration trades the file's bound for PSNR: every pixel comes back within
 ``2K`` rather than ``K`` (the decoder cannot know which side of its pixel the
 image lies), so a file gets it only when asked (``restore``), never under a
-plain maximum error. Everything is integer arithmetic on the decoded pixels:
-a restored image is the same on every machine. Images are filtered a strip of
-rows at a time, so memory stays bounded on the largest.
+plain maximum error. The decoder applies the filters in integer arithmetic
+on the decoded pixels: a restored image is the same on every machine (only
+the encoder's fit is floating point, and the file carries its result). Images
+are filtered a strip of rows at a time, so memory stays bounded on the
+largest.
 """
 
 from __future__ import annotations
@@ -30,100 +36,172 @@ import numpy as np
 
 from .errors import FormatError
 
-#: The filters a class may choose: 0 none, r a separable binomial of radius r (weights C(2r, i), sum 4**r).
-RADII = (0, 1, 2, 3)
 #: Pixel classes: the range of the decoded 3x3 neighbourhood in quantization steps, 0, 1, 2 and 3 or more.
 CLASSES = 4
-#: Bits of a class's filter in the restoration byte (class c in bits 2c, 2c + 1).
-_BITS = 2
-#: Rows of image filtered at once (plus the filters' reach above and below).
+#: The 5x5 window's symmetric groups of offsets around the pixel (one weight each): |dy|, |dx| up to order, both
+#: signs. A group's feature is the sum of its pixels' differences from the centre pixel.
+_GROUPS = ((0, 1), (1, 1), (0, 2), (1, 2), (2, 2))
+#: The features: the centre pixel less mid-grey, then the groups' differences.
+TAPS = len(_GROUPS) + 1
+#: A class's filter: the features' weights, then the offset, all scaled by 2**SHIFT; the filtered pixel is the centre
+#: plus their rounded sum.
+COEFFICIENTS = TAPS + 1
+SHIFT = 9
+#: The largest magnitude of a stored coefficient (a filter's output stays far inside int64).
+LIMIT = 1 << 16
+#: Rows of image filtered at once (plus the window's reach above and below).
 STRIP_ROWS = 256
-_REACH = max(RADII)
-_KERNELS = {r: np.array([math.comb(2 * r, i) for i in range(2 * r + 1)], np.int64) for r in RADII if r}
+_REACH = 2
+#: A class's filter is kept when it removes more squared error than ``RATE_WEIGHT * step**2`` per bit it costs:
+#: what a bit buys at a step's rate-distortion slope (a uniform quantizer's error ``step**2 / 12`` falls 4-fold
+#: for each bit a pixel more, a slope of ``2 ln 2 * step**2 / 12``).
+RATE_WEIGHT = 2 * math.log(2) / 12
+
+
+def _offsets(group: tuple[int, int]) -> set[tuple[int, int]]:
+    a, b = group
+    return {(sy * a, sx * b) for sy in (1, -1) for sx in (1, -1)} | {
+        (sx * b, sy * a) for sy in (1, -1) for sx in (1, -1)
+    }
+
+
+_OFFSETS = tuple(tuple(sorted(_offsets(g))) for g in _GROUPS)
 
 
 @dataclass(frozen=True)
 class Restoration:
-    """Each pixel class's filter (an index into :data:`RADII`), as a file carries it."""
+    """Each pixel class's filter (:data:`COEFFICIENTS` integers) or None, as a file carries them."""
 
-    filters: tuple[int, ...]
+    filters: tuple[tuple[int, ...] | None, ...]
 
     def __post_init__(self) -> None:
-        if len(self.filters) != CLASSES or not all(0 <= f < len(RADII) for f in self.filters):
-            raise FormatError(f"a restoration names {CLASSES} filters of 0..{len(RADII) - 1}, got {self.filters}")
+        if len(self.filters) != CLASSES:
+            raise FormatError(f"a restoration names {CLASSES} classes, got {len(self.filters)}")
+        for f in self.filters:
+            if f is not None and (len(f) != COEFFICIENTS or any(abs(c) > LIMIT for c in f)):
+                raise FormatError(f"a class's restoration filter is {COEFFICIENTS} integers within +-{LIMIT}")
 
     @property
     def active(self) -> bool:
         """Whether any class is filtered (a restoration that filters nothing is not written)."""
-        return any(self.filters)
+        return any(f is not None for f in self.filters)
 
-    def to_byte(self) -> int:
-        return sum(f << (_BITS * c) for c, f in enumerate(self.filters))
+    def fields(self) -> tuple[int, ...]:
+        """What the file stores: the mask of filtered classes (bit c: class c), then their coefficients in order."""
+        mask = sum(1 << c for c, f in enumerate(self.filters) if f is not None)
+        return (mask, *(c for f in self.filters if f is not None for c in f))
 
     @classmethod
-    def from_byte(cls, value: int) -> Restoration:
-        return cls(tuple((value >> (_BITS * c)) & ((1 << _BITS) - 1) for c in range(CLASSES)))
+    def from_fields(cls, fields: tuple[int, ...]) -> Restoration:
+        """Inverse of :meth:`fields`; :class:`FormatError` for fields no restoration has."""
+        if not fields or not 0 < fields[0] < 1 << CLASSES:
+            raise FormatError("a restoration's class mask names no class or more than four")
+        mask, rest = fields[0], list(fields[1:])
+        if len(rest) != COEFFICIENTS * bin(mask).count("1"):
+            raise FormatError("a restoration's coefficients do not match its class mask")
+        filters: list[tuple[int, ...] | None] = []
+        for c in range(CLASSES):
+            filters.append(tuple(rest[:COEFFICIENTS]) if mask >> c & 1 else None)
+            rest = rest[COEFFICIENTS:] if mask >> c & 1 else rest
+        return cls(tuple(filters))
+
+    def bits(self, c: int) -> int:
+        """What class ``c``'s filter costs in the file: its coefficients as zigzag LEB128 bytes."""
+        f = self.filters[c]
+        return 0 if f is None else 8 * sum(varint_bytes(2 * v if v >= 0 else -2 * v - 1) for v in f)
 
 
-def _binomial(padded: np.ndarray, radius: int, rows: int, cols: int) -> np.ndarray:
-    """The rounded binomial smoothing of radius ``radius`` of the (rows, cols) window centred in ``padded``
-    (which reaches :data:`_REACH` beyond it on every side)."""
-    kernel = _KERNELS[radius]
-    off = _REACH - radius
-    horizontal = np.zeros((rows + 2 * radius, cols), np.int64)
-    for i, w in enumerate(kernel):
-        horizontal += int(w) * padded[off : off + rows + 2 * radius, off + i : off + i + cols]
-    both = np.zeros((rows, cols), np.int64)
-    for i, w in enumerate(kernel):
-        both += int(w) * horizontal[i : i + rows]
-    shift = 4 * radius  # the 2-D weights sum to 16**radius
-    return (both + (1 << (shift - 1))) >> shift
+def varint_bytes(value: int) -> int:
+    """Bytes of ``value`` (>= 0) as unsigned LEB128."""
+    return max(1, -(-value.bit_length() // 7))
 
 
-def _strips(decoded: np.ndarray, max_error: int) -> Iterator[tuple[slice, np.ndarray, list[np.ndarray]]]:
-    """Per strip of rows: its slice, each pixel's class, and each filter's clipped output (index 0: the pixels)."""
+NONE = Restoration((None,) * CLASSES)
+
+
+def _strips(decoded: np.ndarray, max_error: int) -> Iterator[tuple[slice, np.ndarray, np.ndarray, np.ndarray]]:
+    """Per strip of rows: its slice, the decoded pixels (int64), each pixel's class and the window's group sums
+    (rows, width, :data:`TAPS`)."""
     height, width = decoded.shape
     step = 2 * int(max_error) + 1
     padded_all = np.pad(decoded, _REACH, mode="edge")  # uint8: a strip at a time is widened
     for top in range(0, height, STRIP_ROWS):
         rows = min(STRIP_ROWS, height - top)
         padded = padded_all[top : top + rows + 2 * _REACH].astype(np.int64)
-        centre = padded[_REACH : _REACH + rows, _REACH : _REACH + width]
-        window = [
-            padded[_REACH + dy : _REACH + dy + rows, _REACH + dx : _REACH + dx + width]
-            for dy in (-1, 0, 1)
-            for dx in (-1, 0, 1)
-        ]
-        spread = np.max(window, axis=0) - np.min(window, axis=0)
-        classes = np.minimum(spread // step, CLASSES - 1)
-        outputs = [centre]
-        for radius in RADII[1:]:
-            smooth = _binomial(padded, radius, rows, width)
-            outputs.append(np.clip(smooth, centre - max_error, centre + max_error))
-        yield slice(top, top + rows), classes, outputs
+
+        def at(dy: int, dx: int, padded: np.ndarray = padded, rows: int = rows) -> np.ndarray:
+            return padded[_REACH + dy : _REACH + dy + rows, _REACH + dx : _REACH + dx + width]
+
+        near = [at(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+        classes = np.minimum((np.max(near, axis=0) - np.min(near, axis=0)) // step, CLASSES - 1)
+        centre = at(0, 0)
+        sums = np.empty((rows, width, TAPS), np.int64)
+        sums[..., 0] = centre - 128
+        for g, offsets in enumerate(_OFFSETS):
+            sums[..., g + 1] = sum((at(dy, dx) for dy, dx in offsets), np.zeros((rows, width), np.int64))
+            sums[..., g + 1] -= len(offsets) * centre
+        yield slice(top, top + rows), centre, classes, sums
+
+
+def _filtered(centre: np.ndarray, sums: np.ndarray, coefficients: tuple[int, ...], max_error: int) -> np.ndarray:
+    """A class's filter over pixels (``centre``, their group ``sums``): rounded, within ``max_error`` of the
+    decoded pixel and in 0..255."""
+    weights = np.array(coefficients[:TAPS], np.int64)
+    value = centre + ((sums @ weights + coefficients[TAPS] + (1 << (SHIFT - 1))) >> SHIFT)
+    return np.clip(value, np.maximum(centre - max_error, 0), np.minimum(centre + max_error, 255))
+
+
+def _fit(normal: np.ndarray, target: np.ndarray) -> tuple[int, ...] | None:
+    """A class's least-squares filter from its normal equations (features: the group sums and 1), quantized."""
+    if normal[-1, -1] < 2 * COEFFICIENTS:  # too few pixels to fit
+        return None
+    scale = np.sqrt(np.maximum(np.diag(normal), 1e-12))
+    solution = np.linalg.lstsq(normal / np.outer(scale, scale), target / scale, rcond=None)[0] / scale
+    coefficients = np.rint(solution * (1 << SHIFT))
+    if not np.isfinite(coefficients).all() or np.abs(coefficients).max() > LIMIT:
+        return None
+    return tuple(int(c) for c in coefficients)
 
 
 def choose(image: np.ndarray, decoded: np.ndarray, max_error: int) -> Restoration:
-    """The restoration of a file within ``max_error``: per class, the filter that brings ``decoded`` (H, W) uint8
-    closest to ``image`` in squared error (no filter when none does)."""
-    errors = np.zeros((CLASSES, len(RADII)), np.int64)
+    """The restoration of a file within ``max_error``: per class, the least-squares filter that brings ``decoded``
+    (H, W) uint8 closer to ``image``, kept where it removes more error than its bytes are worth."""
     if max_error < 1:
-        return Restoration((0,) * CLASSES)
-    for rows, classes, outputs in _strips(decoded, max_error):
+        return NONE
+    normal = np.zeros((CLASSES, COEFFICIENTS, COEFFICIENTS))
+    target = np.zeros((CLASSES, COEFFICIENTS))
+    for rows, centre, classes, sums in _strips(decoded, max_error):
+        truth = image[rows].astype(np.float64)
+        features = np.concatenate([sums, np.ones(sums.shape[:2] + (1,), np.int64)], axis=-1).astype(np.float64)
+        for c in range(CLASSES):
+            chosen = features[classes == c]
+            normal[c] += chosen.T @ chosen
+            target[c] += chosen.T @ (truth - centre)[classes == c]
+    fitted = Restoration(tuple(_fit(normal[c], target[c]) for c in range(CLASSES)))
+    gain = np.zeros(CLASSES, np.int64)  # squared error each class's filter removes
+    for rows, centre, classes, sums in _strips(decoded, max_error):
         truth = image[rows].astype(np.int64)
-        flat = classes.ravel()
-        for f, out in enumerate(outputs):
-            errors[:, f] += np.bincount(flat, weights=((out - truth) ** 2).ravel(), minlength=CLASSES).astype(np.int64)
-    return Restoration(tuple(int(np.argmin(row)) for row in errors))  # argmin: the first (least filtering) on ties
+        for c, f in enumerate(fitted.filters):
+            if f is None:
+                continue
+            where = classes == c
+            before = ((centre[where] - truth[where]) ** 2).sum()
+            gain[c] += before - ((_filtered(centre[where], sums[where], f, max_error) - truth[where]) ** 2).sum()
+    worth = RATE_WEIGHT * (2 * max_error + 1) ** 2
+    return Restoration(
+        tuple(f if f is not None and gain[c] > worth * fitted.bits(c) else None for c, f in enumerate(fitted.filters))
+    )
 
 
 def apply(decoded: np.ndarray, max_error: int, restoration: Restoration) -> np.ndarray:
     """``decoded`` (H, W) uint8 with each class's filter applied: what a restored file decodes to."""
     if not restoration.active or max_error < 1:
         return decoded
-    out = np.empty_like(decoded)
-    choice = np.array(restoration.filters)
-    for rows, classes, outputs in _strips(decoded, max_error):
-        chosen = choice[classes]
-        out[rows] = np.choose(chosen, outputs).astype(np.uint8)
+    out = decoded.copy()
+    for rows, centre, classes, sums in _strips(decoded, max_error):
+        strip = out[rows]
+        for c, f in enumerate(restoration.filters):
+            if f is not None:
+                where = classes == c
+                strip[where] = _filtered(centre[where], sums[where], f, max_error)
     return out

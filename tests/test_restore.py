@@ -38,11 +38,15 @@ def model() -> predictive.PredictiveModel:
     return predictive.load()
 
 
-def test_the_byte_names_every_restoration_once() -> None:
-    seen = {restore.Restoration.from_byte(value) for value in range(256)}
-    assert len(seen) == 256 and all(restore.Restoration.from_byte(r.to_byte()) == r for r in seen)
-    with pytest.raises(FormatError):
-        restore.Restoration((0, 1, 4, 0))
+def test_fields_round_trip_and_are_checked() -> None:
+    filters = ((1, -2, 3, 0, 5, -6, 700), None, None, (0,) * restore.COEFFICIENTS)
+    restoration = restore.Restoration(filters)
+    assert restoration.fields()[0] == 0b1001 and restore.Restoration.from_fields(restoration.fields()) == restoration
+    for bad in ((), (0,), (16, *range(7)), (1, 2, 3), (3, *range(7))):
+        with pytest.raises(FormatError):
+            restore.Restoration.from_fields(bad)
+    with pytest.raises(FormatError):  # a coefficient over the limit
+        restore.Restoration(((restore.LIMIT + 1,) + (0,) * 6, None, None, None))
 
 
 @pytest.mark.parametrize("max_error", [1, 3, 8])
@@ -58,16 +62,40 @@ def test_restoring_never_adds_error_and_stays_within_twice_the_bound(
         assert np.abs(restored.astype(int) - image).max() <= 2 * max_error
 
 
-def test_each_class_gets_the_filter_of_least_error(model: predictive.PredictiveModel, photo: np.ndarray) -> None:
-    """Against every one of the 256 restorations, the chosen one leaves the least squared error."""
-    image = photo[:40, :50]
-    _, decoded = predictive.encode(model, image, 4)
-    chosen = restore.choose(image, decoded, 4)
-    errors = {
-        value: _squared_error(restore.apply(decoded, 4, restore.Restoration.from_byte(value)), image)
-        for value in range(256)
-    }
-    assert errors[chosen.to_byte()] == min(errors.values())
+def _reference_features(decoded: np.ndarray, max_error: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each pixel's class and features, pixel by pixel from the format's description (docs/format.md)."""
+    height, width = decoded.shape
+    step = 2 * max_error + 1
+    groups = ((0, 1), (1, 1), (0, 2), (1, 2), (2, 2))
+    classes, features = [], []
+    for y in range(height):
+        for x in range(width):
+
+            def at(dy: int, dx: int, y: int = y, x: int = x) -> int:
+                return int(decoded[min(max(y + dy, 0), height - 1), min(max(x + dx, 0), width - 1)])
+
+            near = [at(dy, dx) for dy in (-1, 0, 1) for dx in (-1, 0, 1)]
+            classes.append(min((max(near) - min(near)) // step, 3))
+            row = [at(0, 0) - 128]
+            for a, b in groups:
+                offsets = {(sy * a, sx * b) for sy in (1, -1) for sx in (1, -1)}
+                offsets |= {(sx * b, sy * a) for sy in (1, -1) for sx in (1, -1)}
+                row.append(sum(at(dy, dx) - at(0, 0) for dy, dx in offsets))
+            features.append(row + [1])
+    return np.array(classes), np.array(features, np.float64)
+
+
+def test_each_class_gets_its_least_squares_filter(model: predictive.PredictiveModel, photo: np.ndarray) -> None:
+    """Against numpy's least squares over features built pixel by pixel: the same filters, to the rounding."""
+    _, decoded = predictive.encode(model, photo, 4)
+    chosen = restore.choose(photo, decoded, 4)
+    assert sum(f is not None for f in chosen.filters) >= 2
+    classes, features = _reference_features(decoded, 4)
+    residual = photo.astype(np.float64).ravel() - decoded.ravel()
+    for c, f in enumerate(chosen.filters):
+        if f is not None:
+            weights = np.linalg.lstsq(features[classes == c], residual[classes == c], rcond=None)[0]
+            assert np.abs(np.array(f) - weights * (1 << restore.SHIFT)).max() <= 0.5 + 1e-6
 
 
 def test_a_smooth_image_gains_much(model: predictive.PredictiveModel, smooth: np.ndarray) -> None:
@@ -84,10 +112,11 @@ def test_strips_change_nothing(
     """Filtering a strip of rows at a time (bounded memory) gives the image filtering it whole gives."""
     _, decoded = predictive.encode(model, smooth, 3)
     whole_choice = restore.choose(smooth, decoded, 3)
-    whole = restore.apply(decoded, 3, restore.Restoration((1, 2, 3, 1)))
+    assert whole_choice.active
+    whole = restore.apply(decoded, 3, whole_choice)
     monkeypatch.setattr(restore, "STRIP_ROWS", 7)
     assert restore.choose(smooth, decoded, 3) == whole_choice
-    assert np.array_equal(restore.apply(decoded, 3, restore.Restoration((1, 2, 3, 1))), whole)
+    assert np.array_equal(restore.apply(decoded, 3, whole_choice), whole)
 
 
 def test_restored_files_are_version_11_and_decode_to_what_the_encoder_saw(smooth: np.ndarray) -> None:
@@ -96,11 +125,16 @@ def test_restored_files_are_version_11_and_decode_to_what_the_encoder_saw(smooth
         data = codec.compress(image, effort=0, max_error=4, restore=True)
         header = codec.inspect(data).header
         assert header.version == bitstream.RESTORED_VERSION and header.restoration and header.max_error == 4
-        assert header.inverted == prepare(image).inverted and len(data) == len(plain) + 1
+        assert header.inverted == prepare(image).inverted and len(data) > len(plain)
+        assert header.restoration == restore.choose(prepare(image).pixels, _decoded(image, 4), 4).fields()
         _, seen = encoder.predictive_file(prepare(image), 4, restored=True)  # type: ignore[misc]
         pixels = codec.decompress(data)
         assert np.array_equal(pixels, seen)
         assert psnr(image, pixels) > psnr(image, codec.decompress(plain)) + 1.0
+
+
+def _decoded(image: np.ndarray, max_error: int) -> np.ndarray:
+    return predictive.encode(predictive.load(), prepare(image).pixels, max_error)[1]
 
 
 def test_noise_is_left_alone() -> None:
@@ -125,19 +159,28 @@ def test_a_psnr_target_restores(smooth: np.ndarray) -> None:
 
 
 def test_header_fields_are_checked() -> None:
-    header = bitstream.Header(0, 0, 9, 7, version=11, max_error=3, refine_id=0x3E2, restoration=0x1B)
-    parsed, payload = bitstream.unpack(bitstream.pack(header, b"\x05"))
+    fields = (0b0101, 1, -1, 63, -64, 64, -65, 65536, 0, 0, 0, 0, 0, 0, -65536)
+    header = bitstream.Header(0, 0, 9, 7, version=11, max_error=3, refine_id=0x3E2, restoration=fields)
+    data = bitstream.pack(header, b"\x05")
+    parsed, payload = bitstream.unpack(data)
     assert parsed == header and parsed.predictive and payload == b"\x05"
+    one = (1, *range(7))
     for bad in (
-        {"version": 11, "max_error": 3, "restoration": 0},  # restores nothing: a version 8 file
-        {"version": 11, "max_error": 0, "restoration": 5},  # lossless: nothing to restore
-        {"version": 8, "max_error": 3, "restoration": 5},  # only version 11 restores
-        {"version": 11, "max_error": 3, "restoration": 256},
+        {"version": 11, "max_error": 3, "restoration": ()},  # restores nothing: a version 8 file
+        {"version": 11, "max_error": 3, "restoration": (0,)},
+        {"version": 11, "max_error": 0, "restoration": one},  # lossless: nothing to restore
+        {"version": 8, "max_error": 3, "restoration": one},  # only version 11 restores
+        {"version": 11, "max_error": 3, "restoration": (1, *range(6))},  # a coefficient short
+        {"version": 11, "max_error": 3, "restoration": (1, 0, 0, 0, 0, 0, 0, 1 << 17)},
     ):
         with pytest.raises(FormatError):
             bitstream.Header(0, 0, 9, 7, refine_id=1, **bad)  # type: ignore[arg-type]
     with pytest.raises(FormatError):  # the predictive coder's file: no autoencoder layer
-        bitstream.Header(3, 1, 9, 7, version=11, max_error=3, refine_id=1, restoration=5)
+        bitstream.Header(3, 1, 9, 7, version=11, max_error=3, refine_id=1, restoration=one)
+    header_end = len(data) - 2 - 1  # before the payload byte and the checksum
+    for cut in range(header_end - 20, header_end):  # a restoration cut short is a truncated header
+        with pytest.raises(FormatError):
+            bitstream.unpack(data[:cut] + bitstream.checksum(11, 0, data[:cut]).to_bytes(2, "little"))
 
 
 def test_damaged_restored_files_are_refused_not_crashed(
@@ -157,5 +200,5 @@ def test_cli_restores_and_info_says_so(tmp_path: Path, smooth: np.ndarray) -> No
     result = runner.invoke(app, ["compress", "--max-error", "4", "--restore", str(source)])
     assert result.exit_code == 0, result.output
     info = runner.invoke(app, ["info", str(tmp_path / "smooth.aec")])
-    assert "aec format 11" in info.output and "restored (filters" in info.output
+    assert "aec format 11" in info.output and "classes filtered)" in info.output
     assert "every pixel within 8" in info.output

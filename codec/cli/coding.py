@@ -239,8 +239,8 @@ def _describe_file(name: str) -> str:
     if h.predictive:
         bound = "lossless" if not h.max_error else f"every pixel within {h.max_error}"
         if h.restoration:
-            filters = Restoration.from_byte(h.restoration).filters
-            bound = f"restored (filters {filters}), every pixel within {2 * (h.max_error or 0)}"
+            classes = sum(f is not None for f in Restoration.from_fields(h.restoration).filters)
+            bound = f"restored ({classes} of 4 classes filtered), every pixel within {2 * (h.max_error or 0)}"
         layers = f"predictive model {h.refine_id:03x}, {bound}"
     elif h.refined:
         layers += f", refined to max error {h.max_error} (refinement model {h.refine_id:03x})"
