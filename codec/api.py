@@ -118,9 +118,9 @@ def compress(
     without one, whichever file is smaller (on another machine, whose float
     synthesis may round a pixel of the autoencoder's image the other way, within
     K + 1). K = 0 is lossless on every machine (no autoencoder layer).
-    ``restore`` (with ``max_error`` 1 or more) lets the decoder smooth the
-    image where the encoder found that it brings it closer (:mod:`codec.restore`):
-    a higher PSNR for one more byte, every pixel then within 2K.
+    ``restore`` (with ``max_error`` 1 or more) has the decoder filter the
+    image with filters the encoder fitted to bring it closer (:mod:`codec.restore`):
+    a higher PSNR for a few bytes more, every pixel then within 2K.
     ``psnr`` (dB) or ``max_bytes`` choose the quality for the image instead
     (:mod:`codec.targets`): the lowest reaching the PSNR, the highest that fits.
 

@@ -48,7 +48,7 @@ Restore = Annotated[
     bool,
     typer.Option(
         "--restore",
-        help="With --max-error K: smooth where it brings the image closer (higher PSNR; every pixel within 2K).",
+        help="With --max-error K: filters fitted to the image bring it closer (higher PSNR; every pixel within 2K).",
     ),
 ]
 
@@ -88,7 +88,7 @@ def compress(
 
       aec compress --max-error 2 photo.png   # every pixel within 2 grey levels (45 dB or more)
 
-      aec compress --max-error 4 --restore photo.png   # smoothed where it pays: more dB, pixels within 8
+      aec compress --max-error 4 --restore photo.png   # fitted filters: more dB, pixels within 8
 
       aec compress -e 0 -r scans/ -o coded/   # fastest encoder
 
