@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .errors import CorruptFileError, FormatError, ModelMismatchError
-from .restore import CLASSES, COEFFICIENTS, Restoration
+from .restore import CLASSES, COEFFICIENTS, Restoration, zigzag
 
 MAGIC = b"\xae"
 #: An .aecs archive starts with the same byte; see :mod:`codec.archive`.
@@ -113,9 +113,8 @@ class Header:
     in_context: bool = False
     #: Version 10: the id of the context tables its latents' contexts start at.
     contexts_id: int = 0
-    #: Version 11: the restoration's fields (``codec.restore.Restoration.fields``): a mask of the filtered classes,
-    #: never 0 (a file that restores nothing is version 8's), then their coefficients.
-    restoration: tuple[int, ...] = ()
+    #: Version 11: its restoration, filtering at least one class (a file that restores nothing is version 8's).
+    restoration: Restoration | None = None
 
     def __post_init__(self) -> None:
         check_size(self.width, self.height)
@@ -156,10 +155,11 @@ class Header:
         if self.predictive and (self.level or not self.refined):
             raise FormatError(f"a predictive file (version {PREDICTIVE_VERSION}) has level 0 and a maximum error")
         if self.version == RESTORED_VERSION:
-            if not self.max_error:
-                raise FormatError(f"a restored file (version {RESTORED_VERSION}) has a maximum error of 1 or more")
-            Restoration.from_fields(self.restoration)  # the FormatError of fields no restoration has
-        elif self.restoration:
+            if not self.max_error or self.restoration is None or not self.restoration.active:
+                raise FormatError(
+                    f"a restored file (version {RESTORED_VERSION}) has a maximum error of 1 or more and filters"
+                )
+        elif self.restoration is not None:
             raise FormatError(f"only a restored file (version {RESTORED_VERSION}) carries a restoration")
         if self.level == 0 and (not self.refined or self.model_id):
             raise FormatError("level 0 (no autoencoder layer) is for refined files only, with model id 0")
@@ -265,19 +265,15 @@ def header_bytes(header: Header) -> bytes:
         out += bytes([header.max_error])
     if header.version in (SCALED_VERSION, FITTED_VERSION):
         out += bytes([header.scale.bit_length() - 1 | (_SCALE_IN_CONTEXT if header.in_context else 0)])
-    if header.version == RESTORED_VERSION:
-        out += bytes([header.restoration[0]]) + b"".join(_varint(_zigzag(v)) for v in header.restoration[1:])
+    if header.restoration is not None:
+        mask, *coefficients = header.restoration.fields()
+        out += bytes([mask]) + b"".join(_varint(zigzag(v)) for v in coefficients)
     return out
 
 
-def _zigzag(value: int) -> int:
-    """A signed integer as an unsigned one, small magnitudes small: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
-    return 2 * value if value >= 0 else -2 * value - 1
-
-
-def _read_restoration(data: bytes, pos: int, end: int) -> tuple[tuple[int, ...], int]:
-    """A restored file's restoration fields, read at ``pos`` (the mask, then its classes' coefficients as zigzag
-    LEB128, at most 3 bytes each); and the position after them."""
+def _read_restoration(data: bytes, pos: int, end: int) -> tuple[Restoration, int]:
+    """A restored file's restoration, read at ``pos`` (the mask, then its classes' coefficients as zigzag LEB128, at
+    most 3 bytes each); and the position after it."""
     if pos >= end:
         raise FormatError("header is truncated")
     mask, pos = data[pos], pos + 1
@@ -285,7 +281,7 @@ def _read_restoration(data: bytes, pos: int, end: int) -> tuple[tuple[int, ...],
     for _ in range(COEFFICIENTS * bin(mask & ((1 << CLASSES) - 1)).count("1")):
         value, pos = _read_varint(data, pos, end, 3, "restoration")
         fields.append(value >> 1 if value % 2 == 0 else -(value >> 1) - 1)
-    return tuple(fields), pos
+    return Restoration.from_fields(tuple(fields)), pos
 
 
 def join_refined(base: bytes, refinement: bytes, has_base: bool) -> bytes:
@@ -438,7 +434,7 @@ def unpack(
         scales = FILE_SCALES if version == SCALED_VERSION else (1, *FILE_SCALES)
         if code & ~bits or scale not in scales:
             raise FormatError(f"unknown scale byte 0x{code:02x} in header")
-    restoration: tuple[int, ...] = ()
+    restoration = None
     if version == RESTORED_VERSION:
         restoration, pos = _read_restoration(data, pos, body_end)
     header = Header(

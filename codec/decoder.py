@@ -183,8 +183,8 @@ def _refined_pixels(header: Header, item: Refined, dtype: type) -> np.ndarray:
         coder_model = named_model(predictive.load, header.refine_id, "predictive model")
         max_error = int(header.max_error or 0)
         pixels = predictive.decode(coder_model, item.stream, header.height, header.width, max_error)
-        if header.restoration:
-            pixels = restore.apply(pixels, max_error, restore.Restoration.from_fields(header.restoration))
+        if header.restoration is not None:
+            pixels = restore.apply(pixels, max_error, header.restoration)
         return 255 - pixels if header.inverted else pixels
     model = named_model(refine.load, header.refine_id, "refinement model")
     if item.latents is None:

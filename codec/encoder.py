@@ -262,12 +262,11 @@ def predictive_file(
         return None
     stream, decoded = coded
     height, width = item.pixels.shape
-    version = bitstream.PREDICTIVE_VERSION
-    restoration: tuple[int, ...] = ()
+    version, restoration = bitstream.PREDICTIVE_VERSION, None
     if restored and max_error > 0:
         chosen = restore.choose(item.pixels, decoded, max_error)
         if chosen.active:
-            version, restoration = bitstream.RESTORED_VERSION, chosen.fields()
+            version, restoration = bitstream.RESTORED_VERSION, chosen
             decoded = restore.apply(decoded, max_error, chosen)
     header = Header(
         0,

@@ -96,19 +96,23 @@ class Restoration:
         """Inverse of :meth:`fields`; :class:`FormatError` for fields no restoration has."""
         if not fields or not 0 < fields[0] < 1 << CLASSES:
             raise FormatError("a restoration's class mask names no class or more than four")
-        mask, rest = fields[0], list(fields[1:])
-        if len(rest) != COEFFICIENTS * bin(mask).count("1"):
+        mask = fields[0]
+        if len(fields) != 1 + COEFFICIENTS * bin(mask).count("1"):
             raise FormatError("a restoration's coefficients do not match its class mask")
-        filters: list[tuple[int, ...] | None] = []
-        for c in range(CLASSES):
-            filters.append(tuple(rest[:COEFFICIENTS]) if mask >> c & 1 else None)
-            rest = rest[COEFFICIENTS:] if mask >> c & 1 else rest
-        return cls(tuple(filters))
+        values = iter(fields[1:])
+        return cls(
+            tuple(tuple(next(values) for _ in range(COEFFICIENTS)) if mask >> c & 1 else None for c in range(CLASSES))
+        )
 
     def bits(self, c: int) -> int:
         """What class ``c``'s filter costs in the file: its coefficients as zigzag LEB128 bytes."""
         f = self.filters[c]
-        return 0 if f is None else 8 * sum(varint_bytes(2 * v if v >= 0 else -2 * v - 1) for v in f)
+        return 0 if f is None else 8 * sum(varint_bytes(zigzag(v)) for v in f)
+
+
+def zigzag(value: int) -> int:
+    """A signed integer as an unsigned one, small magnitudes small: 0, -1, 1, -2, ... -> 0, 1, 2, 3, ..."""
+    return 2 * value if value >= 0 else -2 * value - 1
 
 
 def varint_bytes(value: int) -> int:
@@ -174,9 +178,10 @@ def choose(image: np.ndarray, decoded: np.ndarray, max_error: int) -> Restoratio
         truth = image[rows].astype(np.float64)
         features = np.concatenate([sums, np.ones(sums.shape[:2] + (1,), np.int64)], axis=-1).astype(np.float64)
         for c in range(CLASSES):
-            chosen = features[classes == c]
+            where = classes == c
+            chosen = features[where]
             normal[c] += chosen.T @ chosen
-            target[c] += chosen.T @ (truth - centre)[classes == c]
+            target[c] += chosen.T @ (truth - centre)[where]
     fitted = Restoration(tuple(_fit(normal[c], target[c]) for c in range(CLASSES)))
     gain = np.zeros(CLASSES, np.int64)  # squared error each class's filter removes
     for rows, centre, classes, sums in _strips(decoded, max_error):

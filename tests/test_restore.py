@@ -126,7 +126,7 @@ def test_restored_files_are_version_11_and_decode_to_what_the_encoder_saw(smooth
         header = codec.inspect(data).header
         assert header.version == bitstream.RESTORED_VERSION and header.restoration and header.max_error == 4
         assert header.inverted == prepare(image).inverted and len(data) > len(plain)
-        assert header.restoration == restore.choose(prepare(image).pixels, _decoded(image, 4), 4).fields()
+        assert header.restoration == restore.choose(prepare(image).pixels, _decoded(image, 4), 4)
         _, seen = encoder.predictive_file(prepare(image), 4, restored=True)  # type: ignore[misc]
         pixels = codec.decompress(data)
         assert np.array_equal(pixels, seen)
@@ -160,23 +160,29 @@ def test_a_psnr_target_restores(smooth: np.ndarray) -> None:
 
 def test_header_fields_are_checked() -> None:
     fields = (0b0101, 1, -1, 63, -64, 64, -65, 65536, 0, 0, 0, 0, 0, 0, -65536)
-    header = bitstream.Header(0, 0, 9, 7, version=11, max_error=3, refine_id=0x3E2, restoration=fields)
+    restoration = restore.Restoration.from_fields(fields)
+    header = bitstream.Header(0, 0, 9, 7, version=11, max_error=3, refine_id=0x3E2, restoration=restoration)
     data = bitstream.pack(header, b"\x05")
     parsed, payload = bitstream.unpack(data)
     assert parsed == header and parsed.predictive and payload == b"\x05"
     one = (1, *range(7))
-    for bad in (
-        {"version": 11, "max_error": 3, "restoration": ()},  # restores nothing: a version 8 file
-        {"version": 11, "max_error": 3, "restoration": (0,)},
-        {"version": 11, "max_error": 0, "restoration": one},  # lossless: nothing to restore
-        {"version": 8, "max_error": 3, "restoration": one},  # only version 11 restores
-        {"version": 11, "max_error": 3, "restoration": (1, *range(6))},  # a coefficient short
-        {"version": 11, "max_error": 3, "restoration": (1, 0, 0, 0, 0, 0, 0, 1 << 17)},
+    for version, max_error, bad in (
+        (11, 3, None),  # restores nothing: a version 8 file
+        (11, 3, (0,)),
+        (11, 0, one),  # lossless: nothing to restore
+        (8, 3, one),  # only version 11 restores
+        (11, 3, (1, *range(6))),  # a coefficient short
+        (11, 3, (1, 0, 0, 0, 0, 0, 0, 1 << 17)),
     ):
         with pytest.raises(FormatError):
-            bitstream.Header(0, 0, 9, 7, refine_id=1, **bad)  # type: ignore[arg-type]
+            fitted = None if bad is None else restore.Restoration.from_fields(bad)
+            bitstream.Header(0, 0, 9, 7, version=version, max_error=max_error, refine_id=1, restoration=fitted)
+    with pytest.raises(FormatError):  # a restoration that filters no class
+        bitstream.Header(0, 0, 9, 7, version=11, max_error=3, refine_id=1, restoration=restore.NONE)
     with pytest.raises(FormatError):  # the predictive coder's file: no autoencoder layer
-        bitstream.Header(3, 1, 9, 7, version=11, max_error=3, refine_id=1, restoration=one)
+        bitstream.Header(
+            3, 1, 9, 7, version=11, max_error=3, refine_id=1, restoration=restore.Restoration.from_fields(one)
+        )
     header_end = len(data) - 2 - 1  # before the payload byte and the checksum
     for cut in range(header_end - 20, header_end):  # a restoration cut short is a truncated header
         with pytest.raises(FormatError):

@@ -11,7 +11,6 @@ from .. import batch
 from ..batch import STDIO, Result
 from ..errors import CodecError
 from ..models import DEFAULT_LEVEL
-from ..restore import Restoration
 from ..search import DEFAULT_EFFORT
 from .common import Effort, Force, Jobs, Output, Quiet, Recursive, Verbose, _check_quality, _fail, _plan, _ratio, app
 from .running import _run
@@ -238,8 +237,8 @@ def _describe_file(name: str) -> str:
         layers = f"pixel model {h.model_id:03x}, {bound}"
     if h.predictive:
         bound = "lossless" if not h.max_error else f"every pixel within {h.max_error}"
-        if h.restoration:
-            classes = sum(f is not None for f in Restoration.from_fields(h.restoration).filters)
+        if h.restoration is not None:
+            classes = sum(f is not None for f in h.restoration.filters)
             bound = f"restored ({classes} of 4 classes filtered), every pixel within {2 * (h.max_error or 0)}"
         layers = f"predictive model {h.refine_id:03x}, {bound}"
     elif h.refined:
