@@ -92,6 +92,27 @@ def test_train_freeze_and_code(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, 
     models.clear_cache()
 
 
+def test_train_records_a_narrower_synthesis(tmp_path: Path) -> None:
+    """--synthesis-hidden and --synthesis-depth shape the synthesis alone, and the checkpoint's command says so."""
+    import torch
+    from typer.testing import CliRunner
+
+    from codec.cli import app
+    from codec.training.levels import LEVELS
+
+    args = ["train", "--level", "8", "--epochs", "1", "--limit", "64", "--max-steps", "1", "--quiet"]
+    args += ["--synthesis-hidden", "16", "--synthesis-depth", "0", "--checkpoint-dir", str(tmp_path)]
+    result = CliRunner().invoke(app, args)
+    assert result.exit_code == 0, result.output
+    state = torch.load(tmp_path / f"{LEVELS[8].model.name}.pt", weights_only=False)
+    arch = state["config"]["arch"]
+    assert (arch["synthesis_hidden"], arch["synthesis_depth"]) == (16, 0)
+    assert arch["hidden"] == LEVELS[8].model.arch.hidden and arch["depth"] == LEVELS[8].model.arch.depth
+    assert "--synthesis-hidden 16 --synthesis-depth 0" in state["command"]
+    first = next(k for k in state["model"] if k.startswith("synthesis.") and k.endswith("weight"))
+    assert state["model"][first].shape[0] == 16
+
+
 def test_shift_moves_each_digit_by_its_own_offset() -> None:
     """The augmentation moves an image as a zero-filled np.roll would, each by its offset."""
     import torch

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -46,19 +47,36 @@ def test_pixel_shuffle_matches_torch() -> None:
     assert np.array_equal(pixel_shuffle(x, 2), expected)
 
 
-@pytest.mark.parametrize(("grid", "activation", "depth"), [(7, "relu", 0), (1, "relu", 0), (7, "gdn", 1)])
-def test_frozen_model_matches_torch(digits: np.ndarray, grid: int, activation: str, depth: int) -> None:
+@pytest.mark.parametrize(
+    ("grid", "activation", "depth", "synthesis"),
+    [(7, "relu", 0, None), (1, "relu", 0, None), (7, "gdn", 1, None), (7, "relu", 1, 8), (1, "relu", 1, 8)],
+)
+def test_frozen_model_matches_torch(
+    digits: np.ndarray, grid: int, activation: str, depth: int, synthesis: int | None
+) -> None:
+    """Every architecture freezes to a graph the numpy runtime runs as torch does: a narrower synthesis (hidden
+    ``synthesis``, no extra convolutions) too."""
     from codec.training.freeze import freeze_model
     from codec.training.model import GDN, Architecture, Autoencoder
 
     torch.manual_seed(0)
     arch = Architecture(latent_channels=6, hidden=16, grid=grid, dense=32, activation=activation, depth=depth)
+    if synthesis is not None:
+        arch = replace(arch, synthesis_hidden=synthesis, synthesis_depth=0)
     model = Autoencoder(arch).eval()
     with torch.no_grad():
         for gdn in (m for m in model.modules() if isinstance(m, GDN)):  # off its identity-like start
             gdn.gamma_root.add_(0.1 * torch.rand_like(gdn.gamma_root))
             gdn.beta_root.mul_(1 + torch.rand_like(gdn.beta_root))
     graph, arrays = freeze_model(model)
+    if synthesis is not None:  # narrower than the analysis, which keeps its width
+        symmetric = Autoencoder(replace(arch, synthesis_hidden=None, synthesis_depth=None))
+        assert sum(p.numel() for p in model.synthesis.parameters()) < sum(
+            p.numel() for p in symmetric.synthesis.parameters()
+        )
+        assert sum(p.numel() for p in model.analysis.parameters()) == sum(
+            p.numel() for p in symmetric.analysis.parameters()
+        )
     if activation == "gdn":
         assert any(op["op"] == "gdn" and op["inverse"] for op in graph["synthesis"])
     with torch.no_grad():  # the frozen weights are float16: compare with the same weights

@@ -136,6 +136,12 @@ def train(
     hidden: Annotated[int | None, typer.Option(help="Override the transforms' width (experiments).")] = None,
     latent_channels: Annotated[int | None, typer.Option(help="Override the latent channels (experiments).")] = None,
     depth: Depth = None,
+    synthesis_hidden: Annotated[
+        int | None, typer.Option(help="The synthesis's own width (experiments; default: the transforms' width).")
+    ] = None,
+    synthesis_depth: Annotated[
+        int | None, typer.Option(help="The synthesis's own extra convolutions per scale (experiments).")
+    ] = None,
     activation: Annotated[str | None, typer.Option(help="Override the activation: relu or gdn (experiments).")] = None,
     lr: Annotated[float | None, typer.Option("--lr", help="Peak learning rate.  [default: 2e-3]")] = None,
     start_from: StartFrom = None,
@@ -185,8 +191,15 @@ def train(
 
 
 #: ``aec train``'s options as the command lines recorded with each checkpoint name them, in order.
-_RECORDED = ("seed", "loss", "limit", "max_steps", "lmbda", "hidden", "latent_channels", "depth", "activation")
-_FLAGS = {"max_steps": "max-steps", "lmbda": "lambda", "latent_channels": "latent-channels"}
+_ARCHITECTURE = ("hidden", "latent_channels", "depth", "synthesis_hidden", "synthesis_depth", "activation")
+_RECORDED = ("seed", "loss", "limit", "max_steps", "lmbda", *_ARCHITECTURE)
+_FLAGS = {
+    "max_steps": "max-steps",
+    "lmbda": "lambda",
+    "latent_channels": "latent-channels",
+    "synthesis_hidden": "synthesis-hidden",
+    "synthesis_depth": "synthesis-depth",
+}
 
 
 def _train_models(names: list[str], given: dict[str, Any]) -> list[Path]:
@@ -203,7 +216,7 @@ def _train_models(names: list[str], given: dict[str, Any]) -> list[Path]:
         options += [("shift", given["shift"] or None), ("device", device)]
         return _command_line("aec train", options)
 
-    overrides = {key: given[key] for key in ("hidden", "latent_channels", "depth", "activation")}
+    overrides = {key: given[key] for key in _ARCHITECTURE}
     common: dict[str, Any] = {key: given[key] for key in ("seed", "loss", "data_dir", "checkpoint_dir", "resume")}
     common |= {key: given[key] for key in ("limit", "max_steps", "lmbda", "threads", "device", "weight_decay")}
     common |= {"arch_overrides": {k: v for k, v in overrides.items() if v is not None}, "shift": given["shift"]}

@@ -34,6 +34,9 @@ class Architecture:
     depth: int = 0  # extra 3x3 convolutions (with ReLU) at each scale of both transforms
     activation: str = "relu"  # between the transforms' convolutions: "relu", or "gdn" (GDN / inverse GDN)
     variational: bool = False  # a variational autoencoder (:class:`VariationalAutoencoder`)
+    #: The synthesis's own width and extra convolutions (None: the analysis's): a narrower synthesis decodes faster.
+    synthesis_hidden: int | None = None
+    synthesis_depth: int | None = None
 
     def to_dict(self) -> dict[str, int | str]:
         return asdict(self)
@@ -104,7 +107,8 @@ def _analysis(arch: Architecture) -> nn.Sequential:
 
 
 def _synthesis(arch: Architecture) -> nn.Sequential:
-    n = arch.hidden
+    n = arch.hidden if arch.synthesis_hidden is None else arch.synthesis_hidden
+    depth = arch.depth if arch.synthesis_depth is None else arch.synthesis_depth
     if arch.grid == 1:
         head: list[nn.Module] = [
             nn.Conv2d(arch.latent_channels, arch.dense, 1),
@@ -119,11 +123,11 @@ def _synthesis(arch: Architecture) -> nn.Sequential:
     return nn.Sequential(
         *head,
         _act(arch, n, inverse=True),
-        *_refine(n, arch.depth),
+        *_refine(n, depth),
         nn.Conv2d(n, 4 * n, 3, padding=1),
         nn.PixelShuffle(2),
         _act(arch, n, inverse=True),
-        *_refine(n, arch.depth),
+        *_refine(n, depth),
         nn.Conv2d(n, 4 * (n // 2), 3, padding=1),
         nn.PixelShuffle(2),
         _act(arch, n // 2, inverse=True),
