@@ -264,10 +264,9 @@ def predictive_file(
     height, width = item.pixels.shape
     version, restoration = bitstream.PREDICTIVE_VERSION, None
     if restored and max_error > 0:
-        chosen = restore.choose(item.pixels, decoded, max_error)
+        chosen, restored_pixels = restore.choose_and_apply(item.pixels, decoded, max_error)
         if chosen.active:
-            version, restoration = bitstream.RESTORED_VERSION, chosen
-            decoded = restore.apply(decoded, max_error, chosen)
+            version, restoration, decoded = bitstream.RESTORED_VERSION, chosen, restored_pixels
     header = Header(
         0,
         0,

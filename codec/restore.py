@@ -170,8 +170,14 @@ def _fit(normal: np.ndarray, target: np.ndarray) -> tuple[int, ...] | None:
 def choose(image: np.ndarray, decoded: np.ndarray, max_error: int) -> Restoration:
     """The restoration of a file within ``max_error``: per class, the least-squares filter that brings ``decoded``
     (H, W) uint8 closer to ``image``, kept where it removes more error than its bytes are worth."""
+    return choose_and_apply(image, decoded, max_error)[0]
+
+
+def choose_and_apply(image: np.ndarray, decoded: np.ndarray, max_error: int) -> tuple[Restoration, np.ndarray]:
+    """:func:`choose`'s restoration and ``decoded`` with it applied (what :func:`apply` gives), from the pass that
+    weighs each class's filter."""
     if max_error < 1:
-        return NONE
+        return NONE, decoded
     normal = np.zeros((CLASSES, COEFFICIENTS, COEFFICIENTS))
     target = np.zeros((CLASSES, COEFFICIENTS))
     for rows, centre, classes, sums in _strips(decoded, max_error):
@@ -184,18 +190,28 @@ def choose(image: np.ndarray, decoded: np.ndarray, max_error: int) -> Restoratio
             target[c] += chosen.T @ (truth - centre)[where]
     fitted = Restoration(tuple(_fit(normal[c], target[c]) for c in range(CLASSES)))
     gain = np.zeros(CLASSES, np.int64)  # squared error each class's filter removes
+    filtered = decoded.copy()  # every fitted class's filter applied; the classes not kept are put back below
+    pixel_classes = np.empty(decoded.shape, np.uint8)
     for rows, centre, classes, sums in _strips(decoded, max_error):
         truth = image[rows].astype(np.int64)
+        pixel_classes[rows] = classes
+        strip = filtered[rows]
         for c, f in enumerate(fitted.filters):
             if f is None:
                 continue
             where = classes == c
             before = ((centre[where] - truth[where]) ** 2).sum()
-            gain[c] += before - ((_filtered(centre[where], sums[where], f, max_error) - truth[where]) ** 2).sum()
+            strip[where] = after = _filtered(centre[where], sums[where], f, max_error)
+            gain[c] += before - ((after - truth[where]) ** 2).sum()
     worth = RATE_WEIGHT * (2 * max_error + 1) ** 2
-    return Restoration(
+    kept = Restoration(
         tuple(f if f is not None and gain[c] > worth * fitted.bits(c) else None for c, f in enumerate(fitted.filters))
     )
+    dropped = [c for c in range(CLASSES) if kept.filters[c] is None and fitted.filters[c] is not None]
+    if dropped:
+        back = np.isin(pixel_classes, dropped)
+        filtered[back] = decoded[back]
+    return kept, filtered
 
 
 def apply(decoded: np.ndarray, max_error: int, restoration: Restoration) -> np.ndarray:

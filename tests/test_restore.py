@@ -62,6 +62,36 @@ def test_restoring_never_adds_error_and_stays_within_twice_the_bound(
         assert np.abs(restored.astype(int) - image).max() <= 2 * max_error
 
 
+@pytest.mark.parametrize("rate_weight", [restore.RATE_WEIGHT, 1e6])
+def test_choose_and_apply_gives_the_restoration_and_its_image(
+    model: predictive.PredictiveModel,
+    photo: np.ndarray,
+    smooth: np.ndarray,
+    rate_weight: float,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The encoder's one pass gives what choose then apply give, also where fitted filters are dropped (a bit made
+    dear enough that none pays)."""
+    monkeypatch.setattr(restore, "RATE_WEIGHT", rate_weight)
+    fit = restore._fit
+    fitted: list[tuple[int, ...]] = []
+
+    def counted(normal: np.ndarray, target: np.ndarray) -> tuple[int, ...] | None:
+        f = fit(normal, target)
+        if f is not None:
+            fitted.append(f)
+        return f
+
+    monkeypatch.setattr(restore, "_fit", counted)
+    for image in (photo, smooth):
+        _, decoded = predictive.encode(model, image, 3)
+        chosen, restored = restore.choose_and_apply(image, decoded, 3)
+        assert chosen == restore.choose(image, decoded, 3)
+        assert np.array_equal(restored, restore.apply(decoded, 3, chosen))
+        if rate_weight > 1:  # filters were fitted, and none kept
+            assert fitted and not chosen.active and np.array_equal(restored, decoded)
+
+
 def _reference_features(decoded: np.ndarray, max_error: int) -> tuple[np.ndarray, np.ndarray]:
     """Each pixel's class and features, pixel by pixel from the format's description (docs/format.md)."""
     height, width = decoded.shape
