@@ -174,7 +174,7 @@ class Header:
     @property
     def coded_size(self) -> tuple[int, int]:
         """(height, width) of the image the latents code: the image's, or a scaled file's coarse image's."""
-        return -(-self.height // self.scale), -(-self.width // self.scale)
+        return coarse_size(self.height, self.width, self.scale)
 
     @property
     def refined(self) -> bool:
@@ -192,6 +192,11 @@ class Header:
         """Whether the file is the pixel model's (version 7): no latents, every pixel exact or within
         ``max_error``."""
         return self.version == PIXEL_VERSION
+
+
+def coarse_size(height: int, width: int, scale: int) -> tuple[int, int]:
+    """The size of the coarse image a scaled file (``scale`` 1: any file) of a (height, width) image codes."""
+    return -(-height // scale), -(-width // scale)
 
 
 def check_size(width: int, height: int) -> None:

@@ -27,7 +27,7 @@ from collections.abc import Iterator
 import numpy as np
 from PIL import Image
 
-from .bitstream import FILE_SCALES
+from .bitstream import FILE_SCALES, coarse_size
 
 #: The factors a file may be coded smaller by: those the format can name.
 SCALES = FILE_SCALES
@@ -59,11 +59,6 @@ def taps(scale: int) -> list[tuple[int, tuple[float, ...]]]:
         frac = at - math.floor(at)
         out.append((first, (_keys(frac + 1), _keys(frac), _keys(1 - frac), _keys(2 - frac))))
     return out
-
-
-def coarse_size(height: int, width: int, scale: int) -> tuple[int, int]:
-    """The size of the coarse image a scaled file of a (height, width) image codes."""
-    return -(-height // scale), -(-width // scale)
 
 
 def scales_for(height: int, width: int) -> tuple[int, ...]:
