@@ -29,7 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from .errors import CorruptFileError, FormatError, ModelMismatchError
-from .restore import CLASSES, COEFFICIENTS, Restoration, zigzag
+from .restore import CLASSES, COEFFICIENTS, Restoration, unzigzag, zigzag
 
 MAGIC = b"\xae"
 #: An .aecs archive starts with the same byte; see :mod:`codec.archive`.
@@ -285,7 +285,7 @@ def _read_restoration(data: bytes, pos: int, end: int) -> tuple[Restoration, int
     fields = [mask]
     for _ in range(COEFFICIENTS * bin(mask & ((1 << CLASSES) - 1)).count("1")):
         value, pos = _read_varint(data, pos, end, 3, "restoration")
-        fields.append(value >> 1 if value % 2 == 0 else -(value >> 1) - 1)
+        fields.append(unzigzag(value))
     return Restoration.from_fields(tuple(fields)), pos
 
 

@@ -115,6 +115,11 @@ def zigzag(value: int) -> int:
     return 2 * value if value >= 0 else -2 * value - 1
 
 
+def unzigzag(value: int) -> int:
+    """Inverse of :func:`zigzag`."""
+    return value >> 1 if value % 2 == 0 else -(value >> 1) - 1
+
+
 def varint_bytes(value: int) -> int:
     """Bytes of ``value`` (>= 0) as unsigned LEB128."""
     return max(1, -(-value.bit_length() // 7))

@@ -49,6 +49,12 @@ def test_fields_round_trip_and_are_checked() -> None:
         restore.Restoration(((restore.LIMIT + 1,) + (0,) * 6, None, None, None))
 
 
+def test_zigzag_maps_small_magnitudes_to_small_values_and_back() -> None:
+    assert [restore.zigzag(v) for v in (0, -1, 1, -2, 2)] == [0, 1, 2, 3, 4]
+    values = range(-restore.LIMIT, restore.LIMIT + 1)
+    assert [restore.unzigzag(restore.zigzag(v)) for v in values] == list(values)
+
+
 @pytest.mark.parametrize("max_error", [1, 3, 8])
 def test_restoring_never_adds_error_and_stays_within_twice_the_bound(
     model: predictive.PredictiveModel, photo: np.ndarray, smooth: np.ndarray, max_error: int
