@@ -16,7 +16,7 @@ import numpy as np
 
 import codec
 from codec import api
-from codec.evaluate import PSNR_CAP, measure_pairs
+from codec.evaluate import PSNR_CAP, measure_pairs, sweep
 from codec.metrics import psnr
 from codec.search import DEFAULT_EFFORT
 
@@ -86,24 +86,32 @@ def _timed(work: Callable[..., Any], *args: Any) -> tuple[Any, float]:
 def measure_aec(images: Sequence[np.ndarray], effort: int = DEFAULT_EFFORT, jobs: int = 1) -> list[Row]:
     """Every shipped level, through the batch API, at the encoder's ``effort``.
 
-    With ``jobs`` above 1 the levels are measured in that many worker processes
-    at once (each level in one process, so its speeds are one process's).
+    From effort 1 the encoder weighs one set of searched files per image for
+    every level (:func:`codec.encoder.exact_choice`) and remembers the last
+    few sets, so the images are coded a few at a time at every level
+    (:func:`codec.evaluate.sweep`). With ``jobs`` above 1 the images are split between that
+    many worker processes (speeds: one process's).
     """
     levels = codec.levels()
+    bounds = np.linspace(0, len(images), max(jobs, 1) + 1).round().astype(int)
+    shards = [list(images[a:b]) for a, b in zip(bounds, bounds[1:])]  # in order: per_image_psnr stays aligned
     if jobs <= 1:
-        return [_measure_level(images, level, effort) for level in levels]
-    from concurrent.futures import ProcessPoolExecutor
+        swept = [sweep(shards[0], levels, effort)]
+    else:
+        from concurrent.futures import ProcessPoolExecutor
 
-    with ProcessPoolExecutor(jobs) as pool:
-        return list(pool.map(_measure_level, [images] * len(levels), levels, [effort] * len(levels)))
-
-
-def _measure_level(images: Sequence[np.ndarray], level: int, effort: int) -> Row:
-    files, enc = _timed(api.compress_many, list(images), level, effort)
-    decoded, dec = _timed(api.decompress_many, files)
-    payloads = [api.inspect(f).payload_bytes for f in files]
+        with ProcessPoolExecutor(jobs) as pool:
+            swept = list(pool.map(sweep, shards, [levels] * jobs, [effort] * jobs))
     library = f"aec {codec.__version__}" + (f", effort {effort}" if effort != DEFAULT_EFFORT else "")
-    return _summarise(AEC, library, str(level), images, decoded, [len(f) for f in files], payloads, enc, dec)
+    rows = []
+    for level in levels:
+        files = [data for shard in swept for data in shard[level][0]]
+        enc = sum(shard[level][1] for shard in swept)
+        decoded, dec = _timed(api.decompress_many, files)
+        payloads = [api.inspect(f).payload_bytes for f in files]
+        sizes = [len(f) for f in files]
+        rows.append(_summarise(AEC, library, str(level), images, decoded, sizes, payloads, enc, dec))
+    return rows
 
 
 def measure_codec(c: Codec, images: Sequence[np.ndarray], progress: Callable[[], None] = lambda: None) -> list[Row]:

@@ -111,8 +111,9 @@ def compress(
     ``quality`` is a shipped level (see :func:`levels`); higher is better and larger.
     ``effort`` (0 to 3) is how hard the encoder searches for latents that cost
     fewer bits for the quality (:mod:`codec.search`) and, from 1, which
-    neighbouring level's model codes the image best (:mod:`codec.choice`); 0
-    rounds the level's own model's latents, the fastest.
+    level's model codes the image best (:mod:`codec.choice`), so that its
+    quality rises with the level; 0 rounds the level's own model's latents,
+    the fastest (its quality may dip from one level to the next).
     ``max_error`` K (0 to 127) adds the refinement layer (:mod:`codec.refine`):
     every pixel comes back within K grey levels, over the level's autoencoder or
     without one, whichever file is smaller (on another machine, whose float

@@ -28,7 +28,7 @@ from .encoder import Encoded, Encoder
 from .errors import CodecError, InputError
 from .fileio import STDIO, opened, read_bounded, read_stream
 from .images import Prepared, open_image, prepare
-from .limits import BATCH_IMAGES, BATCH_PIXELS, MAX_IMAGE_FILE_BYTES, images_per_batch
+from .limits import BATCH_IMAGES, BATCH_PIXELS, MAX_IMAGE_FILE_BYTES, SEARCHED_BATCH_IMAGES, images_per_batch
 
 if TYPE_CHECKING:
     from concurrent.futures import Future
@@ -101,15 +101,17 @@ def output_format(target: str) -> str:
     return OUTPUT_FORMATS.get(Path(target).suffix.lower(), "PNG") if target != STDIO else "PNG"
 
 
-def _bounded_batches(items: Iterable[tuple[Result, T | None, int]]) -> Iterator[list[tuple[Result, T | None, int]]]:
-    """Group (result, work, pixels) triples into batches of at most :data:`BATCH_IMAGES` images or
+def _bounded_batches(
+    items: Iterable[tuple[Result, T | None, int]], images: int = BATCH_IMAGES
+) -> Iterator[list[tuple[Result, T | None, int]]]:
+    """Group (result, work, pixels) triples into batches of at most ``images`` images or
     :data:`BATCH_PIXELS` pixels (a larger image alone), in order."""
     batch: list[tuple[Result, T | None, int]] = []
     pixels = 0
     for item in items:
         batch.append(item)
         pixels += item[2]
-        if len(batch) >= BATCH_IMAGES or pixels >= BATCH_PIXELS:
+        if len(batch) >= images or pixels >= BATCH_PIXELS:
             yield batch
             batch, pixels = [], 0
     if batch:
@@ -143,7 +145,7 @@ def compress_chunk(
     or size target the quality is chosen per image (the notice names it).
     """
     encoder = Encoder(quality, effort, max_error, psnr, max_bytes, restore)
-    for batch in _bounded_batches(_read_images(sources)):
+    for batch in _bounded_batches(_read_images(sources), BATCH_IMAGES if effort == 0 else SEARCHED_BATCH_IMAGES):
         results = [r for r, _, _ in batch]
         ready = [(i, p) for i, (_, p, _) in enumerate(batch) if p is not None]
         for (index, _), coded in zip(ready, _encode_each(encoder, [p for _, p in ready])):

@@ -1,29 +1,32 @@
-"""Per image, the model of a neighbouring level (or any level) that codes it at the lowest cost.
+"""Per image, the model of any level that codes it at the lowest cost.
 
 A level's model is trained for the average digit, not for each one: a plain
-"1" may cost few more bits and far less error under the next level's model,
-and a tangled "8" fewer bits for little more error under the level below. So
-from effort 1 up the encoder weighs, per image, the models of the installed
-levels within :data:`NEIGHBOURS` of the level asked for by the search's cost
+"1" may cost few more bits and far less error under a higher level's model,
+and a tangled "8" fewer bits for little more error under a lower one. So
+from effort 1 up the encoder weighs, per image, the models of every installed
+level by the search's cost
 
     J = bits + lambda * SSE
 
-(lambda: the asked level's search lambda; bits: the ideal code length of the
+(lambda: a level's search lambda; bits: the ideal code length of the
 rounded latents under the candidate's integer tables; SSE of its decoded image,
-pixels in [0, 1]), codes the image with the cheapest, and searches its latents
-under that model at the same lambda (:mod:`codec.search`). This is the mode
-decision of classic encoders with whole models as the modes. The file names
-the level whose model coded it (``aec info`` shows it), so any decoder of the
-format reads it; a level is an operating point (its lambda) more than one
-network. Archives keep one model for all their images and skip the choice.
+pixels in [0, 1]). This is the mode decision of classic encoders with whole
+models as the modes. The candidates are the same at every level, and the
+cheapest of one set under a larger lambda never has a larger squared error,
+so on every image the quality rises with the level: an image small enough to
+search (every digit) has each candidate that some level's lambda picks
+searched once (:mod:`codec.search`), and every level takes the cheapest of
+that set of searched files at its lambda
+(:func:`codec.encoder.exact_choice`); a larger image codes the rounded
+latents of its level's pick. The file names the level
+whose model coded it (``aec info`` shows it), so any decoder of the format
+reads it; a level is an operating point (its lambda) more than one network.
+Archives keep one model for all their images and skip the choice.
 
-An image that is not digit-sized weighs the same candidates at every level
-(every level's own model and general variant, or above :data:`MAX_PIXELS`
-the general variants alone): for one set of candidates the cheapest under a
-larger lambda never has a larger squared error, so its quality rises with the
-level (the encoder keeps it so after the choice: :func:`codec.encoder.search_effort`).
-Above :data:`GENERAL_PIXELS` it keeps its level's two models. Each candidate is
-also weighed coding the image's coarse versions (a scaled file,
+A digit-sized image weighs every level's own model; any other image every
+level's own model and general variant (above :data:`MAX_PIXELS` the general
+variants alone; above :data:`GENERAL_PIXELS` its level's two models). Each
+candidate is also weighed coding the image's coarse versions (a scaled file,
 :mod:`codec.resolution`), its error measured at full size after the format's
 upsampling.
 """
@@ -40,10 +43,6 @@ from . import resolution
 from .images import pad_to_stride
 from .models import FrozenModel
 from .search import DECODE_PIXELS, MAX_PIXELS
-
-#: Levels either side of the asked one whose models are candidates (installed ones only).
-NEIGHBOURS = 2
-
 
 #: Images that are not digit-sized weigh every general variant up to this many pixels (a synthesis each).
 GENERAL_PIXELS = 512 * 512
@@ -75,12 +74,6 @@ def home_size(model: FrozenModel, height: int, width: int) -> bool:
     digit is :func:`digit_sized`)."""
     stride = model.stride
     return (-(-height // stride), -(-width // stride)) == model.prior.grid
-
-
-def candidates(level: int, installed: Sequence[int]) -> list[int]:
-    """The levels whose models may code an image asked for at ``level``: itself and its neighbours."""
-    level = int(level)  # a numpy unsigned level would wrap around in the subtraction
-    return [q for q in installed if abs(int(q) - level) <= NEIGHBOURS]
 
 
 def rounded_costs(model: FrozenModel, images: np.ndarray, lmbda: float, key: str | None = None) -> np.ndarray:

@@ -11,15 +11,15 @@ same quality and effort gives the same bytes whichever door it came in by.
 The decision has four parts, each in its own module:
 
 - the **choice** of model (:mod:`codec.choice`): from effort 1, the cheapest
-  at the quality's lambda of the models of neighbouring levels (a digit-sized
-  image) or of every level (any other; at effort 0 the level's own:
-  :func:`own_model`), and with it the **scale** (:mod:`codec.resolution`): an
-  image that is not digit-sized weighs each model at its full size, half and a
-  quarter of it, every error measured at full size (:func:`choose_codings`);
+  at the quality's lambda of every level's models (at effort 0 the level's
+  own: :func:`own_model`), and with it the **scale** (:mod:`codec.resolution`):
+  an image that is not digit-sized weighs each model at its full size, half and
+  a quarter of it, every error measured at full size (:func:`choose_codings`);
 - the **search** of latents under that model (:mod:`codec.search`), for the
-  error of what the file decodes to (:func:`search_effort`); an image that is
-  not digit-sized and small enough to search takes the cheapest of one set of
-  searched files, the same at every level (:func:`exact_choice`);
+  error of what the file decodes to (:func:`search_effort`); an image small
+  enough to search (every digit) takes the cheapest of one set of searched
+  files, the same at every level, so its quality rises with the level
+  (:func:`exact_choice`);
 - the **targets** (:mod:`codec.targets`): the lowest quality whose file
   reaches a PSNR, or the highest that fits a size, each quality coded by this
   same encoder.
@@ -33,7 +33,7 @@ from __future__ import annotations
 
 import contextlib
 from collections import OrderedDict, defaultdict
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 
@@ -77,16 +77,15 @@ class Payload:
 def search_effort(effort: int, height: int, width: int) -> int:
     """The effort of the search of an image's latents when the encoder's is ``effort``.
 
-    A digit-sized image (MNIST's) is searched at the effort asked, and so is
-    any image up to :data:`search.MAX_PIXELS`, whose files the encoder then
-    weighs exactly (:func:`exact_choice`). A larger image that is not
-    digit-sized codes the rounded latents of the (model, scale) pair
+    An image up to :data:`search.MAX_PIXELS` (every digit) is searched at the
+    effort asked, and the encoder then weighs its files exactly
+    (:func:`exact_choice`). A larger image codes the rounded latents of the (model, scale) pair
     :func:`choose_codings` picks, so its rate and error are those the choice
     weighed, a fixed set of pairs at every level, and its PSNR rises with the
     level. (A search after that choice could dip the PSNR from one level to
     the next: it moves each level's latents its own way.)
     """
-    if choice.digit_sized(height, width) or height * width <= search.MAX_PIXELS:
+    if height * width <= search.MAX_PIXELS:
         return effort
     return 0
 
@@ -428,12 +427,12 @@ def choose_codings(
     lowest rounded cost at the quality's lambda, its error measured at the image's full size.
 
     Effort 0 takes :func:`own_model` at full size. From effort 1 a digit-sized
-    image (MNIST's) weighs the models of the levels within
-    :data:`choice.NEIGHBOURS`, at full size, as before the general models came.
-    Any other image weighs every pair of a model of :func:`off_home_candidates`
-    and a scale of :func:`resolution.scales_for` (full size included): the same
-    pairs whatever the level, so its quality rises with the level. A ``scale``
-    given restricts the pairs to it (what a reference vector forces).
+    image (MNIST's) weighs every installed level's own model at full size; any
+    other image every pair of a model of :func:`off_home_candidates` and a
+    scale of :func:`resolution.scales_for` (full size included). Either way the
+    pairs are the same whatever the level (:func:`exact_choice` weighs them at
+    every level's lambda). A ``scale`` given restricts the pairs to it (what a
+    reference vector forces).
     """
     quality, effort = check_quality(quality), check_effort(effort)
     lmbda = load_model(quality).search_lambda
@@ -457,7 +456,7 @@ def _pairs(
 ) -> list[tuple[FrozenModel, int]]:
     """The (model, scale) pairs an image of this size weighs at ``quality`` (:func:`choose_codings`)."""
     if scale is None and choice.digit_sized(height, width):
-        return [(load_model(level), 1) for level in choice.candidates(quality, installed)]
+        return [(model, 1) for model in _distinct(map(load_model, installed))]
     scales = (1, *resolution.scales_for(height, width)) if scale is None else (scale,)
     models = off_home_candidates(quality, installed, height, width)
     return [(model, s) for s in scales for model in models]
@@ -491,9 +490,14 @@ def off_home_candidates(quality: int, installed: Sequence[int], height: int, wid
     else:
         levels, own = [quality], [quality]
     found = [load_model(level) for level in own] + [g for g in map(load_general, levels) if g is not None]
+    return _distinct(found)
+
+
+def _distinct(found: Iterable[FrozenModel]) -> list[FrozenModel]:
+    """Each distinct model once, in order (levels that share a model: the first)."""
     distinct: dict[str, FrozenModel] = {}
     for model in found:
-        distinct.setdefault(model.digest, model)  # levels that share a model: the first
+        distinct.setdefault(model.digest, model)
     return list(distinct.values())
 
 
@@ -509,7 +513,7 @@ def encode_prepared(
 
     Each image is coded with the model and at the scale :func:`choose_codings`
     picks (at effort 0 the level's own model, full size), at this level's
-    lambda; a small image that is not digit-sized gets :func:`exact_choice`.
+    lambda; from effort 1 a small image (every digit) gets :func:`exact_choice`.
     The file names the level and the model it was coded with.
     """
     return chosen_files(prepared, quality, effort)
@@ -519,7 +523,7 @@ def chosen_files(
     prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT, scale: int | None = None
 ) -> list[bytes]:
     """Each image's file, coded by the model at the scale :func:`choose_codings` picks (``scale``: forced), or
-    for a small image that is not digit-sized (unless a scale is forced) :func:`exact_choice`'s.
+    from effort 1 for an image small enough to search (unless a scale is forced) :func:`exact_choice`'s.
 
     A scaled file (version 9) codes the image's coarse version
     (:func:`resolution.downscale`), its latents searched for the error of what
@@ -544,12 +548,12 @@ def chosen_files(
 
 def _weighed_exactly(effort: int, height: int, width: int) -> bool:
     """Whether an image's file is chosen among searched files (:func:`exact_choice`): from effort 1, an image
-    that is not digit-sized and that the search takes (up to :data:`search.MAX_PIXELS`)."""
-    return effort > 0 and not choice.digit_sized(height, width) and height * width <= search.MAX_PIXELS
+    that the search takes (up to :data:`search.MAX_PIXELS`; every digit)."""
+    return effort > 0 and height * width <= search.MAX_PIXELS
 
 
 def exact_choice(item: Prepared, quality: int, effort: int) -> bytes:
-    """The file of a small image that is not digit-sized: the cheapest at ``quality``'s lambda of a fixed set of
+    """The file of an image small enough to search: the cheapest at ``quality``'s lambda of a fixed set of
     searched files, its bits and the squared error of what it decodes to measured on the files themselves.
 
     The set is the same at every level: each installed level's lambda picks

@@ -65,10 +65,47 @@ def measure_pairs(
 
 def measure_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) -> Measurement:
     """Code every image (N, H, W) uint8 at ``level`` (with the encoder's ``effort``) and measure the result."""
-    files = api.compress_many(list(images), level, effort)
-    decoded = api.decompress_many(files)
-    payloads = [api.inspect(f).payload_bytes for f in files]
-    return measure_pairs(list(images), decoded, [len(f) for f in files], payloads)
+    return measure_levels(images, [level], effort)[level]
+
+
+def measure_levels(images: np.ndarray, levels: Sequence[int], effort: int = DEFAULT_EFFORT) -> dict[int, Measurement]:
+    """Each level's :func:`measure_level`, the images coded at every level a few at a time (:func:`sweep`)."""
+    out = {}
+    for level, (files, _) in sweep(list(images), levels, effort).items():
+        decoded = api.decompress_many(files)
+        payloads = [api.inspect(f).payload_bytes for f in files]
+        out[level] = measure_pairs(list(images), decoded, [len(f) for f in files], payloads)
+    return out
+
+
+#: Images coded at every level before the next ones: within what the encoder remembers of their sets of files.
+SWEEP_IMAGES = encoder.REMEMBERED_SETS
+
+
+def sweep(images: Sequence[np.ndarray], levels: Sequence[int], effort: int) -> dict[int, tuple[list[bytes], float]]:
+    """Each level's files of the images, and the seconds coding them at that level alone takes.
+
+    From effort 1 the encoder makes one set of searched files per image for
+    every level (:func:`codec.encoder.exact_choice`) and remembers the last
+    few, so the images are coded :data:`SWEEP_IMAGES` at a time at every level:
+    a sweep costs about one level's coding. The first level's call, which makes
+    the sets, counts in every level's seconds.
+    """
+    import time
+
+    out: dict[int, tuple[list[bytes], float]] = {level: ([], 0.0) for level in levels}
+    for first in range(0, len(images), SWEEP_IMAGES):
+        part = list(images[first : first + SWEEP_IMAGES])
+        start = time.perf_counter()
+        if effort > 0:
+            api.compress_many(part, levels[0], effort)
+        shared = time.perf_counter() - start
+        for level in levels:
+            start = time.perf_counter()
+            files = api.compress_many(part, level, effort)
+            out[level][0].extend(files)
+            out[level] = (out[level][0], out[level][1] + shared + time.perf_counter() - start)
+    return out
 
 
 def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0) -> Measurement:
@@ -90,10 +127,11 @@ def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0
     return measure_pairs(list(images), decoded, sizes, [len(p.data) for p in payloads])
 
 
-def record_level(images: np.ndarray, level: int, effort: int = DEFAULT_EFFORT) -> Measurement:
-    """Measure an installed level on ``images`` (the MNIST test set) and write the result into its metadata."""
-    measured = measure_level(images, level, effort)
-    write_measurement(level, measured, effort)
+def record_levels(images: np.ndarray, levels: Sequence[int], effort: int = DEFAULT_EFFORT) -> dict[int, Measurement]:
+    """Measure installed levels on ``images`` (the MNIST test set) and write each result into its metadata."""
+    measured = measure_levels(images, levels, effort)
+    for level, measurement in measured.items():
+        write_measurement(level, measurement, effort)
     return measured
 
 

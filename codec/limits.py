@@ -27,6 +27,11 @@ STRIP_PIXELS = 1 << 19
 #: Images coded at once, however small.
 BATCH_IMAGES = 256
 
+#: Image files the command line codes at once when the encoder weighs each small image alone (from effort 1,
+#: a set of searched files per image: :func:`codec.encoder.exact_choice`), so that outputs and progress come
+#: every few seconds.
+SEARCHED_BATCH_IMAGES = 16
+
 
 def images_per_batch(pixels_per_image: int) -> int:
     """How many images of ``pixels_per_image`` pixels are coded at once (at least one).

@@ -12,6 +12,7 @@ from PIL import Image
 pytest.importorskip("matplotlib")
 pytest.importorskip("sklearn")
 
+import codec  # noqa: E402
 from benchmarks import rd  # noqa: E402
 from benchmarks.pca import PcaCodec  # noqa: E402
 
@@ -135,10 +136,13 @@ def test_effort_summary_against_effort_zero() -> None:
 
 def test_levels_measured_in_parallel_match(mnist_test: tuple[np.ndarray, np.ndarray]) -> None:
     from benchmarks.suite import measure_aec
+    from codec.evaluate import sweep
 
     images = list(mnist_test[0][:4])
     one, two = measure_aec(images, 1, jobs=1), measure_aec(images, 1, jobs=2)
     assert [(r.setting, r.bpp, r.psnr, r.ssim) for r in one] == [(r.setting, r.bpp, r.psnr, r.ssim) for r in two]
+    swept = sweep(images, [3, 9], 1)  # a few images at a time at every level: the files of each level alone
+    assert swept[9][0] == codec.compress_many(images, 9, 1) and swept[3][0] == codec.compress_many(images, 3, 1)
 
 
 def test_sets_hold_out_the_training_images() -> None:

@@ -1,4 +1,5 @@
-"""The per-image choice of a neighbouring level's model: a lower cost, plain files, effort 0 untouched."""
+"""The per-image choice of any level's model: a lower cost, plain files, quality rising with the level, effort 0
+untouched."""
 
 from __future__ import annotations
 
@@ -22,27 +23,28 @@ def _cost(files: list[bytes], images: np.ndarray, lmbda: float) -> float:
     return float(np.sum(bits + lmbda * sse))
 
 
-def test_candidates_are_the_installed_neighbours() -> None:
-    n, all_levels = choice.NEIGHBOURS, list(range(1, 16))
-    assert choice.candidates(5, all_levels) == list(range(5 - n, 5 + n + 1))
-    assert choice.candidates(1, all_levels) == list(range(1, n + 2))
-    assert choice.candidates(9, [2, 9, 15]) == [9]
+def test_a_digit_weighs_every_levels_own_model_whatever_the_level() -> None:
+    installed = models.available_levels()
+    own = {models.load_model(q).digest for q in installed}
+    weighed = [[m.digest for m, s in encoder._pairs(q, installed, 28, 28, None) if s == 1] for q in (1, 8, 15)]
+    assert weighed[0] == weighed[1] == weighed[2] and set(weighed[0]) == own and len(weighed[0]) == len(own)
+    assert not own & {models.load_general(q).digest for q in installed}  # no general variant for a digit
 
 
 def test_choice_lowers_the_cost_on_real_digits(digits: np.ndarray) -> None:
-    images = digits[:80]
+    images = digits[:40]
     lmbda = models.load_model(LEVEL).search_lambda
     own = encoder.code_with(models.load_model(LEVEL), [prepare(image) for image in images], LEVEL, DEFAULT_EFFORT)
     chosen = codec.compress_many(images, LEVEL)
     levels = [codec.inspect(f).header.level for f in chosen]
-    assert len(set(levels)) > 1 and all(abs(q - LEVEL) <= choice.NEIGHBOURS for q in levels)
+    assert len(set(levels)) > 2
     assert _cost(chosen, images, lmbda) < 0.98 * _cost(own, images, lmbda)
 
 
 def test_each_image_gets_its_cheapest_rounded_candidate(digits: np.ndarray) -> None:
     images = digits[:30]
     lmbda = models.load_model(LEVEL).search_lambda
-    levels = choice.candidates(LEVEL, models.available_levels())
+    levels = models.available_levels()  # levels that share a model cost the same: argmin takes the first
     costs = np.stack([choice.rounded_costs(models.load_model(q), images / np.float32(255), lmbda) for q in levels], 1)
     assert encoder.choose_levels([prepare(image) for image in images], LEVEL) == [levels[i] for i in costs.argmin(1)]
     assert encoder.choose_levels([prepare(image) for image in images], LEVEL, effort=0) == [LEVEL] * len(images)
@@ -87,6 +89,19 @@ def test_quality_rises_with_the_level_off_mnist(photo: np.ndarray, digits: np.nd
     for image in (photo, big_digit):
         quality = [psnr(image, codec.decompress(codec.compress(image, quality=q, effort=1))) for q in range(1, 16)]
         assert all(b >= a - 0.05 for a, b in zip(quality, quality[1:])), np.round(quality, 2)
+
+
+@pytest.mark.parametrize("effort", [1, DEFAULT_EFFORT])
+def test_quality_rises_with_the_level_on_real_digits(digits: np.ndarray, effort: int) -> None:
+    """MNIST digits weigh one set of searched files at every level too: the squared error of a digit's file never
+    grows with the level (each level searching its own latents made 35 % of the test digits dip somewhere, by up
+    to 2 dB)."""
+    dipped = []
+    for i, image in enumerate(digits[100 : 112 if effort == 1 else 106]):
+        errors = [mse(image, codec.decompress(codec.compress(image, quality=q, effort=effort))) for q in range(1, 16)]
+        if any(b > a for a, b in zip(errors, errors[1:])):
+            dipped.append((i, np.round(errors, 2)))
+    assert not dipped
 
 
 def test_rates_and_errors_are_remembered_per_model_and_image(digits: np.ndarray) -> None:
@@ -161,16 +176,20 @@ def test_large_off_mnist_files_code_the_chosen_pairs_rounded_latents() -> None:
         assert codec.compress(large, quality=level) == encoder.pack_files(model, [prepare(large)], payloads, scale)[0]
 
 
-def test_small_off_mnist_images_take_the_cheapest_of_one_set_of_searched_files(photo: np.ndarray) -> None:
-    """Up to the search's limit an image that is not digit-sized gets the cheapest file, measured on the files, of
-    one set whatever the level: the pairs the levels' lambdas pick, each searched once."""
-    files, (bits, sse) = encoder.weighed_files(prepare(photo), DEFAULT_EFFORT)
+@pytest.mark.parametrize("kind", ["photo", "digit"])
+def test_small_images_take_the_cheapest_of_one_set_of_searched_files(
+    photo: np.ndarray, digits: np.ndarray, kind: str
+) -> None:
+    """Up to the search's limit an image (a digit too) gets the cheapest file, measured on the files, of one set
+    whatever the level: the pairs the levels' lambdas pick, each searched once."""
+    image = photo if kind == "photo" else digits[7]
+    files, (bits, sse) = encoder.weighed_files(prepare(image), DEFAULT_EFFORT)
     assert 1 < len(files) <= len(models.available_levels())
     installed = models.available_levels()
-    picks = {(m.digest, s) for q in installed for ((m, s),) in [encoder.choose_codings([prepare(photo)], q)]}
+    picks = {(m.digest, s) for q in installed for ((m, s),) in [encoder.choose_codings([prepare(image)], q)]}
     assert len(picks) == len(files)
     for data, b, e in zip(files, bits, sse):
-        assert b == 8 * len(data) and e == pytest.approx(mse(photo, codec.decompress(data)) * photo.size / 255**2)
+        assert b == 8 * len(data) and e == pytest.approx(mse(image, codec.decompress(data)) * image.size / 255**2)
     for level in installed:
-        data = codec.compress(photo, quality=level)
+        data = codec.compress(image, quality=level)
         assert data == files[int(np.argmin(bits + models.load_model(level).search_lambda * sse))]

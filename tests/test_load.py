@@ -30,14 +30,18 @@ def test_full_test_set_in_one_batch(mnist_test: tuple[np.ndarray, np.ndarray], s
 
 
 def test_search_memory_is_bounded(mnist_test: tuple[np.ndarray, np.ndarray], shipped_levels: list[int]) -> None:
-    """The encoder's search synthesises its candidates in bounded batches, whatever the batch of images."""
-    images = list(mnist_test[0][:300])
+    """The encoder's search synthesises its candidates in bounded batches, whatever the batch of images (an
+    archive's: one model searches them all; a single file's digit is searched alone)."""
+    from codec import encoder
+    from codec.images import prepare
+
+    images = [prepare(image) for image in mnist_test[0][:300]]
     level = shipped_levels[len(shipped_levels) // 2]
     tracemalloc.start()
     try:
-        files = codec.compress_many(images, quality=level, effort=1)
+        _, payloads = encoder.encode_payloads(images, level, effort=1)
         _, peak = tracemalloc.get_traced_memory()
     finally:
         tracemalloc.stop()
     assert peak < PEAK_LIMIT, f"search peak {peak / 2**20:.0f} MiB"
-    assert len(files) == 300
+    assert len(payloads) == 300

@@ -40,9 +40,9 @@ Effort = Annotated[
         min=min(EFFORTS),
         max=max(EFFORTS),
         help="How hard the encoder works: 0 (fastest: the level's own model, rounded latents) to 3 (smallest "
-        "files for the quality); from 1 each image may take a neighbouring level's model where it codes cheaper "
-        "(not in archives: one model codes them all). Images that are not digit-sized (25-28 px) weigh every model "
-        "and scale from 1.",
+        "files for the quality); from 1 each image may take any level's model (and scale) where it codes cheaper, "
+        "one set of files weighed at every level so that quality rises with the level (not in archives: one "
+        "model codes them all).",
     ),
 ]
 Quality = Annotated[int, typer.Option("--quality", "-q", help="Quality level (see 'aec levels').")]

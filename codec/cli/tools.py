@@ -120,7 +120,9 @@ def bench(
     ] = None,
     data_dir: Annotated[Path | None, typer.Option(help="Folder with the MNIST IDX .gz files.")] = None,
     effort: Effort = DEFAULT_EFFORT,
-    jobs: Annotated[int, typer.Option("--jobs", "-j", min=1, help="aec levels measured at once, one each.")] = 1,
+    jobs: Annotated[
+        int, typer.Option("--jobs", "-j", min=1, help="Worker processes coding aec, the images split between them.")
+    ] = 1,
     record: Record = False,
     sets: Sets = False,
     large: Large = False,

@@ -514,14 +514,15 @@ def _measure_installed(
 ) -> None:
     """Measure the installed ``chosen`` levels on the test set and record it in their metadata."""
     from .. import data as mnist
-    from ..evaluate import record_level, update_metadata
+    from ..evaluate import record_levels, update_metadata
 
     try:
         images = mnist.load_mnist("test", data_dir)[0][:limit]
-        for n in chosen:
-            if search_lambda is not None:
+        if search_lambda is not None:  # first: every level's lambda weighs each image's one set of files
+            for n in chosen:
                 update_metadata(n, {"search_lambda": search_lambda})
-            test = record_level(images, n).to_dict()
+        for n, measured in record_levels(images, chosen).items():
+            test = measured.to_dict()
             typer.echo(
                 f"level {n}: {test['bpp']:.3f} bpp, PSNR {test['psnr']:.2f} dB, SSIM {test['ssim']:.3f} "
                 f"on {test['images']} test digits"

@@ -120,8 +120,8 @@ def _level(level: int, model: str, step: float = 1.0, search_lambda: float | Non
 #: Level 1 is the smallest file, the last level the best quality: about one
 #: level per 1.5 dB of PSNR from 20 to 38 dB on MNIST, neighbours about 1.5 dB
 #: apart. Since aec 0.9 the encoder codes each image with the model of the level
-#: within two of the asked one that costs the least bits + lambda * SSE
-#: (codec/choice.py), so a level's search lambda, more than its model, places it
+#: within two of the asked one that costs the least bits + lambda * SSE (since
+#: aec 0.24: of any level, codec/choice.py), so a level's search lambda, more than its model, places it
 #: on the rate-distortion curve: each lambda was chosen (on the first 600 test
 #: digits) to keep the level's aec 0.8 mean PSNR, at a lower rate. The levels'
 #: JSON holds the full test set's numbers.

@@ -203,7 +203,7 @@ def _freeze_levels(
     """:func:`freeze_levels` into ``target``, the weights folder in use."""
     from .. import models
     from ..errors import ModelError
-    from ..evaluate import measure_model, record_level, update_metadata
+    from ..evaluate import measure_model, record_levels, update_metadata
     from .freeze import write_level
     from .train import load_checkpoint
 
@@ -241,7 +241,7 @@ def _freeze_levels(
             update_metadata(level, {"test": measured.to_dict(), "test_effort": 0}, target, general)
             done.append((meta_path, measured.to_dict()))
         else:
-            done.append((meta_path, record_level(images, level).to_dict()))
+            done.append((meta_path, record_levels(images, [level])[level].to_dict()))
     return done
 
 
