@@ -470,11 +470,6 @@ def _pair_costs(pairs: list[tuple[FrozenModel, int]], pixels: list[np.ndarray]) 
     return choice.rates_and_errors(pairs, np.stack(pixels) / np.float32(255.0), coarse)
 
 
-def choose_models(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[FrozenModel]:
-    """The model that codes each image (or its coarse version) asked for at ``quality``: :func:`choose_codings`."""
-    return [model for model, _ in choose_codings(prepared, quality, effort)]
-
-
 def off_home_candidates(quality: int, installed: Sequence[int], height: int, width: int) -> list[FrozenModel]:
     """The models an image that is not digit-sized may be coded with at ``quality`` (effort 1 and up).
 
@@ -499,11 +494,6 @@ def _distinct(found: Iterable[FrozenModel]) -> list[FrozenModel]:
     for model in found:
         distinct.setdefault(model.digest, model)
     return list(distinct.values())
-
-
-def choose_levels(prepared: Sequence[Prepared], quality: int, effort: int = DEFAULT_EFFORT) -> list[int]:
-    """The level whose model (its own or its general variant) codes each image asked for at ``quality``."""
-    return [model.level for model in choose_models(prepared, quality, effort)]
 
 
 def encode_prepared(

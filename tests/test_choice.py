@@ -46,8 +46,9 @@ def test_each_image_gets_its_cheapest_rounded_candidate(digits: np.ndarray) -> N
     lmbda = models.load_model(LEVEL).search_lambda
     levels = models.available_levels()  # levels that share a model cost the same: argmin takes the first
     costs = np.stack([choice.rounded_costs(models.load_model(q), images / np.float32(255), lmbda) for q in levels], 1)
-    assert encoder.choose_levels([prepare(image) for image in images], LEVEL) == [levels[i] for i in costs.argmin(1)]
-    assert encoder.choose_levels([prepare(image) for image in images], LEVEL, effort=0) == [LEVEL] * len(images)
+    prepared = [prepare(image) for image in images]
+    assert [m.level for m, _ in encoder.choose_codings(prepared, LEVEL)] == [levels[i] for i in costs.argmin(1)]
+    assert [m.level for m, _ in encoder.choose_codings(prepared, LEVEL, effort=0)] == [LEVEL] * len(images)
 
 
 def test_rounded_cost_is_the_rounded_files_cost(digits: np.ndarray) -> None:
