@@ -25,7 +25,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import codec
-from codec import api
+from codec import api, encoder
 from codec.search import DEFAULT_EFFORT
 
 from .baselines import Codec, classic_codecs
@@ -43,9 +43,11 @@ OUT = Path(__file__).resolve().parent / "results"
 
 
 def _rate(work: Callable[[], Any], count: int) -> float:
-    """Images per second of ``work`` (which codes ``count`` images): the best of :data:`REPEATS` runs."""
+    """Images per second of ``work`` (which codes ``count`` images): the best of :data:`REPEATS` runs, each
+    without what the encoder remembers from the last (its sets of files: a sweep's saving, not one level's)."""
     best = float("inf")
     for _ in range(REPEATS):
+        encoder.forget()
         start = time.perf_counter()
         work()
         best = min(best, time.perf_counter() - start)

@@ -124,6 +124,11 @@ def rounded_rate_distortion(
     return bits, sse
 
 
+def forget() -> None:
+    """Drop every remembered rate and error (:func:`rounded_rate_distortion`)."""
+    _remembered.clear()
+
+
 def _squared_errors(decoded: np.ndarray, images: np.ndarray, scale: int) -> np.ndarray:
     """Per image, the squared error of a synthesis (N, h, w) against the images (N, H, W) in [0, 1], the
     synthesis upsampled ``scale`` times first (a strip at a time) and clipped to [0, 1]."""

@@ -563,6 +563,13 @@ REMEMBERED_SETS = 16
 _weighed: OrderedDict[tuple[str, bool, int, tuple[str, ...]], tuple[list[bytes], np.ndarray]] = OrderedDict()
 
 
+def forget() -> None:
+    """Drop the remembered sets of files (:func:`weighed_files`) and rounded costs (:mod:`codec.choice`): what a
+    sweep over the levels reuses, so that a timing of one level starts as a fresh process would."""
+    _weighed.clear()
+    choice.forget()
+
+
 def weighed_files(item: Prepared, effort: int) -> tuple[list[bytes], np.ndarray]:
     """The set of searched files :func:`exact_choice` weighs for an image, and their bits and squared errors
     (2, n); the last :data:`REMEMBERED_SETS` are kept (the set does not depend on the level asked)."""

@@ -115,6 +115,9 @@ def test_rates_and_errors_are_remembered_per_model_and_image(digits: np.ndarray)
     assert np.array_equal(other[0], bits[::-1]) and other[0] is not bits
     for lmbda in (1.0, 100.0):
         assert np.allclose(choice.rounded_costs(model, images, lmbda), bits + lmbda * sse)
+    encoder.forget()  # what a timing of one level does first: measured again, the same values
+    fresh = choice.rounded_rate_distortion(model, images)
+    assert fresh[0] is not bits and np.array_equal(fresh[0], bits) and np.array_equal(fresh[1], sse)
 
 
 def test_only_25_to_28_pixel_images_are_digit_sized() -> None:
