@@ -22,7 +22,7 @@ from .pillow_plugin import register as _register_pillow_plugin
 
 _register_pillow_plugin()
 
-__version__ = "0.23.0"
+__version__ = "0.24.0"
 
 __all__ = [
     "ArgumentError",

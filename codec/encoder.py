@@ -586,7 +586,8 @@ def weighed_files(item: Prepared, effort: int) -> tuple[list[bytes], np.ndarray]
     picks = np.argmin(rounded_bits[0] + lambdas[:, None] * rounded_sse[0], axis=1)  # each level's pair
     files: list[bytes] = []
     for pick in dict.fromkeys(picks.tolist()):
-        lmbda = float(np.exp(np.log(lambdas[picks == pick]).mean()))
+        with np.errstate(divide="ignore"):  # a level searching at lambda 0 (rate alone) makes the mean 0
+            lmbda = float(np.exp(np.log(lambdas[picks == pick]).mean()))
         model, payloads = encode_payloads([item], 1, effort, lmbda, pairs[pick][0], scale=pairs[pick][1])
         files += pack_files(model, [item], payloads, pairs[pick][1])
     original = (255 - item.pixels if item.inverted else item.pixels).astype(np.int64)
