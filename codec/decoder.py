@@ -149,14 +149,22 @@ def pixels_of(
 ) -> np.ndarray:
     """The images (N, height, width) uint8 ``model``'s synthesis makes of latents (N, C, GH, GW); with a
     ``scale``, of the coarse images they code, upsampled (:mod:`codec.resolution`) before the rounding."""
-    synthesised = model.synthesise(latents, dtype=dtype)
     if scale == 1:
-        return _to_pixels(synthesised)[:, :height, :width]
-    coarse_h, coarse_w = resolution.coarse_size(height, width, scale)
+        return _to_pixels(model.synthesise(latents, dtype=dtype))[:, :height, :width]
     out = np.empty((len(latents), height, width), np.uint8)
-    for first, strip in resolution.upsample(synthesised[:, :coarse_h, :coarse_w], scale, height, width):
+    for first, strip in upsampled_strips(model, latents, height, width, scale, dtype):
         out[:, first : first + strip.shape[1]] = _to_pixels(strip)
     return out
+
+
+def upsampled_strips(
+    model: FrozenModel, latents: np.ndarray, height: int, width: int, scale: int, dtype: type = np.float32
+) -> Iterator[tuple[int, np.ndarray]]:
+    """What a scaled file's latents (N, C, GH, GW) decode to before rounding: (first row, float rows (N, rows,
+    width)) of the coarse synthesis upsampled ``scale`` times to height x width, a strip at a time."""
+    coarse_h, coarse_w = resolution.coarse_size(height, width, scale)
+    synthesised = model.synthesise(latents, dtype=dtype)[:, :coarse_h, :coarse_w]
+    yield from resolution.upsample(synthesised, scale, height, width)
 
 
 def _to_pixels(images: np.ndarray) -> np.ndarray:

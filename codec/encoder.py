@@ -55,7 +55,7 @@ from . import (
 )
 from .arguments import check_effort, check_max_error, check_quality
 from .bitstream import Header
-from .decoder import decode_latents, decode_payload, reconstruct
+from .decoder import decode_latents, decode_payload, reconstruct, upsampled_strips
 from .errors import ArgumentError, FormatError, ImageError
 from .images import Prepared, pad_to_stride
 from .limits import images_per_batch
@@ -114,7 +114,7 @@ def _searched(
         target, synthesise = images[:, :height, :width], model.synthesise
         if full is not None and scale > 1:
             target = full[first : first + step] / np.float32(255.0)
-            synthesise = partial(_upsampled, model, scale, size, target.shape[-2:])
+            synthesise = partial(_upsampled, model, scale, *target.shape[-2:])
         yield search.refine(
             model.prior.to_symbols(latents),
             latents,
@@ -127,12 +127,9 @@ def _searched(
         )
 
 
-def _upsampled(
-    model: FrozenModel, scale: int, coarse: tuple[int, int], size: tuple[int, int], latents: np.ndarray
-) -> np.ndarray:
-    """The float images (N, height, width) of ``size`` a scaled file of these latents decodes to, before rounding."""
-    synthesised = model.synthesise(latents)[:, : coarse[0], : coarse[1]]
-    return np.concatenate([strip for _, strip in resolution.upsample(synthesised, scale, *size)], axis=1)
+def _upsampled(model: FrozenModel, scale: int, height: int, width: int, latents: np.ndarray) -> np.ndarray:
+    """The float images (N, height, width) a scaled file of these latents decodes to, before rounding."""
+    return np.concatenate([strip for _, strip in upsampled_strips(model, latents, height, width, scale)], 1)
 
 
 def _encode_group(
