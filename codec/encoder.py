@@ -518,7 +518,7 @@ def chosen_files(
     """
     quality, effort = check_quality(quality), check_effort(effort)
     out: list[bytes] = [b""] * len(prepared)
-    exact = {i for i, item in enumerate(prepared) if scale is None and _weighed_exactly(effort, *item.pixels.shape)}
+    exact = {i for i, item in enumerate(prepared) if scale is None and weighed_exactly(effort, *item.pixels.shape)}
     for i in sorted(exact):
         out[i] = exact_choice(prepared[i], quality, effort)
     rest = [i for i in range(len(prepared)) if i not in exact]
@@ -533,7 +533,7 @@ def chosen_files(
     return out
 
 
-def _weighed_exactly(effort: int, height: int, width: int) -> bool:
+def weighed_exactly(effort: int, height: int, width: int) -> bool:
     """Whether an image's file is chosen among searched files (:func:`exact_choice`): from effort 1, an image
     that the search takes (up to :data:`search.MAX_PIXELS`; every digit)."""
     return effort > 0 and height * width <= search.MAX_PIXELS

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
@@ -85,27 +86,26 @@ SWEEP_IMAGES = encoder.REMEMBERED_SETS
 def sweep(images: Sequence[np.ndarray], levels: Sequence[int], effort: int) -> dict[int, tuple[list[bytes], float]]:
     """Each level's files of the images, and the seconds coding them at that level alone takes.
 
-    From effort 1 the encoder makes one set of searched files per image for
-    every level (:func:`codec.encoder.exact_choice`) and remembers the last
+    From effort 1 the encoder makes one set of searched files per small image
+    for every level (:func:`codec.encoder.exact_choice`) and remembers the last
     few, so the images are coded :data:`SWEEP_IMAGES` at a time at every level:
-    a sweep costs about one level's coding. The first level's call, which makes
-    the sets, counts in every level's seconds.
+    a sweep costs about one level's coding. Where every image of a part is
+    weighed so, the first level's call made their sets, and its seconds count
+    in every level's.
     """
-    import time
-
-    out: dict[int, tuple[list[bytes], float]] = {level: ([], 0.0) for level in levels}
+    files: dict[int, list[bytes]] = {level: [] for level in levels}
+    seconds = dict.fromkeys(levels, 0.0)
     for first in range(0, len(images), SWEEP_IMAGES):
         part = list(images[first : first + SWEEP_IMAGES])
-        start = time.perf_counter()
-        if effort > 0:
-            api.compress_many(part, levels[0], effort)
-        shared = time.perf_counter() - start
+        made_sets = 0.0  # the first level's seconds, where its call made every image's set
         for level in levels:
             start = time.perf_counter()
-            files = api.compress_many(part, level, effort)
-            out[level][0].extend(files)
-            out[level] = (out[level][0], out[level][1] + shared + time.perf_counter() - start)
-    return out
+            files[level] += api.compress_many(part, level, effort)
+            took = time.perf_counter() - start
+            seconds[level] += took + made_sets
+            if level == levels[0] and all(encoder.weighed_exactly(effort, *np.shape(i)[:2]) for i in part):
+                made_sets = took
+    return {level: (files[level], seconds[level]) for level in levels}
 
 
 def measure_model(images: np.ndarray, model: models.FrozenModel, effort: int = 0) -> Measurement:
